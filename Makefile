@@ -1,0 +1,181 @@
+# Sutra — one GNU Makefile for the library, the coordinator, the tools, the
+# tests and the benchmarks.  `make help` lists the targets.
+#
+# Build variants live in their own directories so they never mix objects:
+#   make            -> build/
+#   make asan       -> build-asan/   (AddressSanitizer + LeakSanitizer)
+#   make ubsan      -> build-ubsan/  (UndefinedBehaviorSanitizer)
+#   make tsan       -> build-tsan/   (ThreadSanitizer)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+SAN     ?=
+
+SUTRA_SOVERSION := 1
+SUTRA_VERSION   := 0.1.0
+
+WARN    := -Wall -Wextra -Wshadow -Werror -Wno-missing-field-initializers
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -fPIC -MMD -MP -I. -Iinclude $(SAN)
+LDFLAGS += $(SAN)
+
+# Debian 12's NNG ships no pkg-config file: fall back to -lnng.
+NNG_LIBS  := $(shell pkg-config --libs nng 2>/dev/null || echo -lnng)
+URCU_LIBS := -lurcu-common
+XXH_LIBS  := -lxxhash
+LIBS      := $(NNG_LIBS) $(URCU_LIBS) $(XXH_LIBS) -lpthread -lm
+
+LAYOUT_SRC := $(wildcard layout/*.c)
+READER_SRC := $(wildcard reader/*.c)
+COORD_SRC  := $(filter-out coordinator/main.c,$(wildcard coordinator/*.c))
+TOOL_SRC   := $(wildcard tools/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+INTEG_SRC  := $(wildcard tests/integration/test_*.c)
+INTEG_HELP := $(filter-out tests/integration/test_%,$(wildcard tests/integration/*.c))
+BENCH_SRC  := $(wildcard bench/bench_*.c)
+BENCH_HELP := $(filter-out bench/bench_%,$(wildcard bench/*.c))
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBSUTRA_OBJ := $(call obj,$(LAYOUT_SRC) $(READER_SRC))
+COORD_OBJ    := $(call obj,$(COORD_SRC))
+LIBSUTRA_A   := $(BUILD)/lib/libsutra.a
+LIBSUTRA_SO  := $(BUILD)/lib/libsutra.so.$(SUTRA_VERSION)
+LIBCOORD_A   := $(BUILD)/lib/libcoord.a
+COORDINATOR  := $(BUILD)/bin/sutra-coordinator
+TOOLS        := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRC))
+UNIT_TESTS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+INTEG_TESTS  := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
+BENCHES      := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+DEPS_PKGS       := liburcu-dev libnng-dev libxxhash-dev libcmocka-dev pkg-config
+BENCH_DEPS_PKGS := liblmdb-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps bench-deps run test bench install uninstall asan ubsan tsan \
+        clean help lint fuzz check-deps
+.DEFAULT_GOAL := all
+
+all: $(LIBSUTRA_A) $(LIBSUTRA_SO) $(COORDINATOR) $(TOOLS) ## build the library, the coordinator and the tools
+
+deps: ## install missing Debian packages (liburcu, NNG, xxHash, cmocka)
+	@missing=""; for p in $(DEPS_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+bench-deps: deps ## install the benchmark peers (LMDB)
+	@missing=""; for p in $(BENCH_DEPS_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "bench-deps: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+# ---- compile -------------------------------------------------------------
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBSUTRA_A): $(LIBSUTRA_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBSUTRA_SO): $(LIBSUTRA_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libsutra.so.$(SUTRA_SOVERSION) $(LDFLAGS) -o $@ $^ $(LIBS)
+	ln -sf libsutra.so.$(SUTRA_VERSION) $(BUILD)/lib/libsutra.so.$(SUTRA_SOVERSION)
+	ln -sf libsutra.so.$(SUTRA_SOVERSION) $(BUILD)/lib/libsutra.so
+
+$(LIBCOORD_A): $(COORD_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(COORDINATOR): $(call obj,coordinator/main.c) $(LIBCOORD_A) $(LIBSUTRA_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBCOORD_A) $(LIBSUTRA_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOORD_A) $(LIBSUTRA_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(call obj,$(INTEG_HELP)) $(LIBCOORD_A) $(LIBSUTRA_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_HELP)) $(LIBCOORD_A) $(LIBSUTRA_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -llmdb $(LIBS)
+
+# ---- run, test, bench ----------------------------------------------------
+
+run: deps all ## start a coordinator on ./data, write from one process, read from another, stop
+	@BUILD=$(BUILD) sh tools/demo.sh
+
+test: deps all $(UNIT_TESTS) $(INTEG_TESTS) ## build and run every test (cmocka)
+	@BUILD=$(BUILD) sh tests/run.sh $(UNIT_TESTS) $(INTEG_TESTS)
+
+bench: bench-deps all $(BENCHES) ## run the benchmarks against their peers (not part of test)
+	@BUILD=$(BUILD) sh bench/run.sh $(BENCHES)
+
+asan: ## run the tests under AddressSanitizer (build-asan/)
+	$(MAKE) test BUILD=build-asan CC=clang SAN="-fsanitize=address -fno-omit-frame-pointer" \
+	  CFLAGS="-O1 -g"
+
+ubsan: ## run the tests under UndefinedBehaviorSanitizer (build-ubsan/)
+	$(MAKE) test BUILD=build-ubsan CC=clang \
+	  SAN="-fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" CFLAGS="-O1 -g"
+
+tsan: ## run the tests under ThreadSanitizer (build-tsan/)
+	$(MAKE) test BUILD=build-tsan CC=clang SAN="-fsanitize=thread" CFLAGS="-O1 -g"
+
+lint: ## clang-tidy and cppcheck over the sources
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	  --suppress=missingIncludeSystem -I. -Iinclude layout reader coordinator tools
+	clang-tidy --quiet $(LAYOUT_SRC) $(READER_SRC) $(COORD_SRC) -- -std=c11 -D_GNU_SOURCE -I. -Iinclude
+
+# ---- install -------------------------------------------------------------
+
+$(BUILD)/sutra.pc: Makefile
+	@mkdir -p $(dir $@)
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: sutra\nDescription: Sutra zero-copy knowledge store (reader and client library)\nVersion: %s\nLibs: -L$${libdir} -lsutra\nLibs.private: %s\nCflags: -I$${includedir}\n' \
+	  '$(PREFIX)' '$(SUTRA_VERSION)' '$(LIBS)' > $@
+
+install: all $(BUILD)/sutra.pc ## install into $(DESTDIR)$(PREFIX)
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/sutra \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0644 include/sutra/*.h $(DESTDIR)$(PREFIX)/include/sutra/
+	install -m 0644 $(LIBSUTRA_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(LIBSUTRA_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libsutra.so.$(SUTRA_VERSION) $(DESTDIR)$(PREFIX)/lib/libsutra.so.$(SUTRA_SOVERSION)
+	ln -sf libsutra.so.$(SUTRA_SOVERSION) $(DESTDIR)$(PREFIX)/lib/libsutra.so
+	install -m 0644 $(BUILD)/sutra.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 0755 $(COORDINATOR) $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall: ## remove what install put in $(DESTDIR)$(PREFIX)
+	rm -f $(DESTDIR)$(PREFIX)/lib/libsutra.a $(DESTDIR)$(PREFIX)/lib/libsutra.so* \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/sutra.pc \
+	  $(DESTDIR)$(PREFIX)/bin/sutra-coordinator \
+	  $(patsubst tools/%.c,$(DESTDIR)$(PREFIX)/bin/%,$(TOOL_SRC))
+	rm -rf $(DESTDIR)$(PREFIX)/include/sutra
+
+clean: ## remove every build directory
+	rm -rf build build-asan build-ubsan build-tsan build-fuzz
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

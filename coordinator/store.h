@@ -1,0 +1,157 @@
+/*
+ * coordinator/store.h — the write side of storage.dat.
+ *
+ * The store owns the file for the coordinator: it creates or opens it,
+ * recovers it after an unclean stop, applies requests into an in-memory
+ * group, and commits groups (records -> sync -> in-place index words -> meta
+ * slot -> sync -> publish generation -> futex wake).  It knows nothing of
+ * NNG, queues or threads: the committer thread calls it, and it is the only
+ * code that writes storage.dat (every write, extend and sync goes through
+ * coordinator/io.h so tests can inject faults).
+ *
+ * Concurrency: every function here is "committer thread only" — one thread
+ * at a time, no internal locking — except coord_store_stats(), which may be
+ * called from any thread and reads only atomically-updated counters.
+ * Reader processes see the file concurrently; the store's publication order
+ * is what keeps them consistent (docs/format.md F-META-2, F-LOG-7).
+ */
+#ifndef SUTRA_COORD_STORE_H
+#define SUTRA_COORD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout/format.h"
+#include "layout/wire.h"
+
+typedef struct coord_store coord_store;
+typedef struct coord_io coord_io;
+
+typedef struct coord_store_options {
+    uint32_t vector_dim;   /* for a new file; an existing file keeps its own
+                              (opening with a different nonzero dim fails
+                              with SUTRA_EDIM)                            */
+    uint64_t map_reserve;  /* for a new file; 0 = LAYOUT_DEFAULT_MAP_RESERVE */
+    coord_io *io;          /* NULL = the real POSIX I/O layer; borrowed    */
+} coord_store_options;
+
+/* Why the last store call failed, for logs and error replies. */
+typedef struct coord_error {
+    int code;            /* SUTRA_E* or errno                             */
+    char message[256];
+} coord_error;
+
+/**
+ * Open `path` (DIR/storage.dat), creating it (mode 0640) if absent.  After an
+ * unclean stop (clean_shutdown == 0), recovers before returning: picks the
+ * newest valid meta slot, logically discards everything past its
+ * committed_end (never truncating: live readers may map it), and repairs
+ * in-place words that point past it (hash slots naming nodes >= node_count,
+ * node entries >= node_count, heads newer than last_seq walked back to the
+ * newest committed version).  Then clears clean_shutdown and syncs.
+ * The caller holds the directory lock.
+ * @return 0; SUTRA_ECORRUPT (no valid meta, bad header: err says where);
+ *         SUTRA_EVERSION; SUTRA_EDIM; errno.
+ */
+int coord_store_open(const char *path, const coord_store_options *opts,
+                     coord_store **out, coord_error *err);
+
+/**
+ * Mark the file cleanly closed (clean_shutdown = 1, synced) if `clean` and
+ * the store is healthy, unmap and free.  NULL is a no-op.
+ */
+void coord_store_close(coord_store *s, bool clean);
+
+/** The outcome of applying one request into the open group. */
+typedef struct coord_apply_result {
+    uint64_t first_seq;   /* seq of the request's first data op, 0 if none */
+    uint32_t op_count;    /* data ops applied                               */
+    uint32_t failed_op;   /* on error: index of the failing op              */
+} coord_apply_result;
+
+/**
+ * Apply every op of a decoded request to the open group, atomically: either
+ * all its ops are staged, or none is and the group is exactly as before
+ * (validation runs over the whole request before anything is staged).
+ * Nothing becomes visible to readers until coord_store_commit().
+ * client_id/request_no are recorded for the commit record's entry list.
+ * Ops: learn_concept (new node or new version; content/embedding equal to
+ * the current version's, or KEEP_* flags, are shared, not copied), forget_
+ * concept (tombstone; SUTRA_ENOTFOUND if not live), flush (noted: the group
+ * will be synced).  Control ops (stats, ping) must not be passed here.
+ * @return 0; SUTRA_ENOTFOUND; SUTRA_EUNSUPPORTED; SUTRA_EFULL; SUTRA_EREADONLY
+ *         (store failed earlier); ENOMEM.  err filled on failure.
+ */
+int coord_store_apply(coord_store *s, const wire_request *req,
+                      coord_apply_result *res, coord_error *err);
+
+/** True when the open group has staged requests. */
+bool coord_store_group_pending(const coord_store *s);
+
+/** True when the open group contains a flush op. */
+bool coord_store_group_wants_sync(const coord_store *s);
+
+/** Bytes staged in the open group (for group size limits). */
+uint64_t coord_store_group_bytes(const coord_store *s);
+
+/** What a commit published. */
+typedef struct coord_commit_info {
+    uint64_t generation;
+    uint64_t first_seq;
+    uint64_t last_seq;
+    uint64_t committed_end;
+    bool synced;          /* the group is durable (fdatasync'd)            */
+} coord_commit_info;
+
+/**
+ * Commit the open group as one generation: extend the file if needed, write
+ * the records and the commit record, sync if `sync` (or the group holds a
+ * flush), store the in-place words, write meta slot gen % 2, sync if `sync`,
+ * publish the generation (release store) and futex-wake waiters.
+ * On failure nothing is published; if the failure came after in-place words
+ * were stored (a failed meta write or sync), the store turns read-only
+ * (every later apply/commit fails with SUTRA_EREADONLY) until reopened.
+ * An empty group is a no-op that returns the current generation.
+ * @return 0; SUTRA_EFULL; ENOSPC; EIO; SUTRA_EREADONLY.
+ */
+int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
+                       coord_error *err);
+
+/** Drop the open group (nothing was written to the file). */
+void coord_store_abort(coord_store *s);
+
+/** fdatasync everything published so far (for interval policy and flush of
+ * an empty group).  @return 0 or errno; a failure turns the store read-only. */
+int coord_store_sync(coord_store *s, coord_error *err);
+
+/** Whether everything published has been synced. */
+bool coord_store_synced(const coord_store *s);
+
+/** Counters for stats replies.  Any thread. */
+typedef struct coord_store_stats {
+    uint64_t generation, last_seq, committed_end, file_size;
+    uint64_t node_count, concept_count, version_count, tombstone_count;
+    uint64_t syncs;
+    uint32_t vector_dim;
+    bool read_only;
+} coord_store_stats;
+
+void coord_store_stats_get(const coord_store *s, coord_store_stats *out);
+
+/** The file's vector dimension. */
+uint32_t coord_store_dim(const coord_store *s);
+
+/**
+ * Visit the entries of the most recent commit records, newest first, until
+ * `max_entries` were visited or the log's start is reached — used at start-up
+ * to rebuild the duplicate-request table so a request resent across a
+ * coordinator restart is still applied once (P-IDEM-3).
+ * @return 0 or SUTRA_ECORRUPT.
+ */
+typedef void (*coord_commit_visit)(void *ctx, const layout_commit_entry *entry,
+                                   uint64_t generation);
+int coord_store_recent_commits(const coord_store *s, uint64_t max_entries,
+                               coord_commit_visit visit, void *ctx);
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * sutra.h — the public API of libsutra.
+ *
+ * libsutra is what API workers link: it maps a Sutra data directory's
+ * storage.dat read-only and answers lookups with zero copies, no locks and no
+ * system calls (the reader side), and it submits writes to the single
+ * coordinator process over NNG (the client side).
+ *
+ * Conventions (all functions):
+ *   - Functions that can fail return int: 0 on success, a negative SUTRA_E*
+ *     code, or a positive errno value passed through from the OS.
+ *     sutra_strerror() describes both.
+ *   - Out-parameters are written only on success.
+ *   - Handles are opaque; sutra_close(NULL) and the other close and free
+ *     functions accept NULL and do nothing.
+ *   - No global state: two handles on the same directory are independent.
+ *
+ * Caveats:
+ *   - Zero-copy views (content, embedding) point into the read-only mapping.
+ *     They stay valid until sutra_close() of the handle they came from; they
+ *     are never modified (Sutra never rewrites a committed byte), so a view
+ *     taken at any snapshot stays correct for as long as it is valid.
+ *     Writing through them is a segmentation fault.
+ *   - NNG, which the client side uses, cannot be used in a child forked after
+ *     its parent used it.  Reads never touch NNG, so pre-forking servers may
+ *     open readers before fork().  Client handles must be created after the
+ *     fork; a client used across fork() fails with SUTRA_EFORKED.
+ */
+#ifndef SUTRA_SUTRA_H
+#define SUTRA_SUTRA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SUTRA_VERSION_MAJOR 0
+#define SUTRA_VERSION_MINOR 1
+#define SUTRA_VERSION_PATCH 0
+
+/* ---- errors ----------------------------------------------------------- */
+
+enum sutra_error {
+    SUTRA_OK = 0,
+    SUTRA_ECORRUPT = -1,     /* the file or a record fails validation      */
+    SUTRA_EVERSION = -2,     /* unknown format major / protocol version    */
+    SUTRA_ENOTFOUND = -3,    /* no such id (at this snapshot)              */
+    SUTRA_EPROTO = -4,       /* malformed message                          */
+    SUTRA_ETOOBIG = -5,      /* message, content or batch over a limit     */
+    SUTRA_EBUSY = -6,        /* the directory is locked by a coordinator   */
+    SUTRA_ECLOSED = -7,      /* the coordinator is not reachable / closing */
+    SUTRA_EFORKED = -8,      /* a client handle used after fork()          */
+    SUTRA_EINVAL = -9,       /* invalid argument (NaN, bad range, NULL…)   */
+    SUTRA_EDIM = -10,        /* embedding dimension differs from the file's */
+    SUTRA_ETIMEDOUT = -11,   /* a deadline passed                          */
+    SUTRA_ESTALE = -12,      /* generation not (or no longer) available    */
+    SUTRA_EFULL = -13,       /* the file reached its maximum size          */
+    SUTRA_EUNSUPPORTED = -14,/* operation not supported by this version    */
+    SUTRA_ESUPERSEDED = -15, /* the file was replaced; reopen              */
+    SUTRA_EREADONLY = -16,   /* coordinator stopped accepting writes after
+                                an I/O error                               */
+    SUTRA_ERETRY = -17,      /* the view changed underneath; retry         */
+};
+
+/** Describe an error code (negative SUTRA_E* or positive errno).  Returns a
+ * static string; never NULL.  Thread-safe. */
+const char *sutra_strerror(int err);
+
+/* ---- ids -------------------------------------------------------------- */
+
+/** A concept id: 16 opaque bytes.  Text form is 32 lowercase hex digits. */
+typedef struct sutra_id {
+    uint8_t bytes[16];
+} sutra_id;
+
+#define SUTRA_ID_HEX_LEN 32
+
+/**
+ * Parse 1..32 hex digits (either case) into an id; shorter input is
+ * zero-padded on the left, so "00ab" and "ab" are the same id.
+ * @return 0, or SUTRA_EINVAL for NULL, empty, too long or non-hex input.
+ */
+int sutra_id_parse(const char *hex, sutra_id *out);
+
+/** Write the 32-digit lowercase hex form and a NUL into out[33]. */
+void sutra_id_format(const sutra_id *id, char out[SUTRA_ID_HEX_LEN + 1]);
+
+/** Derive an id from a name: XXH3-128 of the bytes, big-endian (high 64
+ * bits first), so equal names give equal ids in every process. */
+void sutra_id_from_name(const void *name, size_t len, sutra_id *out);
+
+/* ---- reader ----------------------------------------------------------- */
+
+typedef struct sutra_db sutra_db;
+
+typedef struct sutra_open_options {
+    /** Bytes of address space to map; 0 = the file's own reserve (its
+     * header's map_reserve).  Lookups never go past the mapping. */
+    uint64_t map_size;
+} sutra_open_options;
+
+/**
+ * Open DIR/storage.dat read-only.  O(1): maps the file, validates the header
+ * and one meta slot, reads nothing else, so attaching to a multi-GB file is
+ * instant.  Never writes to the file and takes no lock; any number of
+ * processes may open the same directory while a coordinator writes it.
+ *
+ * @param dir   data directory (borrowed for the call).
+ * @param opts  NULL for defaults.
+ * @param out   receives the handle; free with sutra_close().
+ * @return 0; ENOENT if there is no storage.dat; SUTRA_ECORRUPT (bad magic,
+ *         checksum, truncated file, no valid meta slot); SUTRA_EVERSION
+ *         (format major this library does not know); other errno values.
+ * Thread rules: the handle may be used from any number of threads at once.
+ */
+int sutra_open(const char *dir, const sutra_open_options *opts, sutra_db **out);
+
+/** Unmap and free.  Views from this handle become invalid.  Not concurrent
+ * with any other use of the handle.  NULL is a no-op. */
+void sutra_close(sutra_db *db);
+
+/**
+ * A consistent view of one generation.  A plain value owned by the caller:
+ * no allocation, nothing to free, cheap to copy; valid for the life of the
+ * handle.  Fields other than the documented ones are private.
+ */
+struct sutra_snapshot {
+    const sutra_db *db;      /* the handle it belongs to                  */
+    uint64_t generation;     /* the generation it shows                   */
+    uint64_t last_seq;       /* highest seq visible                       */
+    uint64_t commit_ns;      /* when that generation was committed        */
+    uint64_t concept_count;  /* live concepts at that generation          */
+    uint64_t private_[8];    /* library use only                          */
+};
+
+/**
+ * Take a snapshot of the newest published generation (seqlock over the two
+ * meta slots; lock-free, no system call unless the file has grown past the
+ * size this handle last saw).
+ * @return 0; SUTRA_ECORRUPT if no valid meta can be read; SUTRA_ESUPERSEDED
+ *         if the file was replaced by compaction (reopen the directory).
+ * Thread rules: any thread, any process, concurrently with the writer.
+ */
+int sutra_snapshot(sutra_db *db, struct sutra_snapshot *out);
+
+/**
+ * Take a snapshot as of an older generation (for as-of reads), by walking
+ * back the chain of commit records from the newest one: O(generations back).
+ * @return 0; SUTRA_ESTALE if `generation` is newer than the published one
+ *         or not present in the file; SUTRA_ECORRUPT.
+ */
+int sutra_snapshot_at(sutra_db *db, uint64_t generation,
+                      struct sutra_snapshot *out);
+
+/** The newest published generation (one acquire load; never fails). */
+uint64_t sutra_generation(const sutra_db *db);
+
+/** The file's embedding dimension (0 = embeddings not enabled). */
+uint32_t sutra_dim(const sutra_db *db);
+
+/**
+ * Block until the published generation is >= `generation` (futex on the
+ * generation word in the file; no NNG).
+ * @param timeout_ms  < 0 waits forever, 0 polls.
+ * @return 0; SUTRA_ETIMEDOUT; EINTR is retried internally.
+ * Thread rules: any thread.
+ */
+int sutra_wait_generation(sutra_db *db, uint64_t generation, int timeout_ms);
+
+/** One concept version, as a zero-copy view. */
+typedef struct sutra_concept {
+    sutra_id id;
+    const void *content;     /* content_len bytes in the mapping; NULL when
+                                content_len == 0.  Read-only; valid until
+                                sutra_close().                           */
+    size_t content_len;
+    const float *embedding;  /* dim floats, 64-byte aligned, in the mapping;
+                                NULL when the concept has none            */
+    uint32_t dim;
+    float strength;
+    float confidence;
+    uint64_t created_ns;     /* first version                             */
+    uint64_t updated_ns;     /* this version                              */
+    uint64_t seq;            /* this version's seq                        */
+} sutra_concept;
+
+/**
+ * Look up the version of `id` visible at the snapshot.  Lock-free, no system
+ * call, no allocation.
+ * @return 0 and *out; SUTRA_ENOTFOUND (never learned, or forgotten, as of
+ *         the snapshot); SUTRA_ECORRUPT (a record failed validation; the
+ *         file is damaged); SUTRA_ERETRY is handled internally.
+ * Thread rules: any thread, concurrently with the writer.
+ */
+int sutra_get(const struct sutra_snapshot *snap, const sutra_id *id,
+              sutra_concept *out);
+
+/** Like sutra_get() without filling a view: *found = whether `id` is live. */
+int sutra_contains(const struct sutra_snapshot *snap, const sutra_id *id,
+                   bool *found);
+
+/** File-level statistics at a snapshot. */
+typedef struct sutra_stats {
+    uint64_t generation;
+    uint64_t last_seq;
+    uint64_t committed_end;   /* bytes of log visible at the snapshot     */
+    uint64_t file_size;       /* bytes the file has been extended to      */
+    uint64_t map_size;        /* bytes of address space mapped            */
+    uint64_t node_count;
+    uint64_t concept_count;
+    uint64_t version_count;
+    uint64_t tombstone_count;
+    uint64_t assoc_count;
+    uint64_t hash_slots;
+    uint64_t created_ns;
+    uint64_t commit_ns;
+    uint32_t vector_dim;
+    uint32_t format_major;
+    uint32_t format_minor;
+    bool clean_shutdown;      /* header flag as read now                  */
+    uint8_t uuid[16];
+} sutra_stats;
+
+/** Fill *out for the snapshot.  @return 0. */
+int sutra_stats_get(const struct sutra_snapshot *snap, sutra_stats *out);
+
+/* ---- client: writes through the coordinator -------------------------- */
+
+typedef struct sutra_client sutra_client;
+
+typedef struct sutra_client_options {
+    /** Per-request deadline in ms; 0 = 30000.  A request still unanswered
+     * then fails with SUTRA_ETIMEDOUT (it may or may not have been applied;
+     * resending the same batch through sutra_client_commit() is a new
+     * request). */
+    int timeout_ms;
+    /** NNG resend interval in ms; 0 = 5000.  Resends reuse the request
+     * number, so the coordinator applies each request once. */
+    int resend_ms;
+} sutra_client_options;
+
+/**
+ * Create a client for the coordinator of `target`: a data directory (its
+ * socket is DIR/coordinator.sock) or an NNG URL ("ipc://…").  NNG is
+ * touched only here and by writes, never by reads.  Connection is
+ * asynchronous: it succeeds while the coordinator is down, and requests wait
+ * (up to their deadline) for it to come up; reconnection is automatic.
+ * @return 0; SUTRA_EINVAL (bad target); SUTRA_EFORKED (this process was
+ *         forked from a parent that had already used NNG); NNG failures
+ *         as SUTRA_ECLOSED.
+ * Thread rules: the handle may be used from several threads at once.
+ */
+int sutra_client_connect(const char *target, const sutra_client_options *opts,
+                         sutra_client **out);
+
+/** Close the socket, cancelling requests still in flight.  NULL is a no-op. */
+void sutra_client_close(sutra_client *client);
+
+/** What a committed write returned. */
+typedef struct sutra_write_result {
+    uint64_t first_seq;  /* seq of the first op; the i-th data op of a batch
+                            has first_seq + i                              */
+    uint64_t generation; /* wait for this generation to see the writes     */
+    uint32_t op_count;   /* ops applied                                    */
+} sutra_write_result;
+
+/** A concept to learn.  Borrowed for the call. */
+typedef struct sutra_concept_input {
+    sutra_id id;
+    const void *content;     /* may be NULL when content_len == 0          */
+    size_t content_len;
+    const float *embedding;  /* NULL = no embedding                        */
+    uint32_t dim;            /* must equal the file's dim when embedding   */
+    float strength;          /* finite                                     */
+    float confidence;        /* finite, 0..1                               */
+    uint32_t flags;          /* SUTRA_LEARN_*                              */
+} sutra_concept_input;
+
+/** Keep the current version's content (content must be empty). */
+#define SUTRA_LEARN_KEEP_CONTENT 0x1u
+/** Keep the current version's embedding (embedding must be NULL). */
+#define SUTRA_LEARN_KEEP_EMBEDDING 0x2u
+
+/** An ordered list of write ops that commit atomically. */
+typedef struct sutra_batch sutra_batch;
+
+/** @return 0 or ENOMEM.  Free with sutra_batch_free(). */
+int sutra_batch_new(sutra_batch **out);
+void sutra_batch_free(sutra_batch *batch);
+/** Empty the batch, keeping its memory for reuse. */
+void sutra_batch_clear(sutra_batch *batch);
+/** Ops in the batch. */
+size_t sutra_batch_count(const sutra_batch *batch);
+
+/** Sync override for the batch: SUTRA_SYNC_DEFAULT (the coordinator's
+ * policy), SUTRA_SYNC_COMMIT (reply after the write is durable), or
+ * SUTRA_SYNC_NONE (reply after it is visible). */
+enum sutra_sync { SUTRA_SYNC_DEFAULT = 0, SUTRA_SYNC_COMMIT = 1,
+                  SUTRA_SYNC_NONE = 2 };
+void sutra_batch_set_sync(sutra_batch *batch, enum sutra_sync sync);
+
+/** Append ops (the input is copied).  @return 0, SUTRA_EINVAL (non-finite
+ * value, bad flags), SUTRA_ETOOBIG (content over 4 GiB) or ENOMEM. */
+int sutra_batch_learn_concept(sutra_batch *batch, const sutra_concept_input *in);
+int sutra_batch_forget_concept(sutra_batch *batch, const sutra_id *id);
+/** Ask for durability of everything up to this batch (any policy). */
+int sutra_batch_flush(sutra_batch *batch);
+
+/**
+ * Send a batch and wait for its reply.  The batch is all-or-nothing: on any
+ * error none of its ops is applied.
+ * @return 0 and *result; the coordinator's error (SUTRA_EDIM, SUTRA_EINVAL,
+ *         SUTRA_ETOOBIG, SUTRA_ENOTFOUND, SUTRA_EPROTO, SUTRA_EFULL,
+ *         SUTRA_EREADONLY…, message via sutra_client_last_error());
+ *         SUTRA_ETIMEDOUT; SUTRA_ECLOSED; SUTRA_EFORKED.
+ * Thread rules: any thread; the batch is only read.
+ */
+int sutra_batch_commit(sutra_client *client, const sutra_batch *batch,
+                       sutra_write_result *result);
+
+/** Single-op shorthands for sutra_batch_commit(). */
+int sutra_learn_concept(sutra_client *client, const sutra_concept_input *in,
+                        sutra_write_result *result);
+int sutra_forget_concept(sutra_client *client, const sutra_id *id,
+                         sutra_write_result *result);
+/** Make every acknowledged write durable now, whatever the sync policy. */
+int sutra_flush(sutra_client *client, sutra_write_result *result);
+/** Round trip without touching storage. */
+int sutra_ping(sutra_client *client);
+
+/** The coordinator's view of itself (the wire stats body). */
+typedef struct sutra_server_stats {
+    uint64_t generation, last_seq, committed_end, file_size;
+    uint64_t node_count, concept_count, version_count, tombstone_count;
+    uint64_t requests, requests_failed, ops_applied, commits, syncs;
+    uint64_t duplicates, queue_depth, uptime_ns;
+    uint64_t max_message, max_content, max_batch;
+    uint32_t vector_dim;
+    uint32_t sync_policy;   /* 0 commit, 1 interval, 2 none */
+    uint64_t sync_interval_ms;
+} sutra_server_stats;
+
+int sutra_client_stats(sutra_client *client, sutra_server_stats *out);
+
+/**
+ * The message of the last error the coordinator returned to this thread
+ * for `client` ("" if none).  Valid until the thread's next call on the
+ * client.
+ */
+const char *sutra_client_last_error(const sutra_client *client);
+
+/* Asynchronous form: keep many writes in flight from one thread. */
+
+typedef struct sutra_pending sutra_pending;
+
+/**
+ * Encode and send a batch without waiting.  The batch may be cleared or
+ * reused as soon as this returns.
+ * @return 0 and *out (free with sutra_pending_free()), or the errors of
+ *         sutra_batch_commit() that are known before sending.
+ */
+int sutra_batch_submit(sutra_client *client, const sutra_batch *batch,
+                       sutra_pending **out);
+
+/**
+ * Wait for a submitted batch.
+ * @param timeout_ms  < 0 until the request's own deadline, 0 polls.
+ * @return as sutra_batch_commit(); SUTRA_ETIMEDOUT when timeout_ms passed
+ *         first (the request is still in flight: wait again or free it).
+ */
+int sutra_pending_wait(sutra_pending *pending, int timeout_ms,
+                       sutra_write_result *result);
+
+/** Free a pending write; if still in flight, stop waiting for it (the write
+ * may or may not be applied).  NULL is a no-op. */
+void sutra_pending_free(sutra_pending *pending);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
