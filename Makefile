@@ -17,8 +17,9 @@ SUTRA_SOVERSION := 1
 SUTRA_VERSION   := 0.1.0
 
 WARN    := -Wall -Wextra -Wshadow -Werror -Wno-missing-field-initializers
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -fPIC -MMD -MP -I. -Iinclude $(SAN)
+OPT     ?= -O2 -g
+ALL_CFLAGS = $(OPT) -std=c11 -D_GNU_SOURCE $(WARN) -fPIC -MMD -MP -I. -Iinclude \
+             $(SAN) $(CFLAGS)
 LDFLAGS += $(SAN)
 
 # Debian 12's NNG ships no pkg-config file: fall back to -lnng.
@@ -53,9 +54,10 @@ BENCHES      := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 DEPS_PKGS       := liburcu-dev libnng-dev libxxhash-dev libcmocka-dev pkg-config
 BENCH_DEPS_PKGS := liblmdb-dev
+SAN_DEPS_PKGS   := clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps run test bench install uninstall asan ubsan tsan \
+.PHONY: all deps bench-deps san-deps run test bench install uninstall asan ubsan tsan \
         clean help lint fuzz check-deps
 .DEFAULT_GOAL := all
 
@@ -79,11 +81,20 @@ bench-deps: deps ## install the benchmark peers (LMDB)
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+san-deps: deps ## install clang and its sanitizer runtimes
+	@missing=""; for p in $(SAN_DEPS_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "san-deps: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
 # ---- compile -------------------------------------------------------------
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIBSUTRA_A): $(LIBSUTRA_OBJ)
 	@mkdir -p $(dir $@)
@@ -130,16 +141,16 @@ test: deps all $(UNIT_TESTS) $(INTEG_TESTS) ## build and run every test (cmocka)
 bench: bench-deps all $(BENCHES) ## run the benchmarks against their peers (not part of test)
 	@BUILD=$(BUILD) sh bench/run.sh $(BENCHES)
 
-asan: ## run the tests under AddressSanitizer (build-asan/)
+asan: san-deps ## run the tests under AddressSanitizer (build-asan/)
 	$(MAKE) test BUILD=build-asan CC=clang SAN="-fsanitize=address -fno-omit-frame-pointer" \
-	  CFLAGS="-O1 -g"
+	  OPT="-O1 -g"
 
-ubsan: ## run the tests under UndefinedBehaviorSanitizer (build-ubsan/)
+ubsan: san-deps ## run the tests under UndefinedBehaviorSanitizer (build-ubsan/)
 	$(MAKE) test BUILD=build-ubsan CC=clang \
-	  SAN="-fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" CFLAGS="-O1 -g"
+	  SAN="-fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" OPT="-O1 -g"
 
-tsan: ## run the tests under ThreadSanitizer (build-tsan/)
-	$(MAKE) test BUILD=build-tsan CC=clang SAN="-fsanitize=thread" CFLAGS="-O1 -g"
+tsan: san-deps ## run the tests under ThreadSanitizer (build-tsan/)
+	$(MAKE) test BUILD=build-tsan CC=clang SAN="-fsanitize=thread" OPT="-O1 -g"
 
 lint: ## clang-tidy and cppcheck over the sources
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \

@@ -182,7 +182,8 @@ typedef struct wire_request {
 
 /*
  * Validate a whole request message and describe it (P-REQ-*, P-OP-*).
- * `buf` must be 8-byte aligned (NNG message bodies are).  On success returns
+ * `buf` must be 4-byte aligned (NNG 1.5 bodies are 4 mod 8, so no more is
+ * assumed; SUTRA_EINVAL otherwise).  On success returns
  * 0 and fills *out (which borrows buf).  On failure returns SUTRA_EPROTO,
  * SUTRA_EVERSION, SUTRA_ETOOBIG, SUTRA_EDIM, SUTRA_EINVAL or
  * SUTRA_EUNSUPPORTED, sets *failed_op (WIRE_NO_FAILED_OP for header errors)
