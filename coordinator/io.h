@@ -1,0 +1,57 @@
+/*
+ * coordinator/io.h — the one seam through which the coordinator changes
+ * storage.dat.
+ *
+ * Every write, extension and sync of the file, and every in-place word
+ * stored through the writable mapping, goes through a coord_io vtable (in
+ * the spirit of Redis' `rio` and SQLite's VFS).  coord_io_posix() is the real
+ * implementation.  Tests substitute their own table — usually one that
+ * forwards to the POSIX one — to inject ENOSPC, EIO, short or torn writes,
+ * or a "crash" at a chosen point: a hook that returns an error makes the
+ * store stop exactly there, as if the process had died, and the file is
+ * left as a real crash would leave it (see coord_store_commit()).
+ *
+ * Conventions: every int-returning hook returns 0 or a positive errno.
+ * Hooks are called by the committer thread only; a table may keep state in
+ * `ctx` without locking.  A table is borrowed by the store: it must outlive
+ * every store opened with it.
+ */
+#ifndef SUTRA_COORD_IO_H
+#define SUTRA_COORD_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct coord_io coord_io;
+
+struct coord_io {
+    /* open(2) `path` with `flags` and `mode`; *fd on success. */
+    int (*open)(coord_io *io, const char *path, int flags, unsigned mode,
+                int *fd);
+    /* Write all `len` bytes at `offset`, looping on short writes and EINTR. */
+    int (*pwrite)(coord_io *io, int fd, const void *buf, size_t len,
+                  uint64_t offset);
+    /* Grow the file from `old_size` to `new_size` bytes of zeros
+     * (fallocate; writes zeros where fallocate is unsupported).  Never
+     * shrinks. */
+    int (*extend)(coord_io *io, int fd, uint64_t old_size, uint64_t new_size);
+    /* fdatasync(2): makes written bytes and stored words durable. */
+    int (*sync)(coord_io *io, int fd);
+    /* fsync the directory holding `path`, so a new file's name is durable. */
+    int (*sync_dir)(coord_io *io, const char *path);
+    /* Store an in-place word in the shared mapping with release ordering
+     * (F-HDR-6, F-HASH-2, F-NODE-1).  `word` is naturally aligned.  The
+     * POSIX table always returns 0; a fault table returns an error to stop
+     * the store at this point (a simulated crash). */
+    int (*store64)(coord_io *io, uint64_t *word, uint64_t value);
+    int (*store32)(coord_io *io, uint32_t *word, uint32_t value);
+    /* close(2). */
+    void (*close)(coord_io *io, int fd);
+    void *ctx; /* the table's own state; NULL for the POSIX table */
+};
+
+/** The real POSIX table.  A static object shared by every store: never
+ * modify it; copy it and override hooks to build a fault-injecting table. */
+coord_io *coord_io_posix(void);
+
+#endif

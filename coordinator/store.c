@@ -1,0 +1,410 @@
+/*
+ * coordinator/store.c — opening, creating and closing storage.dat for the
+ * coordinator, plus the small queries of coordinator/store.h (stats, sync
+ * state, the commit history walk).
+ *
+ * A new file is built whole in memory (header, meta slot 0, the first hash
+ * table and node chunk), written beside its final name, synced, renamed and
+ * the directory synced, so a crash during creation never leaves a
+ * half-written storage.dat.  An existing file is mapped once over its whole
+ * map_reserve range; recover.c validates what the meta names and repairs
+ * the in-place words after an unclean stop.
+ *
+ * Concurrency: committer thread only, except coord_store_stats_get().
+ */
+#include "coordinator/store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sutra/sutra.h"
+
+int coord_fail(coord_error *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->code = code;
+        vsnprintf(err->message, sizeof(err->message), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+uint64_t coord_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Mirror the published state into the words stats readers load.  Relaxed:
+ * the numbers are informative and need not be mutually consistent. */
+void coord_stat_publish(coord_store *s)
+{
+    coord_stat_words *w = &s->stat;
+    __atomic_store_n(&w->generation, s->roots.generation, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->last_seq, s->roots.last_seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->committed_end, s->roots.committed_end, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->file_size, s->file_size, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->node_count, s->roots.node_count, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->concept_count, s->roots.concept_count, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->version_count, s->roots.version_count, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->tombstone_count, s->roots.tombstone_count,
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&w->read_only, (uint32_t)s->read_only, __ATOMIC_RELAXED);
+}
+
+void coord_count_sync(coord_store *s)
+{
+    __atomic_fetch_add(&s->stat.syncs, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- creation --------------------------------------------------------- */
+
+static void init_region(uint8_t *file, uint64_t off, uint16_t type,
+                        uint64_t arg0, uint64_t arg1, uint64_t arg2,
+                        uint64_t body_len)
+{
+    layout_region *r = (layout_region *)(file + off);
+    r->rec.type = type;
+    r->rec.flags = LAYOUT_REC_F_REGION;
+    r->rec.length = (uint32_t)(LAYOUT_REGION_BODY + body_len);
+    r->arg0 = arg0;
+    r->arg1 = arg1;
+    r->arg2 = arg2;
+    layout_rec_seal(&r->rec);
+}
+
+/* Lay out a fresh file image: header, meta slot 0 (slot 1 stays zero and
+ * so invalid), hash table and node chunk 0 at the data start. */
+static uint8_t *build_new_file(uint32_t dim, uint64_t map_reserve,
+                               uint64_t *size_out, coord_error *err)
+{
+    uint8_t uuid[16];
+    if (getrandom(uuid, sizeof(uuid), 0) != (ssize_t)sizeof(uuid)) {
+        coord_fail(err, errno ? errno : EIO, "getrandom failed");
+        return NULL;
+    }
+    uint64_t now = coord_now_ns();
+    uint64_t hash_off = LAYOUT_DATA_START;
+    uint64_t hash_body = (uint64_t)LAYOUT_HASH_MIN_SLOTS * sizeof(uint64_t);
+    uint64_t chunk_off = layout_align_up(hash_off + LAYOUT_REGION_BODY + hash_body,
+                                         LAYOUT_REGION_ALIGN);
+    uint64_t chunk_body = (uint64_t)LAYOUT_NODE_CHUNK0 * sizeof(layout_node);
+    uint64_t end = layout_align_up(chunk_off + LAYOUT_REGION_BODY + chunk_body,
+                                   LAYOUT_RECORD_ALIGN);
+    uint64_t size = layout_align_up(end, LAYOUT_PAGE_SIZE);
+    if (size > map_reserve) {
+        coord_fail(err, SUTRA_EINVAL, "map reserve %llu too small for a file",
+                   (unsigned long long)map_reserve);
+        return NULL;
+    }
+    uint8_t *file = calloc(1, size);
+    if (!file) {
+        coord_fail(err, ENOMEM, "no memory for a new file");
+        return NULL;
+    }
+    layout_header *h = (layout_header *)file;
+    layout_header_init(h, dim, map_reserve, uuid, now);
+    h->clean_shutdown = 1; /* nothing to recover; open clears it */
+    h->node_chunk[0] = chunk_off;
+    init_region(file, hash_off, LAYOUT_REC_HASH_TABLE, LAYOUT_HASH_MIN_SLOTS,
+                0, 0, hash_body);
+    init_region(file, chunk_off, LAYOUT_REC_NODE_CHUNK, 0, LAYOUT_NODE_CHUNK0,
+                0, chunk_body);
+    layout_meta *m = (layout_meta *)(file + LAYOUT_META_OFFSET_0);
+    m->roots.committed_end = end;
+    m->roots.commit_ns = now;
+    m->roots.hash_root = hash_off;
+    m->roots.hash_slots = LAYOUT_HASH_MIN_SLOTS;
+    m->file_size = size;
+    layout_meta_seal(m);
+    *size_out = size;
+    return file;
+}
+
+/* Write the new file beside `path`, make it durable, rename it into place
+ * and sync the directory (F-GEN-4: a storage.dat is always complete). */
+static int create_file(coord_io *io, const char *path, uint32_t dim,
+                       uint64_t map_reserve, coord_error *err)
+{
+    uint64_t size;
+    uint8_t *file = build_new_file(dim, map_reserve, &size, err);
+    if (!file)
+        return err ? err->code : ENOMEM;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp)) {
+        free(file);
+        return coord_fail(err, ENAMETOOLONG, "path too long");
+    }
+    int fd, rc = io->open(io, tmp, O_RDWR | O_CREAT | O_TRUNC, 0640, &fd);
+    if (rc) {
+        free(file);
+        return coord_fail(err, rc, "cannot create %s: %s", tmp, strerror(rc));
+    }
+    rc = io->pwrite(io, fd, file, size, 0);
+    if (!rc)
+        rc = io->sync(io, fd);
+    io->close(io, fd);
+    free(file);
+    if (!rc && rename(tmp, path) != 0)
+        rc = errno;
+    if (!rc)
+        rc = io->sync_dir(io, path);
+    if (rc) {
+        unlink(tmp);
+        return coord_fail(err, rc, "cannot create %s: %s", path, strerror(rc));
+    }
+    return 0;
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+static int check_options(const coord_store_options *o, coord_error *err)
+{
+    if (o->vector_dim > LAYOUT_MAX_DIM)
+        return coord_fail(err, SUTRA_EINVAL, "vector dimension %u over %u",
+                          o->vector_dim, LAYOUT_MAX_DIM);
+    if (o->map_reserve && (o->map_reserve % LAYOUT_PAGE_SIZE != 0 ||
+                           o->map_reserve < LAYOUT_DATA_START))
+        return coord_fail(err, SUTRA_EINVAL,
+                          "map reserve must be a page multiple");
+    return 0;
+}
+
+/* Read and check the header with pread: the mapping's size comes from it. */
+static int read_header(coord_store *s, uint64_t *map_reserve, coord_error *err)
+{
+    layout_header h;
+    if (s->file_size < sizeof(h))
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-HDR-2: file shorter than its header page");
+    ssize_t n = pread(s->fd, &h, sizeof(h), 0);
+    if (n != (ssize_t)sizeof(h))
+        return coord_fail(err, n < 0 ? errno : EIO, "cannot read the header");
+    const char *why;
+    int rc = layout_header_check(&h, s->file_size, &why);
+    if (rc)
+        return coord_fail(err, rc, "%s", why);
+    if (s->file_size > h.map_reserve)
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-HDR-2: file larger than its map reserve");
+    if (h.format_minor > LAYOUT_FORMAT_MINOR)
+        return coord_fail(err, SUTRA_EVERSION,
+                          "F-HDR-4: format 1.%u is newer than this writer",
+                          h.format_minor);
+    s->dim = h.vector_dim;
+    *map_reserve = h.map_reserve;
+    return 0;
+}
+
+static int map_file(coord_store *s, const char *path,
+                    const coord_store_options *o, coord_error *err)
+{
+    int rc = s->io->open(s->io, path, O_RDWR, 0, &s->fd);
+    if (rc)
+        return coord_fail(err, rc, "cannot open %s: %s", path, strerror(rc));
+    struct stat st;
+    if (fstat(s->fd, &st) != 0)
+        return coord_fail(err, errno, "cannot stat %s", path);
+    s->file_size = (uint64_t)st.st_size;
+    s->dirty_end = s->file_size; /* a torn tail may hold anything */
+    uint64_t reserve;
+    rc = read_header(s, &reserve, err);
+    if (rc)
+        return rc;
+    if (o->vector_dim && o->vector_dim != s->dim)
+        return coord_fail(err, SUTRA_EDIM,
+                          "the file's vector dimension is %u, not %u", s->dim,
+                          o->vector_dim);
+    void *map = mmap(NULL, reserve, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_NORESERVE, s->fd, 0);
+    if (map == MAP_FAILED)
+        return coord_fail(err, errno, "cannot map %llu bytes: %s",
+                          (unsigned long long)reserve, strerror(errno));
+    s->map = map;
+    s->map_reserve = reserve;
+    s->hdr = (layout_header *)map;
+    return 0;
+}
+
+/* Pick the meta, recover if needed, and mark the file open (clean_shutdown
+ * = 0, durable before any write can follow). */
+static int attach(coord_store *s, coord_error *err)
+{
+    const layout_meta *m0 = (const layout_meta *)(s->map + LAYOUT_META_OFFSET_0);
+    const layout_meta *m1 = (const layout_meta *)(s->map + LAYOUT_META_OFFSET_1);
+    int pick = layout_meta_pick(m0, m1);
+    if (pick < 0)
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-META-4: neither meta slot is valid; the file "
+                          "cannot be recovered automatically");
+    layout_meta meta = pick ? *m1 : *m0;
+    uint32_t clean = __atomic_load_n(&s->hdr->clean_shutdown, __ATOMIC_ACQUIRE);
+    uint64_t published = __atomic_load_n(&s->hdr->generation, __ATOMIC_ACQUIRE);
+    bool repair = !clean || published != meta.roots.generation;
+    int rc = coord_recover(s, &meta, repair, err);
+    if (rc)
+        return rc;
+    rc = s->io->store32(s->io, &s->hdr->clean_shutdown, 0);
+    if (!rc)
+        rc = s->io->store64(s->io, &s->hdr->writer_pid, (uint64_t)getpid());
+    if (!rc)
+        rc = s->io->sync(s->io, s->fd);
+    if (rc)
+        return coord_fail(err, rc, "cannot mark the file open: %s",
+                          strerror(rc));
+    s->synced = true;
+    coord_count_sync(s);
+    return 0;
+}
+
+static void store_free(coord_store *s)
+{
+    if (s->map)
+        munmap(s->map, s->map_reserve);
+    if (s->fd >= 0)
+        s->io->close(s->io, s->fd);
+    coord_group_free(&s->group);
+    free(s);
+}
+
+int coord_store_open(const char *path, const coord_store_options *opts,
+                     coord_store **out, coord_error *err)
+{
+    coord_store_options o = opts ? *opts : (coord_store_options){0};
+    int rc = check_options(&o, err);
+    if (rc)
+        return rc;
+    coord_io *io = o.io ? o.io : coord_io_posix();
+    if (access(path, F_OK) != 0) {
+        if (errno != ENOENT)
+            return coord_fail(err, errno, "cannot access %s", path);
+        rc = create_file(io, path, o.vector_dim,
+                         o.map_reserve ? o.map_reserve
+                                       : LAYOUT_DEFAULT_MAP_RESERVE, err);
+        if (rc)
+            return rc;
+    }
+    coord_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return coord_fail(err, ENOMEM, "no memory for the store");
+    s->io = io;
+    s->fd = -1;
+    rc = map_file(s, path, &o, err);
+    if (!rc)
+        rc = attach(s, err);
+    if (rc) {
+        store_free(s);
+        return rc;
+    }
+    coord_group_reset(s);
+    coord_stat_publish(s);
+    *out = s;
+    return 0;
+}
+
+void coord_store_close(coord_store *s, bool clean)
+{
+    if (!s)
+        return;
+    /* F-HDR-6: clean_shutdown = 1 only once every published word is
+     * durable, so an open that trusts it never skips a needed repair. */
+    if (clean && !s->read_only) {
+        coord_group_reset(s);
+        if (s->io->sync(s->io, s->fd) == 0 &&
+            s->io->store32(s->io, &s->hdr->clean_shutdown, 1) == 0)
+            s->io->sync(s->io, s->fd);
+    }
+    store_free(s);
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+int coord_store_sync(coord_store *s, coord_error *err)
+{
+    if (s->read_only)
+        return coord_fail(err, SUTRA_EREADONLY, "the store is read-only");
+    int rc = s->io->sync(s->io, s->fd);
+    if (rc) {
+        s->read_only = true;
+        coord_stat_publish(s);
+        return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
+    }
+    s->synced = true;
+    coord_count_sync(s);
+    return 0;
+}
+
+bool coord_store_synced(const coord_store *s)
+{
+    return s->synced;
+}
+
+void coord_store_stats_get(const coord_store *s, coord_store_stats *out)
+{
+    const coord_stat_words *w = &s->stat;
+    *out = (coord_store_stats){
+        .generation = __atomic_load_n(&w->generation, __ATOMIC_RELAXED),
+        .last_seq = __atomic_load_n(&w->last_seq, __ATOMIC_RELAXED),
+        .committed_end = __atomic_load_n(&w->committed_end, __ATOMIC_RELAXED),
+        .file_size = __atomic_load_n(&w->file_size, __ATOMIC_RELAXED),
+        .node_count = __atomic_load_n(&w->node_count, __ATOMIC_RELAXED),
+        .concept_count = __atomic_load_n(&w->concept_count, __ATOMIC_RELAXED),
+        .version_count = __atomic_load_n(&w->version_count, __ATOMIC_RELAXED),
+        .tombstone_count = __atomic_load_n(&w->tombstone_count, __ATOMIC_RELAXED),
+        .syncs = __atomic_load_n(&w->syncs, __ATOMIC_RELAXED),
+        .vector_dim = s->dim,
+        .read_only = __atomic_load_n(&w->read_only, __ATOMIC_RELAXED) != 0,
+    };
+}
+
+uint32_t coord_store_dim(const coord_store *s)
+{
+    return s->dim;
+}
+
+const layout_commit *coord_commit_at(const coord_store *s, uint64_t off)
+{
+    const layout_commit *c = coord_committed_bytes(s, off, sizeof(*c));
+    if (!c || off % LAYOUT_RECORD_ALIGN != 0 ||
+        c->rec.type != LAYOUT_REC_COMMIT)
+        return NULL;
+    uint64_t body = (uint64_t)c->request_count * sizeof(layout_commit_entry);
+    if (c->rec.length != sizeof(*c) + body ||
+        !coord_committed_bytes(s, off, c->rec.length) ||
+        !layout_rec_verify(&c->rec))
+        return NULL;
+    return c;
+}
+
+int coord_store_recent_commits(const coord_store *s, uint64_t max_entries,
+                               coord_commit_visit visit, void *ctx)
+{
+    uint64_t off = s->roots.last_commit, visited = 0;
+    uint64_t expect_gen = s->roots.generation;
+    while (off && visited < max_entries) {
+        const layout_commit *c = coord_commit_at(s, off);
+        /* F-COM-2: each link goes strictly back, one generation at a time. */
+        if (!c || c->roots.generation != expect_gen || c->prev_commit >= off)
+            return SUTRA_ECORRUPT;
+        const layout_commit_entry *e = (const layout_commit_entry *)(c + 1);
+        for (uint32_t i = c->request_count; i > 0 && visited < max_entries; i--) {
+            visit(ctx, &e[i - 1], c->roots.generation);
+            visited++;
+        }
+        off = c->prev_commit;
+        expect_gen--;
+    }
+    return 0;
+}

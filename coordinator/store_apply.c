@@ -1,0 +1,586 @@
+/*
+ * coordinator/store_apply.c — the open group: requests are validated whole,
+ * then staged as records in an in-memory buffer laid out exactly as they
+ * will sit in the file (starting at the committed end), plus an id -> state
+ * map so later requests of the same group see earlier ones' effects.
+ *
+ * Nothing here touches storage.dat: an aborted or failed group leaves the
+ * file exactly as it was.  coord_store_commit() (store_commit.c) writes the
+ * buffer with one pwrite and then stores the index words.
+ *
+ * Concurrency: committer thread only.
+ */
+#include "coordinator/store_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sutra/sutra.h"
+
+#define GROUP_KEEP_BUF (16ull << 20)   /* larger buffers are freed at reset */
+#define GROUP_KEEP_STAGED (1u << 16)
+
+/* ---- the staged map --------------------------------------------------- */
+
+static coord_staged *staged_find(const coord_group *g, const uint8_t id[16],
+                                 uint64_t h)
+{
+    if (!g->map_cap)
+        return NULL;
+    uint32_t mask = g->map_cap - 1;
+    for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+        uint32_t v = g->map[i];
+        if (v == 0)
+            return NULL;
+        if (memcmp(g->staged[v - 1].id, id, 16) == 0)
+            return &g->staged[v - 1];
+    }
+}
+
+static void map_put(coord_group *g, uint32_t index)
+{
+    uint32_t mask = g->map_cap - 1;
+    uint32_t i = (uint32_t)layout_id_hash(g->staged[index].id) & mask;
+    while (g->map[i] != 0)
+        i = (i + 1) & mask;
+    g->map[i] = index + 1;
+}
+
+/* Make room for `more` staged ids so staging itself cannot fail. */
+static int staged_reserve(coord_group *g, uint32_t more)
+{
+    uint64_t need = (uint64_t)g->staged_count + more;
+    if (need > UINT32_MAX / 4)
+        return ENOMEM;
+    if (need > g->staged_cap) {
+        uint32_t cap = g->staged_cap ? g->staged_cap : 64;
+        while (cap < need)
+            cap *= 2;
+        coord_staged *st = realloc(g->staged, (size_t)cap * sizeof(*st));
+        if (!st)
+            return ENOMEM;
+        g->staged = st;
+        g->staged_cap = cap;
+    }
+    if ((uint64_t)g->map_cap < 2 * need + 2) {
+        uint32_t cap = g->map_cap ? g->map_cap : 128;
+        while ((uint64_t)cap < 2 * need + 2)
+            cap *= 2;
+        uint32_t *map = calloc(cap, sizeof(*map));
+        if (!map)
+            return ENOMEM;
+        free(g->map);
+        g->map = map;
+        g->map_cap = cap;
+        for (uint32_t i = 0; i < g->staged_count; i++)
+            map_put(g, i);
+    }
+    return 0;
+}
+
+static int buf_reserve(coord_group *g, uint64_t more)
+{
+    if (g->len + more <= g->cap)
+        return 0;
+    uint64_t cap = g->cap ? g->cap : 64 * 1024;
+    while (cap < g->len + more)
+        cap *= 2;
+    uint8_t *buf = realloc(g->buf, cap);
+    if (!buf)
+        return ENOMEM;
+    g->buf = buf;
+    g->cap = cap;
+    return 0;
+}
+
+static int entries_reserve(coord_group *g)
+{
+    if (g->entry_count < g->entry_cap)
+        return 0;
+    uint32_t cap = g->entry_cap ? g->entry_cap * 2 : 64;
+    layout_commit_entry *e = realloc(g->entries, (size_t)cap * sizeof(*e));
+    if (!e)
+        return ENOMEM;
+    g->entries = e;
+    g->entry_cap = cap;
+    return 0;
+}
+
+void coord_group_reset(coord_store *s)
+{
+    coord_group *g = &s->group;
+    if (g->cap > GROUP_KEEP_BUF) {
+        free(g->buf);
+        g->buf = NULL;
+        g->cap = 0;
+    }
+    if (g->staged_cap > GROUP_KEEP_STAGED) {
+        free(g->staged);
+        free(g->map);
+        g->staged = NULL;
+        g->map = NULL;
+        g->staged_cap = g->map_cap = 0;
+    } else if (g->map && g->staged_count) {
+        memset(g->map, 0, (size_t)g->map_cap * sizeof(*g->map));
+    }
+    g->len = 0;
+    g->base = s->roots.committed_end;
+    g->staged_count = 0;
+    g->entry_count = 0;
+    g->roots = s->roots;
+    g->first_seq = 0;
+    g->now_ns = 0;
+    g->wants_sync = false;
+}
+
+void coord_group_free(coord_group *g)
+{
+    free(g->buf);
+    free(g->staged);
+    free(g->map);
+    free(g->entries);
+    memset(g, 0, sizeof(*g));
+}
+
+/* ---- current state of an id ------------------------------------------ */
+
+/* Bytes at an absolute offset that is either committed or staged. */
+static const uint8_t *bytes_at(const coord_store *s, uint64_t off)
+{
+    const coord_group *g = &s->group;
+    return off >= g->base ? g->buf + (off - g->base) : s->map + off;
+}
+
+/* Load the committed state of `id` into *st (zeroed first).  Returns 0,
+ * SUTRA_ENOTFOUND (never learned) or SUTRA_ECORRUPT. */
+static int load_committed(const coord_store *s, const uint8_t id[16],
+                          coord_staged *st, coord_error *err)
+{
+    uint32_t node;
+    memset(st, 0, sizeof(*st));
+    if (coord_hash_find(s, id, &node) != 0)
+        return SUTRA_ENOTFOUND;
+    const layout_node *e = coord_node_entry(s, node);
+    uint64_t head = __atomic_load_n(&e->head, __ATOMIC_ACQUIRE);
+    const layout_concept *c =
+        coord_version_at(s, head, s->roots.committed_end, node, id);
+    if (!c)
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-NODE-1: node %u head %llu is not a version of "
+                          "its id", node, (unsigned long long)head);
+    memcpy(st->id, id, 16);
+    st->node = node;
+    st->head = head;
+    st->first_seq = e->first_seq;
+    if (c->rec.type != LAYOUT_REC_CONCEPT)
+        return 0;
+    st->live = true;
+    st->created_ns = c->created_ns;
+    if (c->content_len &&
+        !coord_committed_bytes(s, c->content_off, c->content_len))
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-CON-3: content of version at %llu out of bounds",
+                          (unsigned long long)head);
+    if (c->dim && (c->dim != s->dim ||
+                   !coord_committed_bytes(s, c->embedding_off,
+                                          (uint64_t)c->dim * sizeof(float))))
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-CON-3: embedding of version at %llu invalid",
+                          (unsigned long long)head);
+    st->content_off = c->content_len ? c->content_off : 0;
+    st->content_len = c->content_len;
+    st->dim = c->dim;
+    st->embedding_off = c->dim ? c->embedding_off : 0;
+    return 0;
+}
+
+/* The group's view of `id`: 0 with *st (a copy), SUTRA_ENOTFOUND, or an
+ * error. */
+static int state_of(const coord_store *s, const uint8_t id[16],
+                    coord_staged *st, coord_error *err)
+{
+    const coord_staged *found = staged_find(&s->group, id, layout_id_hash(id));
+    if (found) {
+        *st = *found;
+        return 0;
+    }
+    return load_committed(s, id, st, err);
+}
+
+/* ---- validation (before anything is staged) --------------------------- */
+
+/* Liveness of ids as earlier ops of the same request left them. */
+typedef struct seen_id {
+    const uint8_t *id;
+    bool live;
+} seen_id;
+
+typedef struct request_check {
+    seen_id *seen;
+    uint32_t mask;
+    uint64_t bytes;      /* worst-case record bytes                         */
+    uint64_t new_nodes;
+} request_check;
+
+static seen_id *seen_slot(request_check *rc, const uint8_t id[16])
+{
+    for (uint32_t i = (uint32_t)layout_id_hash(id) & rc->mask;;
+         i = (i + 1) & rc->mask)
+        if (!rc->seen[i].id || memcmp(rc->seen[i].id, id, 16) == 0)
+            return &rc->seen[i];
+}
+
+static uint64_t learn_worst_bytes(const wire_op *op)
+{
+    uint64_t n = sizeof(layout_concept) + op->content_len + 7;
+    if (op->dim)
+        n += LAYOUT_REGION_ALIGN - 1 + (uint64_t)op->dim * sizeof(float);
+    return n;
+}
+
+static int check_learn(const coord_store *s, const wire_op *op, coord_error *err)
+{
+    if (op->flags & ~(uint16_t)(WIRE_LEARN_KEEP_CONTENT | WIRE_LEARN_KEEP_EMBEDDING))
+        return coord_fail(err, SUTRA_EINVAL, "P-OP-2: unknown learn flags");
+    if ((op->flags & WIRE_LEARN_KEEP_CONTENT) && op->content_len)
+        return coord_fail(err, SUTRA_EINVAL,
+                          "P-OP-2: KEEP_CONTENT with content bytes");
+    if ((op->flags & WIRE_LEARN_KEEP_EMBEDDING) && op->dim)
+        return coord_fail(err, SUTRA_EINVAL,
+                          "P-OP-2: KEEP_EMBEDDING with an embedding");
+    if (op->content_len > LAYOUT_MAX_CONTENT)
+        return coord_fail(err, SUTRA_ETOOBIG, "content over the format limit");
+    if (op->dim && (op->dim != s->dim || !op->embedding))
+        return coord_fail(err, SUTRA_EDIM,
+                          "embedding dimension %u, the file's is %u", op->dim,
+                          s->dim);
+    if (op->content_len && !op->content)
+        return coord_fail(err, SUTRA_EINVAL, "content missing");
+    return 0;
+}
+
+/* Check one data op against the state earlier ops left. */
+static int check_op(const coord_store *s, request_check *rc, const wire_op *op,
+                    coord_error *err)
+{
+    if (op->opcode == WIRE_OP_FLUSH)
+        return 0;
+    if (op->opcode == WIRE_OP_LEARN_ASSOCIATION ||
+        op->opcode == WIRE_OP_FORGET_ASSOCIATION)
+        return coord_fail(err, SUTRA_EUNSUPPORTED,
+                          "associations are not supported by format 1.0");
+    if (op->opcode != WIRE_OP_LEARN_CONCEPT &&
+        op->opcode != WIRE_OP_FORGET_CONCEPT)
+        return coord_fail(err, SUTRA_EINVAL, "op %u cannot be applied",
+                          op->opcode);
+    if (!op->id)
+        return coord_fail(err, SUTRA_EINVAL, "op without an id");
+    seen_id *seen = seen_slot(rc, op->id);
+    if (!seen->id) {
+        coord_staged st;
+        int rc_state = state_of(s, op->id, &st, err);
+        if (rc_state != 0 && rc_state != SUTRA_ENOTFOUND)
+            return rc_state;
+        if (rc_state == SUTRA_ENOTFOUND && op->opcode == WIRE_OP_LEARN_CONCEPT)
+            rc->new_nodes++;
+        seen->id = op->id;
+        seen->live = rc_state == 0 && st.live;
+    }
+    if (op->opcode == WIRE_OP_FORGET_CONCEPT) {
+        if (!seen->live)
+            return coord_fail(err, SUTRA_ENOTFOUND,
+                              "forget of a concept that is not live");
+        seen->live = false;
+        rc->bytes += sizeof(layout_concept);
+        return 0;
+    }
+    int rc_learn = check_learn(s, op, err);
+    if (rc_learn)
+        return rc_learn;
+    seen->live = true;
+    rc->bytes += learn_worst_bytes(op);
+    return 0;
+}
+
+/* Validate the whole request; on failure *failed_op names the op. */
+static int check_request(const coord_store *s, const wire_request *req,
+                         request_check *rc, uint32_t *failed_op,
+                         coord_error *err)
+{
+    uint32_t cap = 16;
+    while (cap < 2 * (uint64_t)req->header.op_count + 2 && cap < (1u << 31))
+        cap *= 2;
+    rc->seen = calloc(cap, sizeof(*rc->seen));
+    if (!rc->seen)
+        return coord_fail(err, ENOMEM, "no memory to check a request");
+    rc->mask = cap - 1;
+    size_t cursor = 0;
+    wire_op op;
+    uint32_t index = 0;
+    int status = 0;
+    while (status == 0 && wire_request_next(req, &cursor, &op)) {
+        status = check_op(s, rc, &op, err);
+        if (status)
+            *failed_op = index;
+        index++;
+    }
+    free(rc->seen);
+    rc->seen = NULL;
+    return status;
+}
+
+/* ---- staging ---------------------------------------------------------- */
+
+/* Fetch or create the staged state of `id`; room was reserved. */
+static coord_staged *stage_id(coord_store *s, const uint8_t id[16],
+                              uint64_t seq, coord_error *err)
+{
+    coord_group *g = &s->group;
+    uint64_t h = layout_id_hash(id);
+    coord_staged *st = staged_find(g, id, h);
+    if (st)
+        return st;
+    st = &g->staged[g->staged_count];
+    int rc = load_committed(s, id, st, err);
+    if (rc == SUTRA_ENOTFOUND) {
+        memset(st, 0, sizeof(*st));
+        memcpy(st->id, id, 16);
+        st->is_new = true;
+        st->node = (uint32_t)g->roots.node_count++;
+        st->first_seq = seq;
+    } else if (rc != 0) {
+        return NULL;
+    }
+    map_put(g, g->staged_count++);
+    return st;
+}
+
+/* Reserve an 8-aligned record of `size` bytes at the end of the buffer. */
+static layout_concept *append_record(coord_group *g, uint64_t size,
+                                     uint64_t *off)
+{
+    uint64_t padded = layout_align_up(size, LAYOUT_RECORD_ALIGN);
+    layout_concept *c = (layout_concept *)(g->buf + g->len);
+    memset(c, 0, padded); /* F-LOG-4: padding is zero */
+    *off = g->base + g->len;
+    g->len += padded;
+    return c;
+}
+
+static void fill_version_header(layout_concept *c, const coord_staged *st,
+                                uint16_t type, uint64_t seq, uint64_t now)
+{
+    c->rec.type = type;
+    c->rec.seq = seq;
+    memcpy(c->id, st->id, 16);
+    c->node = st->node;
+    c->prev = st->head; /* 0 for a new node (F-CON-2) */
+    c->created_ns = st->live ? st->created_ns : now;
+    c->updated_ns = now;
+}
+
+static void stage_learn(coord_store *s, coord_staged *st, const wire_op *op,
+                        uint64_t seq)
+{
+    coord_group *g = &s->group;
+    uint64_t off = g->base + g->len;
+    uint32_t flags = 0, inline_len = 0, inline_dim = 0;
+    uint64_t content_off = 0, embedding_off = 0;
+    uint32_t content_len = op->content_len, dim = op->dim;
+
+    /* F-CON-4: content equal to the live version's is shared, not copied. */
+    if (op->flags & WIRE_LEARN_KEEP_CONTENT) {
+        content_len = st->live ? st->content_len : 0;
+        content_off = content_len ? st->content_off : 0;
+        flags |= content_len ? LAYOUT_CONCEPT_F_SHARED_CONTENT : 0;
+    } else if (content_len && st->live && st->content_len == content_len &&
+               memcmp(bytes_at(s, st->content_off), op->content,
+                      content_len) == 0) {
+        content_off = st->content_off;
+        flags |= LAYOUT_CONCEPT_F_SHARED_CONTENT;
+    } else {
+        inline_len = content_len;
+    }
+    if (op->flags & WIRE_LEARN_KEEP_EMBEDDING) {
+        dim = st->live ? st->dim : 0;
+        embedding_off = dim ? st->embedding_off : 0;
+        flags |= dim ? LAYOUT_CONCEPT_F_SHARED_EMBEDDING : 0;
+    } else if (dim && st->live && st->dim == dim &&
+               memcmp(bytes_at(s, st->embedding_off), op->embedding,
+                      (size_t)dim * sizeof(float)) == 0) {
+        embedding_off = st->embedding_off;
+        flags |= LAYOUT_CONCEPT_F_SHARED_EMBEDDING;
+    } else {
+        inline_dim = dim;
+    }
+    if (dim)
+        flags |= LAYOUT_CONCEPT_F_EMBEDDING;
+
+    uint64_t size = layout_concept_size(off, inline_len, inline_dim);
+    layout_concept *c = append_record(g, size, &off);
+    fill_version_header(c, st, LAYOUT_REC_CONCEPT, seq, g->now_ns);
+    if (inline_len) {
+        content_off = off + sizeof(layout_concept);
+        memcpy(c + 1, op->content, inline_len);
+    }
+    if (inline_dim) {
+        embedding_off = layout_align_up(off + sizeof(layout_concept) + inline_len,
+                                        LAYOUT_REGION_ALIGN);
+        memcpy((uint8_t *)c + (embedding_off - off), op->embedding,
+               (size_t)inline_dim * sizeof(float));
+    }
+    c->rec.length = (uint32_t)size;
+    c->concept_flags = flags;
+    c->strength = op->strength;
+    c->confidence = op->confidence;
+    c->content_off = content_off;
+    c->content_len = content_len;
+    c->dim = dim;
+    c->embedding_off = embedding_off;
+    layout_rec_seal(&c->rec);
+
+    if (!st->live)
+        g->roots.concept_count++;
+    g->roots.version_count++;
+    st->created_ns = c->created_ns;
+    st->live = true;
+    st->touched = true;
+    st->head = off;
+    st->content_off = content_off;
+    st->content_len = content_len;
+    st->dim = dim;
+    st->embedding_off = embedding_off;
+}
+
+static void stage_forget(coord_store *s, coord_staged *st, uint64_t seq)
+{
+    coord_group *g = &s->group;
+    uint64_t off;
+    layout_concept *c = append_record(g, sizeof(layout_concept), &off);
+    fill_version_header(c, st, LAYOUT_REC_CONCEPT_TOMBSTONE, seq, g->now_ns);
+    c->rec.length = sizeof(layout_concept);
+    layout_rec_seal(&c->rec);
+
+    g->roots.concept_count--;
+    g->roots.tombstone_count++;
+    memset(&st->created_ns, 0,
+           sizeof(*st) - offsetof(coord_staged, created_ns));
+    st->live = false;
+    st->touched = true;
+    st->head = off;
+}
+
+/* Stage every op of a validated request; cannot fail unless the committed
+ * state changed under us, which would be a bug: the store then turns
+ * read-only rather than leave a half-staged request. */
+static int stage_request(coord_store *s, const wire_request *req,
+                         coord_apply_result *res, coord_error *err)
+{
+    coord_group *g = &s->group;
+    size_t cursor = 0;
+    wire_op op;
+    while (wire_request_next(req, &cursor, &op)) {
+        if (op.opcode == WIRE_OP_FLUSH) {
+            g->wants_sync = true;
+            continue;
+        }
+        uint64_t seq = ++g->roots.last_seq;
+        coord_staged *st = stage_id(s, op.id, seq, err);
+        if (!st) {
+            s->read_only = true;
+            coord_stat_publish(s);
+            return SUTRA_EREADONLY;
+        }
+        if (op.opcode == WIRE_OP_LEARN_CONCEPT)
+            stage_learn(s, st, &op, seq);
+        else
+            stage_forget(s, st, seq);
+        if (!g->first_seq)
+            g->first_seq = seq;
+        if (!res->first_seq)
+            res->first_seq = seq;
+        res->op_count++;
+    }
+    return 0;
+}
+
+static int reserve_for(coord_store *s, const wire_request *req,
+                       const request_check *rc, coord_error *err)
+{
+    coord_group *g = &s->group;
+    /* The commit record and padding are checked exactly at commit. */
+    uint64_t end = g->base + g->len + rc->bytes + sizeof(layout_commit) +
+                   sizeof(layout_commit_entry) * ((uint64_t)g->entry_count + 1);
+    if (end > s->map_reserve || end < g->base)
+        return coord_fail(err, SUTRA_EFULL,
+                          "the file would pass its maximum size (%llu bytes)",
+                          (unsigned long long)s->map_reserve);
+    if (g->roots.node_count + rc->new_nodes >
+        layout_node_chunk_first(COORD_MAX_NODE_CHUNK + 1))
+        return coord_fail(err, SUTRA_EFULL, "node table full");
+    if (buf_reserve(g, rc->bytes) || entries_reserve(g) ||
+        staged_reserve(g, req->data_ops))
+        return coord_fail(err, ENOMEM, "no memory to stage a request");
+    return 0;
+}
+
+int coord_store_apply(coord_store *s, const wire_request *req,
+                      coord_apply_result *res, coord_error *err)
+{
+    /* *res is written on failure too: failed_op names the op at fault. */
+    coord_apply_result r = {0, 0, WIRE_NO_FAILED_OP};
+    request_check rc = {0};
+    int status;
+    if (s->read_only)
+        status = coord_fail(err, SUTRA_EREADONLY,
+                            "the store stopped accepting writes after an I/O "
+                            "error");
+    else if (req->is_control)
+        status = coord_fail(err, SUTRA_EINVAL, "control ops are not applied");
+    else
+        status = check_request(s, req, &rc, &r.failed_op, err);
+    if (status == 0)
+        status = reserve_for(s, req, &rc, err);
+    if (status) {
+        if (res)
+            *res = r;
+        return status;
+    }
+    coord_group *g = &s->group;
+    if (!g->now_ns)
+        g->now_ns = coord_now_ns();
+    status = stage_request(s, req, &r, err);
+    if (status)
+        return status;
+    g->entries[g->entry_count++] = (layout_commit_entry){
+        .client_id = req->header.client_id,
+        .request_no = req->header.request_no,
+        .first_seq = r.first_seq,
+        .op_count = r.op_count,
+        .status = 0,
+    };
+    if (res)
+        *res = r;
+    return 0;
+}
+
+bool coord_store_group_pending(const coord_store *s)
+{
+    return s->group.entry_count > 0;
+}
+
+bool coord_store_group_wants_sync(const coord_store *s)
+{
+    return s->group.wants_sync;
+}
+
+uint64_t coord_store_group_bytes(const coord_store *s)
+{
+    return s->group.len;
+}
+
+void coord_store_abort(coord_store *s)
+{
+    coord_group_reset(s);
+}

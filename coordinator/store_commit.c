@@ -1,0 +1,437 @@
+/*
+ * coordinator/store_commit.c — publishing the open group as one generation
+ * (DESIGN §4, F-META-2, F-LOG-7).
+ *
+ * Order, and why:
+ *   1. plan: the group's records are already laid out from the committed
+ *      end; after them come any new regions (node chunks, a doubled hash
+ *      table) and last the commit record, whose end is the new committed_end.
+ *   2. extend the file if needed (large fallocate steps, never past
+ *      map_reserve).
+ *   3. write the records and the commit record — one pwrite when no region
+ *      is allocated, which is nearly always — then fdatasync if syncing.
+ *   4. store the in-place words: new chunk offsets, new node entries (id and
+ *      first_seq before any hash slot names the node), hash slots, heads.
+ *      Readers may see these early; they ignore anything with seq past their
+ *      snapshot or at/after its committed_end (F-LOG-7).
+ *   5. write meta slot gen % 2, fdatasync if syncing, release-store the
+ *      generation and wake futex waiters.
+ * A failure before step 4 leaves nothing visible (bytes past committed_end
+ * are logically absent): the group is dropped and the store stays usable.
+ * A failure from step 4 on leaves words that recovery must undo, so the
+ * store turns read-only until it is reopened.
+ *
+ * Concurrency: committer thread only.
+ */
+#include "coordinator/store_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sutra/sutra.h"
+
+typedef struct commit_plan {
+    uint64_t chunk_off[LAYOUT_NODE_CHUNKS]; /* 0 = not allocated here     */
+    uint64_t hash_off;                      /* 0 = keep the current table */
+    uint64_t hash_slots;
+    uint64_t commit_off, commit_len;
+    layout_roots roots;                     /* of the new generation      */
+} commit_plan;
+
+/* ---- 1. plan ---------------------------------------------------------- */
+
+static int plan_regions(coord_store *s, commit_plan *p, uint64_t *cursor,
+                        coord_error *err)
+{
+    uint64_t nodes = s->group.roots.node_count;
+    for (uint32_t k = 0;
+         k < LAYOUT_NODE_CHUNKS && layout_node_chunk_first(k) < nodes; k++) {
+        if (s->chunk[k])
+            continue;
+        if (k > COORD_MAX_NODE_CHUNK)
+            return coord_fail(err, SUTRA_EFULL, "node table full");
+        p->chunk_off[k] = layout_align_up(*cursor, LAYOUT_REGION_ALIGN);
+        *cursor = p->chunk_off[k] + LAYOUT_REGION_BODY +
+                  layout_node_chunk_entries(k) * sizeof(layout_node);
+    }
+    p->hash_slots = s->roots.hash_slots;
+    if (nodes * LAYOUT_HASH_MAX_LOAD_DEN <= p->hash_slots * LAYOUT_HASH_MAX_LOAD_NUM)
+        return 0;
+    /* F-HASH-4: double until the load is at most one half. */
+    while (nodes * LAYOUT_HASH_MAX_LOAD_DEN > p->hash_slots * LAYOUT_HASH_MAX_LOAD_NUM)
+        p->hash_slots *= 2;
+    if (p->hash_slots > COORD_MAX_HASH_SLOTS)
+        return coord_fail(err, SUTRA_EFULL, "hash index full");
+    p->hash_off = layout_align_up(*cursor, LAYOUT_REGION_ALIGN);
+    *cursor = p->hash_off + LAYOUT_REGION_BODY + p->hash_slots * sizeof(uint64_t);
+    return 0;
+}
+
+static int plan_commit(coord_store *s, commit_plan *p, coord_error *err)
+{
+    const coord_group *g = &s->group;
+    memset(p, 0, sizeof(*p));
+    uint64_t cursor = g->base + g->len;
+    int rc = plan_regions(s, p, &cursor, err);
+    if (rc)
+        return rc;
+    p->commit_off = layout_align_up(cursor, LAYOUT_RECORD_ALIGN);
+    p->commit_len = sizeof(layout_commit) +
+                    (uint64_t)g->entry_count * sizeof(layout_commit_entry);
+    uint64_t end = layout_align_up(p->commit_off + p->commit_len,
+                                   LAYOUT_RECORD_ALIGN);
+    if (end > s->map_reserve || p->commit_len > UINT32_MAX)
+        return coord_fail(err, SUTRA_EFULL,
+                          "the file would pass its maximum size (%llu bytes)",
+                          (unsigned long long)s->map_reserve);
+    p->roots = g->roots;
+    p->roots.generation = s->roots.generation + 1;
+    p->roots.committed_end = end;
+    p->roots.commit_ns = coord_now_ns();
+    p->roots.hash_root = p->hash_off ? p->hash_off : s->roots.hash_root;
+    p->roots.hash_slots = p->hash_slots;
+    p->roots.last_commit = p->commit_off;
+    return 0;
+}
+
+/* The commit record goes at the tail of the group buffer (F-COM-1). */
+static int build_commit_record(coord_store *s, const commit_plan *p,
+                               coord_error *err)
+{
+    coord_group *g = &s->group;
+    if (g->len + p->commit_len > g->cap) {
+        uint8_t *buf = realloc(g->buf, g->len + p->commit_len);
+        if (!buf)
+            return coord_fail(err, ENOMEM, "no memory for the commit record");
+        g->buf = buf;
+        g->cap = g->len + p->commit_len;
+    }
+    layout_commit *c = (layout_commit *)(g->buf + g->len);
+    memset(c, 0, p->commit_len);
+    c->rec.type = LAYOUT_REC_COMMIT;
+    c->rec.length = (uint32_t)p->commit_len;
+    c->rec.seq = p->roots.last_seq;
+    c->roots = p->roots;
+    c->prev_commit = s->roots.last_commit;
+    c->first_seq = g->first_seq;
+    c->request_count = g->entry_count;
+    memcpy(c + 1, g->entries, (size_t)g->entry_count * sizeof(*g->entries));
+    layout_rec_seal(&c->rec);
+    return 0;
+}
+
+/* ---- 2. extend -------------------------------------------------------- */
+
+static int ensure_size(coord_store *s, uint64_t need, coord_error *err)
+{
+    if (need <= s->file_size)
+        return 0;
+    /* Large steps keep fallocate off the common path; never past the
+     * reserve, which readers map (F-HDR-2). */
+    uint64_t step = s->file_size / 8 > COORD_GROW_MIN ? s->file_size / 8
+                                                      : COORD_GROW_MIN;
+    uint64_t target = need > s->file_size + step ? need : s->file_size + step;
+    target = layout_align_up(target, LAYOUT_PAGE_SIZE);
+    if (target > s->map_reserve)
+        target = s->map_reserve;
+    int rc = s->io->extend(s->io, s->fd, s->file_size, target);
+    if (rc)
+        return coord_fail(err, rc, "cannot extend the file to %llu bytes: %s",
+                          (unsigned long long)target, strerror(rc));
+    s->file_size = target;
+    return 0;
+}
+
+/* ---- 3. write --------------------------------------------------------- */
+
+static int write_zeros(coord_store *s, uint64_t from, uint64_t to)
+{
+    static const uint8_t zeros[1u << 16];
+    while (from < to) {
+        uint64_t n = to - from < sizeof(zeros) ? to - from : sizeof(zeros);
+        int rc = s->io->pwrite(s->io, s->fd, zeros, (size_t)n, from);
+        if (rc)
+            return rc;
+        from += n;
+    }
+    return 0;
+}
+
+/* A region: zero padding from `prev_end`, its descriptor, and zeros over
+ * any part of the body that lies where stale bytes may remain. */
+static int write_region(coord_store *s, uint64_t prev_end, uint64_t off,
+                        uint16_t type, uint64_t arg0, uint64_t arg1,
+                        uint64_t arg2, uint64_t body_len, uint64_t dirty_end)
+{
+    layout_region r = {0};
+    r.rec.type = type;
+    r.rec.flags = LAYOUT_REC_F_REGION;
+    r.rec.length = (uint32_t)(LAYOUT_REGION_BODY + body_len);
+    r.arg0 = arg0;
+    r.arg1 = arg1;
+    r.arg2 = arg2;
+    layout_rec_seal(&r.rec);
+    int rc = write_zeros(s, prev_end, off);
+    if (!rc)
+        rc = s->io->pwrite(s->io, s->fd, &r, sizeof(r), off);
+    uint64_t body = off + LAYOUT_REGION_BODY, end = body + body_len;
+    if (!rc && body < dirty_end)
+        rc = write_zeros(s, body, end < dirty_end ? end : dirty_end);
+    return rc;
+}
+
+static int write_regions(coord_store *s, const commit_plan *p,
+                         uint64_t dirty_end, uint64_t *cursor)
+{
+    for (uint32_t k = 0; k < LAYOUT_NODE_CHUNKS; k++) {
+        if (!p->chunk_off[k])
+            continue;
+        uint64_t entries = layout_node_chunk_entries(k);
+        uint64_t body = entries * sizeof(layout_node);
+        int rc = write_region(s, *cursor, p->chunk_off[k], LAYOUT_REC_NODE_CHUNK,
+                              k, entries, layout_node_chunk_first(k), body,
+                              dirty_end);
+        if (rc)
+            return rc;
+        *cursor = p->chunk_off[k] + LAYOUT_REGION_BODY + body;
+    }
+    if (p->hash_off) {
+        uint64_t body = p->hash_slots * sizeof(uint64_t);
+        int rc = write_region(s, *cursor, p->hash_off, LAYOUT_REC_HASH_TABLE,
+                              p->hash_slots, 0, 0, body, dirty_end);
+        if (rc)
+            return rc;
+        *cursor = p->hash_off + LAYOUT_REGION_BODY + body;
+    }
+    return 0;
+}
+
+static int write_group(coord_store *s, const commit_plan *p, bool sync,
+                       coord_error *err)
+{
+    coord_group *g = &s->group;
+    uint64_t dirty_end = s->dirty_end;
+    /* Whatever happens below, these bytes are no longer known to be zero. */
+    if (p->roots.committed_end > s->dirty_end)
+        s->dirty_end = p->roots.committed_end;
+    int rc;
+    if (p->commit_off == g->base + g->len) {
+        rc = s->io->pwrite(s->io, s->fd, g->buf, g->len + p->commit_len, g->base);
+    } else {
+        uint64_t cursor = g->base + g->len;
+        rc = s->io->pwrite(s->io, s->fd, g->buf, g->len, g->base);
+        if (!rc)
+            rc = write_regions(s, p, dirty_end, &cursor);
+        if (!rc)
+            rc = write_zeros(s, cursor, p->commit_off);
+        if (!rc)
+            rc = s->io->pwrite(s->io, s->fd, g->buf + g->len, p->commit_len,
+                               p->commit_off);
+    }
+    if (rc)
+        return coord_fail(err, rc, "cannot write the group: %s", strerror(rc));
+    if (sync) {
+        rc = s->io->sync(s->io, s->fd);
+        if (rc)
+            return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
+        coord_count_sync(s);
+    }
+    return 0;
+}
+
+/* ---- 4. in-place words ------------------------------------------------ */
+
+static int store_id(coord_store *s, layout_node *e, const uint8_t id[16])
+{
+    uint64_t w[2];
+    memcpy(w, id, 16);
+    uint64_t *dst = (uint64_t *)(void *)e->id; /* offset 0 of a 64-aligned entry */
+    int rc = s->io->store64(s->io, &dst[0], w[0]);
+    if (!rc)
+        rc = s->io->store64(s->io, &dst[1], w[1]);
+    return rc;
+}
+
+static int store_chunks(coord_store *s, const commit_plan *p)
+{
+    for (uint32_t k = 0; k < LAYOUT_NODE_CHUNKS; k++) {
+        if (!p->chunk_off[k])
+            continue;
+        int rc = s->io->store64(s->io, &s->hdr->node_chunk[k], p->chunk_off[k]);
+        if (rc)
+            return rc;
+        s->chunk[k] = (layout_node *)(s->map + p->chunk_off[k] + LAYOUT_REGION_BODY);
+    }
+    return 0;
+}
+
+/* F-NODE-1: id and first_seq of every new node before any slot names it. */
+static int store_new_nodes(coord_store *s)
+{
+    const coord_group *g = &s->group;
+    for (uint32_t i = 0; i < g->staged_count; i++) {
+        const coord_staged *st = &g->staged[i];
+        if (!st->is_new)
+            continue;
+        layout_node *e = coord_node_entry(s, st->node);
+        int rc = store_id(s, e, st->id);
+        if (!rc)
+            rc = s->io->store64(s->io, &e->first_seq, st->first_seq);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* F-HASH-4: a doubled table holds every node; the old one is left exactly
+ * as it is for snapshots that still name it. */
+static int store_hash(coord_store *s, const commit_plan *p)
+{
+    const coord_group *g = &s->group;
+    if (p->hash_off) {
+        uint64_t *table = (uint64_t *)(s->map + p->hash_off + LAYOUT_REGION_BODY);
+        for (uint64_t n = 0; n < g->roots.node_count; n++) {
+            const layout_node *e = coord_node_entry(s, (uint32_t)n);
+            int rc = coord_hash_insert(s, table, p->hash_slots, e->id, (uint32_t)n);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    for (uint32_t i = 0; i < g->staged_count; i++) {
+        const coord_staged *st = &g->staged[i];
+        if (!st->is_new)
+            continue;
+        int rc = coord_hash_insert(s, s->hash, s->roots.hash_slots, st->id, st->node);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int store_heads(coord_store *s)
+{
+    const coord_group *g = &s->group;
+    for (uint32_t i = 0; i < g->staged_count; i++) {
+        const coord_staged *st = &g->staged[i];
+        if (!st->touched)
+            continue;
+        layout_node *e = coord_node_entry(s, st->node);
+        int rc = s->io->store64(s->io, &e->head, st->head);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* F-META-2: the whole slot, word by word; a torn slot fails its checksum
+ * and the other slot still holds the previous generation. */
+static int store_meta(coord_store *s, const commit_plan *p)
+{
+    layout_meta m = {0};
+    m.roots = p->roots;
+    m.file_size = s->file_size;
+    layout_meta_seal(&m);
+    uint64_t off = p->roots.generation % 2 ? LAYOUT_META_OFFSET_1
+                                           : LAYOUT_META_OFFSET_0;
+    uint64_t *dst = (uint64_t *)(void *)(s->map + off);
+    const uint64_t *src = (const uint64_t *)(const void *)&m;
+    for (size_t i = 0; i < sizeof(m) / sizeof(uint64_t); i++) {
+        int rc = s->io->store64(s->io, &dst[i], src[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int publish(coord_store *s, const commit_plan *p, bool sync,
+                   coord_error *err)
+{
+    int rc = store_chunks(s, p);
+    if (!rc)
+        rc = store_new_nodes(s);
+    if (!rc)
+        rc = store_hash(s, p);
+    if (!rc)
+        rc = store_heads(s);
+    if (!rc)
+        rc = store_meta(s, p);
+    if (rc)
+        return coord_fail(err, rc, "cannot store the index words: %s",
+                          rc > 0 ? strerror(rc) : "index full");
+    if (sync) {
+        rc = s->io->sync(s->io, s->fd);
+        if (rc)
+            return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
+        coord_count_sync(s);
+    }
+    rc = s->io->store64(s->io, &s->hdr->generation, p->roots.generation);
+    if (rc)
+        return coord_fail(err, rc, "cannot publish the generation");
+    /* F-GEN-3: waiters in other processes sleep on the low 32 bits, so the
+     * wake is not FUTEX_PRIVATE. */
+    syscall(SYS_futex, (uint32_t *)(void *)&s->hdr->generation, FUTEX_WAKE,
+            INT_MAX, NULL, NULL, 0);
+    return 0;
+}
+
+/* ---- the whole commit ------------------------------------------------- */
+
+static void fill_info(const coord_store *s, coord_commit_info *out,
+                      uint64_t first_seq)
+{
+    if (!out)
+        return;
+    out->generation = s->roots.generation;
+    out->first_seq = first_seq;
+    out->last_seq = s->roots.last_seq;
+    out->committed_end = s->roots.committed_end;
+    out->synced = s->synced;
+}
+
+int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
+                       coord_error *err)
+{
+    if (s->read_only)
+        return coord_fail(err, SUTRA_EREADONLY,
+                          "the store stopped accepting writes after an I/O "
+                          "error");
+    coord_group *g = &s->group;
+    if (!coord_store_group_pending(s)) {
+        fill_info(s, out, 0);
+        return 0;
+    }
+    sync = sync || g->wants_sync;
+    commit_plan p;
+    int rc = plan_commit(s, &p, err);
+    if (!rc)
+        rc = build_commit_record(s, &p, err);
+    if (!rc)
+        rc = ensure_size(s, p.roots.committed_end, err);
+    if (!rc)
+        rc = write_group(s, &p, sync, err);
+    if (!rc) {
+        rc = publish(s, &p, sync, err);
+        if (rc)
+            s->read_only = true;
+    }
+    if (rc) {
+        coord_group_reset(s);
+        coord_stat_publish(s);
+        return rc;
+    }
+    uint64_t first_seq = g->first_seq;
+    s->roots = p.roots;
+    if (p.hash_off)
+        s->hash = (uint64_t *)(s->map + p.hash_off + LAYOUT_REGION_BODY);
+    s->synced = sync;
+    coord_group_reset(s);
+    coord_stat_publish(s);
+    fill_info(s, out, first_seq);
+    return 0;
+}
