@@ -81,7 +81,11 @@ typedef struct coord_apply_result {
  * concept (tombstone; SUTRA_ENOTFOUND if not live), flush (noted: the group
  * will be synced).  Control ops (stats, ping) must not be passed here.
  * @return 0; SUTRA_ENOTFOUND; SUTRA_EUNSUPPORTED; SUTRA_EFULL; SUTRA_EREADONLY
- *         (store failed earlier); ENOMEM.  err filled on failure.
+ *         (store failed earlier); SUTRA_EDIM, SUTRA_EINVAL, SUTRA_ETOOBIG (an
+ *         op the decoder should already have refused); SUTRA_ECORRUPT (a
+ *         committed record failed validation); ENOMEM.  err filled on
+ *         failure; *res is written on failure too (failed_op names the op,
+ *         WIRE_NO_FAILED_OP when no single op is at fault).
  */
 int coord_store_apply(coord_store *s, const wire_request *req,
                       coord_apply_result *res, coord_error *err);
@@ -113,7 +117,8 @@ typedef struct coord_commit_info {
  * were stored (a failed meta write or sync), the store turns read-only
  * (every later apply/commit fails with SUTRA_EREADONLY) until reopened.
  * An empty group is a no-op that returns the current generation.
- * @return 0; SUTRA_EFULL; ENOSPC; EIO; SUTRA_EREADONLY.
+ * @return 0; SUTRA_EFULL; ENOSPC; EIO (or another errno from the io
+ *         layer); ENOMEM; SUTRA_EREADONLY.
  */
 int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
                        coord_error *err);

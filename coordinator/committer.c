@@ -1,0 +1,407 @@
+/*
+ * coordinator/committer.c — drain the request queue into groups, apply,
+ * commit once per group, sync per policy, then answer.
+ *
+ * Hand-over: producers (NNG callbacks) enqueue on a liburcu wfcqueue, which
+ * is wait-free for them; this thread is the only consumer, so it dequeues
+ * without the queue's lock.  Sleeping uses a futex on `sleeping`, set by the
+ * committer only after it has seen the queue empty, and cleared and woken by
+ * a producer only when it is set: a busy committer costs producers no system
+ * call, and an idle one wakes exactly once per burst (Dekker-style: both
+ * sides store, full fence, then load the other side's word).
+ *
+ * Group life: requests are applied as they are dequeued; the group commits
+ * when the queue is empty or a bound is reached.  A request that fails to
+ * apply changed nothing and is answered at once; the others are answered
+ * after the commit (and its sync, when one is due), all with the same
+ * generation.  Duplicates (P-IDEM-2) are answered from the table; one whose
+ * original is in the open group waits for that group like the original.
+ */
+#include "coordinator/committer.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coordinator/log.h"
+#include "sutra/sutra.h"
+
+/*
+ * liburcu's queue publishes nodes with inline-asm atomics inside an
+ * uninstrumented library, so ThreadSanitizer cannot see that a request's
+ * bytes were written before its enqueue; tell it explicitly.
+ */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define COORD_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define COORD_TSAN 1
+#endif
+#ifdef COORD_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define handover_release(p) __tsan_release(p)
+#define handover_acquire(p) __tsan_acquire(p)
+#else
+#define handover_release(p) ((void)(p))
+#define handover_acquire(p) ((void)(p))
+#endif
+
+struct coord_committer {
+    struct __cds_wfcq_head head;
+    struct cds_wfcq_tail tail;
+    _Atomic int sleeping;       /* futex word: 1 while the committer waits */
+    _Atomic int stopping;
+    pthread_t thread;
+    coord_store *store;
+    coord_dedup *dedup;
+    coord_counters *counters;
+    coord_committer_config cfg;
+    uint64_t last_sync_ns;      /* interval policy                          */
+    bool read_only_logged;
+    int final_status;
+};
+
+/* The open group's requests awaiting their reply, in arrival order. */
+typedef struct group {
+    coord_request *first;
+    coord_request *last;
+    uint32_t requests;
+    uint32_t ops;
+    bool wants_sync;     /* a flush op or a WIRE_SYNC_COMMIT request      */
+    bool all_sync_none;  /* every request said WIRE_SYNC_NONE            */
+} group;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void add(_Atomic uint64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+/* ---- hand-over -------------------------------------------------------- */
+
+static void wake(coord_committer *c)
+{
+    if (atomic_exchange(&c->sleeping, 0))
+        syscall(SYS_futex, (int *)&c->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL,
+                NULL, 0);
+}
+
+void coord_committer_submit(coord_committer *c, coord_request *req)
+{
+    cds_wfcq_node_init(&req->node);
+    add(&c->counters->queue_depth, 1);
+    handover_release(req);
+    cds_wfcq_enqueue(&c->head, &c->tail, &req->node);
+    /* enqueue is a full barrier (xchg); the fence makes that explicit for
+     * the sleeping load below, pairing with the fence in wait_for_work */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&c->sleeping, memory_order_relaxed))
+        wake(c);
+}
+
+static coord_request *dequeue(coord_committer *c)
+{
+    /* single consumer: the queue's dequeue lock is not needed */
+    struct cds_wfcq_node *n = __cds_wfcq_dequeue_blocking(&c->head, &c->tail);
+    if (!n)
+        return NULL;
+    atomic_fetch_sub_explicit(&c->counters->queue_depth, 1,
+                              memory_order_relaxed);
+    coord_request *req = caa_container_of(n, coord_request, node);
+    handover_acquire(req);
+    return req;
+}
+
+/* Sleep until work arrives, a stop is asked, or `timeout_ns` (0 = none). */
+static void wait_for_work(coord_committer *c, uint64_t timeout_ns)
+{
+    atomic_store(&c->sleeping, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!cds_wfcq_empty(&c->head, &c->tail) || atomic_load(&c->stopping)) {
+        atomic_store(&c->sleeping, 0);
+        return;
+    }
+    struct timespec ts = { (time_t)(timeout_ns / 1000000000u),
+                           (long)(timeout_ns % 1000000000u) };
+    /* returns at once (EAGAIN) if a producer already cleared the word */
+    syscall(SYS_futex, (int *)&c->sleeping, FUTEX_WAIT_PRIVATE, 1,
+            timeout_ns ? &ts : NULL, NULL, 0);
+    atomic_store(&c->sleeping, 0);
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+static void reply_error(coord_committer *c, coord_request *r, int status,
+                        uint32_t failed_op, const char *message)
+{
+    add(&c->counters->requests_failed, 1);
+    coord_reply rep = { .status = status, .failed_op = failed_op,
+                        .message = message ? message : "" };
+    r->reply(r, &rep);
+}
+
+static void reply_ok(coord_request *r, uint64_t first_seq, uint64_t generation,
+                     uint32_t op_count)
+{
+    coord_reply rep = { .status = 0, .failed_op = WIRE_NO_FAILED_OP,
+                        .first_seq = first_seq, .generation = generation,
+                        .op_count = op_count, .message = "" };
+    r->reply(r, &rep);
+}
+
+static void note_read_only(coord_committer *c, const coord_error *err)
+{
+    coord_store_stats st;
+    coord_store_stats_get(c->store, &st);
+    if (st.read_only && !c->read_only_logged) {
+        c->read_only_logged = true;
+        coord_log_error("storage is read-only after an I/O failure (%s); "
+                        "writes are refused until the coordinator restarts",
+                        err->message);
+    }
+}
+
+/* ---- groups ----------------------------------------------------------- */
+
+/* `new_ops`: data ops this request adds to the group (0 for a duplicate of
+ * a request already in it). */
+static void group_append(group *g, coord_request *r, uint32_t new_ops)
+{
+    uint16_t sync = r->wire.header.flags & WIRE_SYNC_MASK;
+    r->group_next = NULL;
+    if (g->last)
+        g->last->group_next = r;
+    else
+        g->first = r;
+    g->last = r;
+    if (g->requests++ == 0)
+        g->all_sync_none = true;
+    g->ops += new_ops;
+    if (sync == WIRE_SYNC_COMMIT || r->wire.has_flush)
+        g->wants_sync = true;
+    if (sync != WIRE_SYNC_NONE)
+        g->all_sync_none = false;
+}
+
+static bool group_full(const coord_committer *c, const group *g)
+{
+    return g->ops >= c->cfg.group_max_ops ||
+           coord_store_group_bytes(c->store) >= c->cfg.group_max_bytes;
+}
+
+/* Apply one request to the open group, or answer it now. */
+static void process(coord_committer *c, group *g, coord_request *r)
+{
+    const wire_request_header *h = &r->wire.header;
+    coord_dedup_reply dup;
+    if (coord_dedup_lookup(c->dedup, h->client_id, h->request_no, &dup)) {
+        add(&c->counters->duplicates, 1);
+        coord_log_debug("duplicate request %llu of client %016llx%s",
+                        (unsigned long long)h->request_no,
+                        (unsigned long long)h->client_id,
+                        dup.pending ? " (original in this group)" : "");
+        if (!dup.pending) {
+            reply_ok(r, dup.first_seq, dup.generation, dup.op_count);
+            return;
+        }
+        r->first_seq = dup.first_seq;
+        r->op_count = dup.op_count;
+        group_append(g, r, 0);
+        return;
+    }
+    coord_apply_result res = { .failed_op = WIRE_NO_FAILED_OP };
+    coord_error err = { 0 };
+    int rc = coord_store_apply(c->store, &r->wire, &res, &err);
+    if (rc) {
+        if (rc == SUTRA_EREADONLY)
+            note_read_only(c, &err);
+        reply_error(c, r, rc, res.failed_op, err.message);
+        return;
+    }
+    if (coord_dedup_add_pending(c->dedup, h->client_id, h->request_no,
+                                res.first_seq, res.op_count) != 0)
+        coord_log_warn("out of memory: request %llu will not be recognised "
+                       "if resent", (unsigned long long)h->request_no);
+    r->first_seq = res.first_seq;
+    r->op_count = res.op_count;
+    group_append(g, r, res.op_count);
+}
+
+static bool group_needs_sync(const coord_committer *c, const group *g)
+{
+    if (g->wants_sync)
+        return true;
+    return c->cfg.sync_policy == COORD_SYNC_COMMIT && !g->all_sync_none;
+}
+
+static void group_fail(coord_committer *c, group *g, int rc,
+                       const char *message)
+{
+    coord_dedup_abort(c->dedup);
+    for (coord_request *r = g->first, *next; r; r = next) {
+        next = r->group_next;
+        reply_error(c, r, rc, WIRE_NO_FAILED_OP, message);
+    }
+}
+
+/* Sync after publish when the commit itself did not. */
+static int sync_published(coord_committer *c, coord_error *err)
+{
+    int rc = coord_store_sync(c->store, err);
+    if (rc) {
+        coord_log_error("sync failed: %s", err->message);
+        note_read_only(c, err);
+    } else {
+        c->last_sync_ns = now_ns();
+    }
+    return rc;
+}
+
+static void group_commit(coord_committer *c, group *g)
+{
+    bool sync = group_needs_sync(c, g);
+    bool pending = coord_store_group_pending(c->store);
+    coord_commit_info info = { 0 };
+    coord_error err = { 0 };
+    int rc = coord_store_commit(c->store, sync, &info, &err);
+    if (rc) {
+        coord_log_error("commit of %u requests failed: %s", g->requests,
+                        err.message);
+        coord_store_abort(c->store);
+        note_read_only(c, &err);
+        group_fail(c, g, rc, err.message);
+        *g = (group){ 0 };
+        return;
+    }
+    coord_dedup_commit(c->dedup, info.generation);
+    if (info.synced)
+        c->last_sync_ns = now_ns();
+    /* a flush-only group commits nothing; it still owes durability */
+    if (sync && !info.synced && !coord_store_synced(c->store) &&
+        (rc = sync_published(c, &err)) != 0) {
+        group_fail(c, g, rc, err.message);
+        *g = (group){ 0 };
+        return;
+    }
+    if (pending) {
+        add(&c->counters->commits, 1);
+        add(&c->counters->ops_applied, g->ops);
+        if (c->cfg.published)
+            c->cfg.published(c->cfg.published_arg, &info);
+    }
+    coord_log_debug("generation %llu: %u requests, %u ops%s",
+                    (unsigned long long)info.generation, g->requests, g->ops,
+                    info.synced ? ", synced" : "");
+    for (coord_request *r = g->first, *next; r; r = next) {
+        next = r->group_next;
+        reply_ok(r, r->first_seq, info.generation, r->op_count);
+    }
+    *g = (group){ 0 };
+}
+
+/* ---- the thread ------------------------------------------------------- */
+
+/* Interval policy: sync if data is unsynced and the interval has passed.
+ * Returns how long to sleep at most (0 = no deadline).  A store that turned
+ * read-only is not retried: it stays unsynced until restart. */
+static uint64_t interval_tick(coord_committer *c)
+{
+    if (c->cfg.sync_policy != COORD_SYNC_INTERVAL || c->read_only_logged ||
+        coord_store_synced(c->store))
+        return 0;
+    uint64_t interval = c->cfg.sync_interval_ms * 1000000u;
+    uint64_t elapsed = now_ns() - c->last_sync_ns;
+    if (elapsed < interval)
+        return interval - elapsed;
+    coord_error err = { 0 };
+    (void)sync_published(c, &err); /* logged; read-only from now on */
+    return 0;
+}
+
+static void *committer_main(void *arg)
+{
+    coord_committer *c = arg;
+    group g = { 0 };
+    coord_log_info("committer started (sync %s)",
+                   coord_sync_policy_name(c->cfg.sync_policy));
+    for (;;) {
+        coord_request *r = dequeue(c);
+        if (r) {
+            if (g.requests && group_full(c, &g))
+                group_commit(c, &g);
+            process(c, &g, r);
+            continue;
+        }
+        if (g.requests) {
+            group_commit(c, &g);
+            (void)interval_tick(c); /* also under a load that never idles */
+            continue;
+        }
+        uint64_t timeout = interval_tick(c);
+        if (atomic_load(&c->stopping))
+            break;
+        wait_for_work(c, timeout);
+    }
+    if (!coord_store_synced(c->store)) {
+        coord_error err = { 0 };
+        c->final_status = sync_published(c, &err);
+    }
+    coord_log_info("committer stopped");
+    return NULL;
+}
+
+int coord_committer_start(coord_store *store, coord_dedup *dedup,
+                          coord_counters *counters,
+                          const coord_committer_config *cfg,
+                          coord_committer **out)
+{
+    coord_committer *c = calloc(1, sizeof(*c));
+    if (!c)
+        return ENOMEM;
+    __cds_wfcq_init(&c->head, &c->tail);
+    c->store = store;
+    c->dedup = dedup;
+    c->counters = counters;
+    c->cfg = *cfg;
+    if (!c->cfg.group_max_bytes)
+        c->cfg.group_max_bytes = COORD_GROUP_MAX_BYTES;
+    if (!c->cfg.group_max_ops)
+        c->cfg.group_max_ops = COORD_GROUP_MAX_OPS;
+    if (c->cfg.sync_interval_ms == 0)
+        c->cfg.sync_interval_ms = 1000;
+    c->last_sync_ns = now_ns();
+    int rc = pthread_create(&c->thread, NULL, committer_main, c);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int coord_committer_stop(coord_committer *c)
+{
+    if (!c)
+        return 0;
+    atomic_store(&c->stopping, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    wake(c);
+    pthread_join(c->thread, NULL);
+    int rc = c->final_status;
+    free(c);
+    return rc;
+}

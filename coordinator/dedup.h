@@ -1,0 +1,94 @@
+/*
+ * coordinator/dedup.h — the duplicate-request table (P-IDEM-*).
+ *
+ * NNG's REQ socket resends a request after a reconnect or a resend timeout,
+ * and a client may resend after a coordinator restart; every request carries
+ * (client_id, request_no) so the coordinator can answer a resend with the
+ * original reply instead of applying it twice.  This table remembers, per
+ * client, the replies of its most recent applied requests: a direct-mapped
+ * window indexed by request_no that grows from 8 slots up to `window` slots,
+ * so short-lived clients cost little and a client's last `window`
+ * consecutive request numbers are always kept.  At most `max_clients` are
+ * kept; the least recently used client is evicted whole.
+ *
+ * An entry is *pending* from the moment its request is applied into the
+ * open group until that group commits (coord_dedup_commit fills in the
+ * generation) or fails (coord_dedup_abort forgets it: nothing was applied).
+ * Only applied requests are ever added: a failed request changed nothing, so
+ * a resend must be tried again.
+ *
+ * Concurrency: committer thread only (no internal locking).
+ */
+#ifndef SUTRA_COORD_DEDUP_H
+#define SUTRA_COORD_DEDUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "layout/format.h"
+
+#define COORD_DEDUP_WINDOW 1024u
+#define COORD_DEDUP_MAX_CLIENTS 65536u
+
+typedef struct coord_dedup coord_dedup;
+
+/** The original reply of an applied request. */
+typedef struct coord_dedup_reply {
+    uint64_t first_seq;
+    uint64_t generation;  /* 0 while pending                            */
+    uint32_t op_count;
+    bool pending;         /* applied in the open group, not yet committed */
+} coord_dedup_reply;
+
+/**
+ * @param window       request numbers kept per client, a power of two in
+ *                     1..2^20.
+ * @param max_clients  clients kept, >= 1.
+ * @return 0 and *out (free with coord_dedup_destroy); SUTRA_EINVAL; ENOMEM.
+ */
+int coord_dedup_create(uint32_t window, uint32_t max_clients,
+                       coord_dedup **out);
+
+/** Free the table.  NULL is a no-op. */
+void coord_dedup_destroy(coord_dedup *d);
+
+/**
+ * Find the reply of (client_id, request_no).  A hit marks the client most
+ * recently used.  @return true and *out, or false (out untouched).
+ */
+bool coord_dedup_lookup(coord_dedup *d, uint64_t client_id,
+                        uint64_t request_no, coord_dedup_reply *out);
+
+/**
+ * Remember a request just applied into the open group, as pending.
+ * May evict the least recently used client, or the oldest request of this
+ * client in the same slot once the window is full.
+ * @return 0 or ENOMEM (then the request is simply not remembered).
+ */
+int coord_dedup_add_pending(coord_dedup *d, uint64_t client_id,
+                            uint64_t request_no, uint64_t first_seq,
+                            uint32_t op_count);
+
+/** The open group committed as `generation`: every pending entry becomes a
+ * committed reply with that generation. */
+void coord_dedup_commit(coord_dedup *d, uint64_t generation);
+
+/** The open group failed: forget every pending entry. */
+void coord_dedup_abort(coord_dedup *d);
+
+/**
+ * Rebuild visitor for coord_store_recent_commits() (its coord_commit_visit
+ * signature; `ctx` is the coord_dedup).  Entries must arrive newest first:
+ * an entry never displaces a newer one, and clients first seen later are
+ * treated as less recently used.  Entries with a nonzero status are skipped.
+ */
+void coord_dedup_rebuild_visit(void *ctx, const layout_commit_entry *entry,
+                               uint64_t generation);
+
+/** Clients currently kept. */
+uint32_t coord_dedup_client_count(const coord_dedup *d);
+
+/** Requests currently remembered, over all clients (O(clients)). */
+uint64_t coord_dedup_entry_count(const coord_dedup *d);
+
+#endif

@@ -1,0 +1,324 @@
+/*
+ * coordinator/options.c — parse and check the coordinator's command line.
+ *
+ * Every limit is checked here, before the daemon creates a directory or a
+ * socket, so a typo costs nothing and a bad value never reaches the store or
+ * NNG.  Flags take their value as the next argument or after '='.  The
+ * socket path limit matters in practice: a data directory nested deeply
+ * enough makes the default ipc:// path longer than sun_path, and NNG would
+ * only fail later with an opaque "invalid address".
+ */
+#include "coordinator/options.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "layout/format.h"
+#include "sutra/sutra.h"
+
+static int fail(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t err_size, const char *fmt, ...)
+{
+    if (err && err_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+    }
+    return SUTRA_EINVAL;
+}
+
+int coord_size_parse(const char *text, uint64_t *out)
+{
+    if (!text || *text < '0' || *text > '9')
+        return SUTRA_EINVAL; /* no sign, no space, no empty string */
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno)
+        return SUTRA_EINVAL;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end != '\0')
+        return SUTRA_EINVAL;
+    if (shift && v > (UINT64_MAX >> shift))
+        return SUTRA_EINVAL;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+int coord_sync_parse(const char *text, enum coord_sync_policy *policy,
+                     uint64_t *interval_ms)
+{
+    if (!text)
+        return SUTRA_EINVAL;
+    if (strcmp(text, "commit") == 0 || strcmp(text, "none") == 0) {
+        *policy = text[0] == 'c' ? COORD_SYNC_COMMIT : COORD_SYNC_NONE;
+        *interval_ms = 0;
+        return 0;
+    }
+    static const char prefix[] = "interval:";
+    if (strncmp(text, prefix, sizeof(prefix) - 1) != 0)
+        return SUTRA_EINVAL;
+    const char *ms = text + sizeof(prefix) - 1;
+    uint64_t v;
+    /* a millisecond count, so no size suffixes; an hour is plenty */
+    if (*ms < '0' || *ms > '9' || strpbrk(ms, "kKmMgG") ||
+        coord_size_parse(ms, &v) != 0 || v == 0 || v > 3600000u)
+        return SUTRA_EINVAL;
+    *policy = COORD_SYNC_INTERVAL;
+    *interval_ms = v;
+    return 0;
+}
+
+const char *coord_sync_policy_name(enum coord_sync_policy policy)
+{
+    switch (policy) {
+    case COORD_SYNC_COMMIT: return "commit";
+    case COORD_SYNC_INTERVAL: return "interval";
+    case COORD_SYNC_NONE: return "none";
+    }
+    return "?";
+}
+
+void coord_options_usage(FILE *to)
+{
+    fprintf(to,
+        "usage: sutra-coordinator DIR [options]\n"
+        "  --socket URL          requests (default ipc://DIR/coordinator.sock)\n"
+        "  --events URL          generation events (default ipc://DIR/events.sock)\n"
+        "  --sync POLICY         commit (default), interval:MS or none\n"
+        "  --max-message BYTES   largest request (default 64M; K/M/G suffixes)\n"
+        "  --max-content BYTES   largest concept content (default 16M)\n"
+        "  --max-batch N         most ops per request (default %u)\n"
+        "  --dim N               embedding dimension of a new file (default %u)\n"
+        "  --contexts N          requests served concurrently (default %u)\n"
+        "  --log-level LEVEL     error, warn, info (default) or debug\n"
+        "  --help, --version\n",
+        COORD_DEFAULT_MAX_BATCH, COORD_DEFAULT_DIM, COORD_DEFAULT_CONTEXTS);
+}
+
+/* Make `dir` absolute (without touching it: it may not exist yet) and drop
+ * trailing slashes. */
+static int absolute_dir(const char *dir, char *out, size_t size, char *err,
+                        size_t err_size)
+{
+    if (!*dir)
+        return fail(err, err_size, "DIR must not be empty");
+    int n;
+    if (dir[0] == '/') {
+        n = snprintf(out, size, "%s", dir);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof(cwd)))
+            return fail(err, err_size, "cannot resolve DIR: %s", strerror(errno));
+        while (dir[0] == '.' && dir[1] == '/')
+            dir += 2;
+        n = strcmp(dir, ".") == 0 ? snprintf(out, size, "%s", cwd)
+                                  : snprintf(out, size, "%s/%s", cwd, dir);
+    }
+    if (n < 0 || (size_t)n >= size)
+        return fail(err, err_size, "DIR is too long");
+    size_t len = (size_t)n;
+    while (len > 1 && out[len - 1] == '/')
+        out[--len] = '\0';
+    return 0;
+}
+
+/* Check an NNG URL; for ipc:// the path must fit in sun_path. */
+static int check_url(const char *flag, const char *url, char *err,
+                     size_t err_size)
+{
+    if (strncmp(url, "ipc://", 6) == 0 && strlen(url + 6) > COORD_IPC_PATH_MAX)
+        return fail(err, err_size,
+                    "%s: socket path %s is %zu bytes; the limit for a Unix "
+                    "socket is %u (use a shorter DIR or pass --socket/--events)",
+                    flag, url + 6, strlen(url + 6), COORD_IPC_PATH_MAX);
+    if (strlen(url) > COORD_URL_MAX)
+        return fail(err, err_size, "%s: URL is longer than %u bytes", flag,
+                    COORD_URL_MAX);
+    if (!strstr(url, "://") || strstr(url, "://")[3] == '\0')
+        return fail(err, err_size, "%s: '%s' is not a URL", flag, url);
+    return 0;
+}
+
+static int default_url(char *out, const char *dir, const char *name,
+                       const char *flag, char *err, size_t err_size)
+{
+    char url[PATH_MAX + 32];
+    snprintf(url, sizeof(url), "ipc://%s/%s", dir, name);
+    int rc = check_url(flag, url, err, err_size);
+    if (rc == 0)
+        memcpy(out, url, strlen(url) + 1);
+    return rc;
+}
+
+static int parse_u32(const char *flag, const char *v, uint32_t min,
+                     uint32_t max, uint32_t *out, char *err, size_t err_size)
+{
+    uint64_t n;
+    if (coord_size_parse(v, &n) != 0 || n < min || n > max)
+        return fail(err, err_size, "%s: '%s' is not a number in %u..%u",
+                    flag, v, min, max);
+    *out = (uint32_t)n;
+    return 0;
+}
+
+/* Apply one "--flag value".  Returns 0, or SUTRA_EINVAL with err set. */
+static int apply_flag(coord_options *o, const char *flag, const char *v,
+                      char *err, size_t err_size)
+{
+    uint64_t n;
+    if (strcmp(flag, "--socket") == 0 || strcmp(flag, "--events") == 0) {
+        int rc = check_url(flag, v, err, err_size);
+        if (rc == 0)
+            snprintf(flag[2] == 's' ? o->socket_url : o->events_url,
+                     COORD_URL_MAX + 1, "%s", v);
+        return rc;
+    }
+    if (strcmp(flag, "--sync") == 0) {
+        if (coord_sync_parse(v, &o->sync_policy, &o->sync_interval_ms) != 0)
+            return fail(err, err_size, "--sync: '%s' is not commit, "
+                        "interval:MS (1..3600000) or none", v);
+        return 0;
+    }
+    if (strcmp(flag, "--max-message") == 0) {
+        /* at least a header and one op; at most what NNG can sensibly hold */
+        if (coord_size_parse(v, &n) != 0 || n < 64 || n > (1ull << 32))
+            return fail(err, err_size, "--max-message: '%s' is not a size in "
+                        "64..4G", v);
+        o->max_message = n;
+        return 0;
+    }
+    if (strcmp(flag, "--max-content") == 0)
+        return parse_u32(flag, v, 0, LAYOUT_MAX_CONTENT, &o->max_content, err,
+                         err_size);
+    if (strcmp(flag, "--max-batch") == 0)
+        return parse_u32(flag, v, 1, UINT32_MAX, &o->max_batch, err, err_size);
+    if (strcmp(flag, "--dim") == 0) {
+        o->dim_explicit = true;
+        return parse_u32(flag, v, 0, LAYOUT_MAX_DIM, &o->dim, err, err_size);
+    }
+    if (strcmp(flag, "--contexts") == 0)
+        return parse_u32(flag, v, 1, COORD_MAX_CONTEXTS, &o->contexts, err,
+                         err_size);
+    if (strcmp(flag, "--log-level") == 0) {
+        if (coord_log_level_parse(v, &o->log_level) != 0)
+            return fail(err, err_size, "--log-level: '%s' is not error, warn, "
+                        "info or debug", v);
+        return 0;
+    }
+    return fail(err, err_size, "unknown option '%s'", flag);
+}
+
+static void set_defaults(coord_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->sync_policy = COORD_SYNC_COMMIT;
+    o->max_message = COORD_DEFAULT_MAX_MESSAGE;
+    o->max_content = COORD_DEFAULT_MAX_CONTENT;
+    o->max_batch = COORD_DEFAULT_MAX_BATCH;
+    o->dim = COORD_DEFAULT_DIM;
+    o->contexts = COORD_DEFAULT_CONTEXTS;
+    o->log_level = COORD_LOG_INFO;
+}
+
+static bool known_flag(const char *flag)
+{
+    static const char *const flags[] = {
+        "--socket", "--events", "--sync", "--max-message", "--max-content",
+        "--max-batch", "--dim", "--contexts", "--log-level", NULL };
+    for (int i = 0; flags[i]; i++)
+        if (strcmp(flag, flags[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Walk argv; fills o (flags and DIR in o->dir as given). */
+static int parse_args(int argc, char *const argv[], coord_options *o,
+                      char *err, size_t err_size)
+{
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            o->help = true;
+            continue;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            o->version = true;
+            continue;
+        }
+        if (arg[0] != '-' || arg[1] == '\0') {
+            if (dir)
+                return fail(err, err_size, "unexpected argument '%s'", arg);
+            dir = arg;
+            continue;
+        }
+        char flag[32];
+        const char *value;
+        const char *eq = strchr(arg, '=');
+        if (eq) {
+            if ((size_t)(eq - arg) >= sizeof(flag))
+                return fail(err, err_size, "unknown option '%s'", arg);
+            memcpy(flag, arg, (size_t)(eq - arg));
+            flag[eq - arg] = '\0';
+            value = eq + 1;
+        } else {
+            if (strlen(arg) >= sizeof(flag))
+                return fail(err, err_size, "unknown option '%s'", arg);
+            strcpy(flag, arg);
+            if (!known_flag(flag))
+                return fail(err, err_size, "unknown option '%s'", arg);
+            if (i + 1 >= argc)
+                return fail(err, err_size, "%s needs a value", arg);
+            value = argv[++i];
+        }
+        int rc = apply_flag(o, flag, value, err, err_size);
+        if (rc)
+            return rc;
+    }
+    if (o->help || o->version)
+        return 0;
+    if (!dir)
+        return fail(err, err_size, "missing DIR");
+    return absolute_dir(dir, o->dir, sizeof(o->dir), err, err_size);
+}
+
+int coord_options_parse(int argc, char *const argv[], coord_options *out,
+                        char *err, size_t err_size)
+{
+    coord_options o;
+    set_defaults(&o);
+    int rc = parse_args(argc, argv, &o, err, err_size);
+    if (rc)
+        return rc;
+    if (!o.help && !o.version) {
+        if (o.max_content > o.max_message)
+            return fail(err, err_size, "--max-content (%u) is larger than "
+                        "--max-message (%llu)", o.max_content,
+                        (unsigned long long)o.max_message);
+        if (!o.socket_url[0] &&
+            (rc = default_url(o.socket_url, o.dir, "coordinator.sock",
+                              "--socket", err, err_size)) != 0)
+            return rc;
+        if (!o.events_url[0] &&
+            (rc = default_url(o.events_url, o.dir, "events.sock", "--events",
+                              err, err_size)) != 0)
+            return rc;
+        if (strcmp(o.socket_url, o.events_url) == 0)
+            return fail(err, err_size, "--socket and --events must differ");
+    }
+    *out = o;
+    return 0;
+}

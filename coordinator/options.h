@@ -1,0 +1,85 @@
+/*
+ * coordinator/options.h — the command line of sutra-coordinator.
+ *
+ *   sutra-coordinator DIR [--socket URL] [--events URL]
+ *     [--sync commit|interval:MS|none] [--max-message BYTES]
+ *     [--max-content BYTES] [--max-batch N] [--dim N] [--contexts N]
+ *     [--log-level error|warn|info|debug] [--help] [--version]
+ *
+ * Parsing is pure (no file system access besides getcwd for a relative DIR)
+ * so every rule, including the socket path length, is checked before the
+ * daemon touches anything, and unit tests can exercise it directly.
+ */
+#ifndef SUTRA_COORD_OPTIONS_H
+#define SUTRA_COORD_OPTIONS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "coordinator/log.h"
+
+/* Values of wire_stats.sync_policy (P-OP-6). */
+enum coord_sync_policy {
+    COORD_SYNC_COMMIT = 0,   /* reply after the group is durable           */
+    COORD_SYNC_INTERVAL = 1, /* reply after publish; sync every MS          */
+    COORD_SYNC_NONE = 2,     /* sync only for flush and at shutdown         */
+};
+
+#define COORD_DEFAULT_DIM 384u
+#define COORD_DEFAULT_CONTEXTS 64u
+#define COORD_MAX_CONTEXTS 4096u
+#define COORD_DEFAULT_MAX_MESSAGE (64ull << 20)
+#define COORD_DEFAULT_MAX_CONTENT (16u << 20)
+#define COORD_DEFAULT_MAX_BATCH 100000u
+/* sockaddr_un.sun_path holds 108 bytes including the NUL. */
+#define COORD_IPC_PATH_MAX 107u
+#define COORD_URL_MAX (COORD_IPC_PATH_MAX + 16u)
+
+typedef struct coord_options {
+    char dir[PATH_MAX];          /* absolute data directory, no trailing / */
+    char socket_url[COORD_URL_MAX + 1]; /* REP socket                      */
+    char events_url[COORD_URL_MAX + 1]; /* PUB socket                      */
+    enum coord_sync_policy sync_policy;
+    uint64_t sync_interval_ms;   /* interval policy only, >= 1             */
+    uint64_t max_message;        /* whole request bytes                    */
+    uint32_t max_content;        /* content bytes per concept              */
+    uint32_t max_batch;          /* ops per request                        */
+    uint32_t dim;                /* vector dim for a new file              */
+    bool dim_explicit;           /* --dim given: must match an old file    */
+    uint32_t contexts;           /* concurrent requests (nng_ctx count)    */
+    enum coord_log_level log_level;
+    bool help;                   /* --help: print usage, exit 0            */
+    bool version;                /* --version: print version, exit 0       */
+} coord_options;
+
+/**
+ * Parse argv (argv[0] is the program name) into *out, applying defaults.
+ * A relative DIR is made absolute against the current directory; default
+ * socket URLs are ipc://DIR/coordinator.sock and ipc://DIR/events.sock.
+ * An ipc:// path longer than 107 bytes is refused (the kernel's limit).
+ * @param err  receives a one-line reason on failure (may be NULL).
+ * @return 0; SUTRA_EINVAL for a bad or missing argument (the caller prints
+ *         usage and exits 2); *out written only on success.
+ */
+int coord_options_parse(int argc, char *const argv[], coord_options *out,
+                        char *err, size_t err_size);
+
+/** Parse "123", "64K", "16M", "1G" (binary multiples, case-insensitive).
+ * @return 0 or SUTRA_EINVAL (empty, junk, overflow); *out on success. */
+int coord_size_parse(const char *text, uint64_t *out);
+
+/** Parse "commit", "none" or "interval:MS" (MS >= 1, may carry no suffix).
+ * @return 0 or SUTRA_EINVAL; outputs on success only. */
+int coord_sync_parse(const char *text, enum coord_sync_policy *policy,
+                     uint64_t *interval_ms);
+
+/** The policy's name as written on the command line ("interval"...). */
+const char *coord_sync_policy_name(enum coord_sync_policy policy);
+
+/** Print the usage text. */
+void coord_options_usage(FILE *to);
+
+#endif

@@ -1,0 +1,420 @@
+/*
+ * coordinator/server.c — NNG sockets and the per-context state machines.
+ *
+ * Each context cycles RECV -> (WAIT) -> SEND -> RECV.  The NNG callback owns
+ * the context in RECV and SEND; in WAIT the committer owns it, and its
+ * reply callback starts the send.  Only one aio operation is ever pending
+ * per context, so the state needs no lock: NNG's completion orders the
+ * hand-overs.  Callbacks never block: decoding, ping and stats are O(message)
+ * or O(1), and handing a write over is a wait-free enqueue.
+ *
+ * Shutdown: `closing` turns every later request into a SUTRA_ECLOSED reply;
+ * `handling` counts callbacks between receiving a message and answering or
+ * handing it over, so coord_server_drain() knows when the committer's queue
+ * can no longer grow and no callback still reads the store's stats (both are
+ * seq_cst: each side stores its word, then loads the other's).
+ */
+#include "coordinator/server.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "coordinator/log.h"
+#include "sutra/sutra.h"
+
+#define RECV_SLACK (64u << 10) /* NNG drops the pipe only past this    */
+#define REPLY_MESSAGE_MAX 1024u
+#define CLOSE_SEND_WAIT_MS 2000u
+#define CLOSE_GRACE_MS 50u     /* let the last replies leave the pipes */
+
+enum ctx_state { CTX_RECV, CTX_WAIT, CTX_SEND };
+
+typedef struct coord_ctx {
+    coord_request request;  /* the committer's view while in WAIT        */
+    coord_server *server;
+    nng_ctx ctx;
+    nng_aio *aio;
+    nng_msg *msg;           /* the request being served                 */
+    void *copy;             /* aligned copy of a misaligned body        */
+    enum ctx_state state;
+} coord_ctx;
+
+struct coord_server {
+    const coord_options *opts;
+    coord_store *store;
+    coord_counters *counters;
+    coord_committer *committer;
+    nng_socket rep;
+    nng_socket pub;
+    bool rep_open;
+    bool pub_open;
+    wire_limits limits;
+    coord_ctx *ctxs;
+    uint32_t ctx_count;
+    _Atomic int closing;     /* answer SUTRA_ECLOSED from now on          */
+    _Atomic int stopped;     /* sockets closing: do not receive again     */
+    _Atomic int handling;    /* callbacks between receive and hand-over   */
+    _Atomic int sending;     /* replies handed to NNG, not yet sent       */
+    uint64_t start_ns;
+};
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = { ms / 1000u, (long)(ms % 1000u) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* The wire carries only 0 or a negative SUTRA_E* (P-REP-3); the store may
+ * fail with an errno, which the reply's message still names. */
+static int32_t wire_status(int rc)
+{
+    if (rc <= 0 && rc >= SUTRA_ERETRY)
+        return rc;
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
+        return SUTRA_EFULL;
+    return SUTRA_EREADONLY;
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+static void ctx_receive(coord_ctx *x)
+{
+    if (atomic_load(&x->server->stopped))
+        return;
+    x->state = CTX_RECV;
+    nng_ctx_recv(x->ctx, x->aio);
+}
+
+static void ctx_release_request(coord_ctx *x)
+{
+    nng_msg_free(x->msg); /* NULL-safe */
+    x->msg = NULL;
+    free(x->copy);
+    x->copy = NULL;
+}
+
+/* Send one reply and release the request.  Callback or committer thread,
+ * whichever owns the context. */
+static void ctx_send(coord_ctx *x, const wire_reply_header *h,
+                     const void *body)
+{
+    nng_msg *m;
+    ctx_release_request(x);
+    if (nng_msg_alloc(&m, sizeof(*h) + h->body_len) != 0) {
+        coord_log_error("out of memory for a reply; the client will resend");
+        ctx_receive(x);
+        return;
+    }
+    uint8_t *p = nng_msg_body(m);
+    memcpy(p, h, sizeof(*h));
+    if (h->body_len)
+        memcpy(p + sizeof(*h), body, h->body_len);
+    x->state = CTX_SEND;
+    atomic_fetch_add(&x->server->sending, 1);
+    nng_aio_set_msg(x->aio, m);
+    nng_ctx_send(x->ctx, x->aio);
+}
+
+static void ctx_send_status(coord_ctx *x, uint64_t request_no, int rc,
+                            uint32_t failed_op, const char *message)
+{
+    size_t len = message ? strlen(message) : 0;
+    if (len > REPLY_MESSAGE_MAX)
+        len = REPLY_MESSAGE_MAX;
+    wire_reply_header h;
+    wire_reply_header_init(&h, request_no, wire_status(rc), failed_op, 0, 0,
+                           0, (uint32_t)len);
+    if (rc)
+        atomic_fetch_add_explicit(&x->server->counters->requests_failed, 1,
+                                  memory_order_relaxed);
+    ctx_send(x, &h, message);
+}
+
+/* The committer's reply callback (coord_reply_fn): committer thread. */
+static void ctx_reply(coord_request *req, const coord_reply *r)
+{
+    coord_ctx *x = caa_container_of(req, coord_ctx, request);
+    size_t len = r->status ? strlen(r->message) : 0;
+    if (len > REPLY_MESSAGE_MAX)
+        len = REPLY_MESSAGE_MAX;
+    wire_reply_header h;
+    wire_reply_header_init(&h, req->wire.header.request_no,
+                           wire_status(r->status), r->failed_op, r->first_seq,
+                           r->generation, r->op_count, (uint32_t)len);
+    ctx_send(x, &h, r->message);
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static void stats_fill(const coord_server *s, wire_stats *out)
+{
+    coord_store_stats st;
+    coord_store_stats_get(s->store, &st);
+    const coord_counters *c = s->counters;
+    memset(out, 0, sizeof(*out));
+    out->generation = st.generation;
+    out->last_seq = st.last_seq;
+    out->committed_end = st.committed_end;
+    out->file_size = st.file_size;
+    out->node_count = st.node_count;
+    out->concept_count = st.concept_count;
+    out->version_count = st.version_count;
+    out->tombstone_count = st.tombstone_count;
+    out->requests = atomic_load_explicit(&c->requests, memory_order_relaxed);
+    out->requests_failed =
+        atomic_load_explicit(&c->requests_failed, memory_order_relaxed);
+    out->ops_applied =
+        atomic_load_explicit(&c->ops_applied, memory_order_relaxed);
+    out->commits = atomic_load_explicit(&c->commits, memory_order_relaxed);
+    out->syncs = st.syncs;
+    out->duplicates = atomic_load_explicit(&c->duplicates, memory_order_relaxed);
+    out->queue_depth =
+        atomic_load_explicit(&c->queue_depth, memory_order_relaxed);
+    out->uptime_ns = monotonic_ns() - s->start_ns;
+    out->max_message = s->opts->max_message;
+    out->max_content = s->opts->max_content;
+    out->max_batch = s->opts->max_batch;
+    out->vector_dim = st.vector_dim;
+    out->sync_policy = (uint32_t)s->opts->sync_policy;
+    out->sync_interval_ms = s->opts->sync_interval_ms;
+}
+
+/* ping and stats (P-OP-6, P-OP-7): answered here, never queued. */
+static void handle_control(coord_ctx *x)
+{
+    const wire_request *w = &x->request.wire;
+    size_t cursor = 0;
+    wire_op op;
+    wire_stats st = { 0 };
+    uint32_t body_len = 0;
+    if (wire_request_next(w, &cursor, &op) && op.opcode == WIRE_OP_STATS) {
+        stats_fill(x->server, &st);
+        body_len = sizeof(st);
+    }
+    wire_reply_header h;
+    wire_reply_header_init(&h, w->header.request_no, 0, WIRE_NO_FAILED_OP, 0,
+                           0, 0, body_len);
+    ctx_send(x, &h, &st);
+}
+
+/* The request number of a message too broken to decode, if it has one. */
+static uint64_t raw_request_no(const void *body, size_t len)
+{
+    uint64_t n = 0;
+    if (len >= offsetof(wire_request_header, request_no) + sizeof(n))
+        memcpy(&n, (const uint8_t *)body + offsetof(wire_request_header,
+                                                    request_no), sizeof(n));
+    return n;
+}
+
+/* Hand a write to the committer.  From here the committer owns x. */
+static void handle_write(coord_ctx *x)
+{
+    x->state = CTX_WAIT;
+    x->request.reply = ctx_reply;
+    coord_committer_submit(x->server->committer, &x->request);
+}
+
+/* Inside the `handling` window (see the top of the file). */
+static void handle_message(coord_ctx *x)
+{
+    coord_server *s = x->server;
+    const void *body = nng_msg_body(x->msg);
+    size_t len = nng_msg_len(x->msg);
+    if (atomic_load(&s->closing)) {
+        ctx_send_status(x, raw_request_no(body, len), SUTRA_ECLOSED,
+                        WIRE_NO_FAILED_OP, "coordinator is shutting down");
+        return;
+    }
+    if (((uintptr_t)body & 3u) != 0 && len > 0) {
+        /* ops are read in place as u32 and float: wire_request_decode needs
+         * 4-byte alignment (NNG 1.5 bodies sit at 4 mod 8, so this is rare) */
+        if (!(x->copy = malloc(len))) {
+            ctx_send_status(x, raw_request_no(body, len), SUTRA_ETOOBIG,
+                            WIRE_NO_FAILED_OP, "out of memory");
+            return;
+        }
+        body = memcpy(x->copy, body, len);
+    }
+    uint32_t failed_op = WIRE_NO_FAILED_OP;
+    const char *why = "";
+    int rc = wire_request_decode(body, len, &s->limits, &x->request.wire,
+                                 &failed_op, &why);
+    if (rc) {
+        coord_log_debug("malformed request: %s (%d)", why, rc);
+        ctx_send_status(x, raw_request_no(body, len), rc, failed_op, why);
+    } else if (x->request.wire.is_control) {
+        handle_control(x);
+    } else {
+        handle_write(x);
+    }
+}
+
+static void ctx_callback(void *arg)
+{
+    coord_ctx *x = arg;
+    int rv = nng_aio_result(x->aio);
+    if (x->state == CTX_SEND) {
+        atomic_fetch_sub(&x->server->sending, 1);
+        if (rv != 0) /* the message is still ours after a failed send */
+            nng_msg_free(nng_aio_get_msg(x->aio));
+        if (rv != NNG_ECLOSED)
+            ctx_receive(x);
+        return;
+    }
+    if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+        return; /* the socket is closing */
+    if (rv != 0) {
+        coord_log_warn("receive failed: %s", nng_strerror(rv));
+        ctx_receive(x);
+        return;
+    }
+    x->msg = nng_aio_get_msg(x->aio);
+    coord_server *s = x->server;
+    atomic_fetch_add_explicit(&s->counters->requests, 1, memory_order_relaxed);
+    atomic_fetch_add(&s->handling, 1);
+    handle_message(x); /* may hand x over: only s from here */
+    atomic_fetch_sub(&s->handling, 1);
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+static int listen_on(nng_socket sock, const char *url, char *err,
+                     size_t err_size)
+{
+    nng_listener l;
+    int rv = nng_listener_create(&l, sock, url);
+    if (rv == 0 && strncmp(url, "ipc://", 6) == 0)
+        rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0660);
+    if (rv == 0)
+        rv = nng_listener_start(l, 0);
+    if (rv)
+        snprintf(err, err_size, "cannot listen on %s: %s", url,
+                 nng_strerror(rv));
+    return rv;
+}
+
+int coord_server_open(const coord_options *opts, coord_store *store,
+                      coord_counters *counters, coord_server **out, char *err,
+                      size_t err_size)
+{
+    coord_server *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, err_size, "out of memory");
+        return NNG_ENOMEM;
+    }
+    s->opts = opts;
+    s->store = store;
+    s->counters = counters;
+    s->start_ns = monotonic_ns();
+    s->limits.max_message = opts->max_message;
+    s->limits.max_content = opts->max_content;
+    s->limits.max_batch = opts->max_batch;
+    s->limits.vector_dim = coord_store_dim(store);
+    int rv = nng_rep0_open(&s->rep);
+    s->rep_open = rv == 0;
+    if (rv == 0)
+        rv = nng_socket_set_size(s->rep, NNG_OPT_RECVMAXSZ,
+                                 (size_t)opts->max_message + RECV_SLACK);
+    if (rv == 0)
+        rv = listen_on(s->rep, opts->socket_url, err, err_size);
+    else
+        snprintf(err, err_size, "request socket: %s", nng_strerror(rv));
+    if (rv == 0) {
+        rv = nng_pub0_open(&s->pub);
+        s->pub_open = rv == 0;
+        if (rv == 0)
+            rv = listen_on(s->pub, opts->events_url, err, err_size);
+        else
+            snprintf(err, err_size, "event socket: %s", nng_strerror(rv));
+    }
+    if (rv) {
+        coord_server_close(s);
+        return rv;
+    }
+    *out = s;
+    return 0;
+}
+
+int coord_server_start(coord_server *s, coord_committer *committer)
+{
+    s->committer = committer;
+    s->ctxs = calloc(s->opts->contexts, sizeof(*s->ctxs));
+    if (!s->ctxs)
+        return NNG_ENOMEM;
+    for (uint32_t i = 0; i < s->opts->contexts; i++) {
+        coord_ctx *x = &s->ctxs[i];
+        x->server = s;
+        int rv = nng_aio_alloc(&x->aio, ctx_callback, x);
+        if (rv == 0 && (rv = nng_ctx_open(&x->ctx, s->rep)) != 0) {
+            nng_aio_free(x->aio);
+            x->aio = NULL;
+        }
+        if (rv)
+            return rv;
+        s->ctx_count = i + 1;
+    }
+    for (uint32_t i = 0; i < s->ctx_count; i++)
+        ctx_receive(&s->ctxs[i]);
+    return 0;
+}
+
+void coord_server_publish(void *server, const coord_commit_info *info)
+{
+    coord_server *s = server;
+    wire_event ev = { .magic = WIRE_EVENT_MAGIC, .version = WIRE_VERSION,
+                      .generation = info->generation,
+                      .last_seq = info->last_seq,
+                      .committed_end = info->committed_end };
+    int rv = nng_send(s->pub, &ev, sizeof(ev), NNG_FLAG_NONBLOCK);
+    atomic_fetch_add_explicit(rv ? &s->counters->events_failed
+                                 : &s->counters->events_sent,
+                              1, memory_order_relaxed);
+}
+
+void coord_server_drain(coord_server *s)
+{
+    atomic_store(&s->closing, 1);
+    while (atomic_load(&s->handling) != 0)
+        sched_yield(); /* a callback is a few instructions from done */
+}
+
+void coord_server_close(coord_server *s)
+{
+    if (!s)
+        return;
+    uint64_t deadline = monotonic_ns() + CLOSE_SEND_WAIT_MS * 1000000ull;
+    while (atomic_load(&s->sending) > 0 && monotonic_ns() < deadline)
+        sleep_ms(1);
+    if (s->ctx_count)
+        sleep_ms(CLOSE_GRACE_MS);
+    atomic_store(&s->stopped, 1);
+    if (s->rep_open)
+        nng_close(s->rep);
+    if (s->pub_open)
+        nng_close(s->pub);
+    for (uint32_t i = 0; i < s->ctx_count; i++) {
+        coord_ctx *x = &s->ctxs[i];
+        nng_aio_free(x->aio); /* waits for a running callback */
+        ctx_release_request(x);
+    }
+    free(s->ctxs);
+    free(s);
+}

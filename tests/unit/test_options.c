@@ -1,0 +1,245 @@
+/*
+ * tests/unit/test_options.c — the coordinator's command line: defaults,
+ * sizes with K/M/G suffixes, sync policies (and bad ones), every flag, and
+ * the Unix socket path limit, which must fail at parse time with a message
+ * naming the limit rather than later inside NNG.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include <unistd.h>
+
+#include "coordinator/options.h"
+#include "sutra/sutra.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static char err[256];
+
+static int parse(int argc, char **argv, coord_options *o)
+{
+    err[0] = '\0';
+    return coord_options_parse(argc, argv, o, err, sizeof(err));
+}
+
+static void test_options_defaults(void **state)
+{
+    (void)state;
+    char *argv[] = { "sutra-coordinator", "/var/lib/sutra/" };
+    coord_options o;
+    assert_int_equal(parse(ARGC(argv), argv, &o), 0);
+    assert_string_equal(o.dir, "/var/lib/sutra");
+    assert_string_equal(o.socket_url, "ipc:///var/lib/sutra/coordinator.sock");
+    assert_string_equal(o.events_url, "ipc:///var/lib/sutra/events.sock");
+    assert_int_equal(o.sync_policy, COORD_SYNC_COMMIT);
+    assert_int_equal(o.max_message, 64u << 20);
+    assert_int_equal(o.max_content, 16u << 20);
+    assert_int_equal(o.max_batch, COORD_DEFAULT_MAX_BATCH);
+    assert_int_equal(o.dim, 384);
+    assert_false(o.dim_explicit);
+    assert_int_equal(o.contexts, 64);
+    assert_int_equal(o.log_level, COORD_LOG_INFO);
+    assert_false(o.help);
+    assert_false(o.version);
+}
+
+static void test_options_relative_dir_made_absolute(void **state)
+{
+    (void)state;
+    char cwd[PATH_MAX], want[PATH_MAX + 16];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    snprintf(want, sizeof(want), "%s/data", cwd);
+    char *argv[] = { "sutra-coordinator", "./data" };
+    coord_options o;
+    if (strlen(want) + strlen("/coordinator.sock") > COORD_IPC_PATH_MAX) {
+        assert_int_equal(parse(ARGC(argv), argv, &o), SUTRA_EINVAL);
+        return; /* run from a deep directory: the limit applies */
+    }
+    assert_int_equal(parse(ARGC(argv), argv, &o), 0);
+    assert_string_equal(o.dir, want);
+    assert_non_null(strstr(o.socket_url, want));
+}
+
+static void test_options_sizes(void **state)
+{
+    (void)state;
+    uint64_t v = 7;
+    assert_int_equal(coord_size_parse("0", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(coord_size_parse("4096", &v), 0);
+    assert_int_equal(v, 4096);
+    assert_int_equal(coord_size_parse("64K", &v), 0);
+    assert_int_equal(v, 65536);
+    assert_int_equal(coord_size_parse("16m", &v), 0);
+    assert_int_equal(v, 16u << 20);
+    assert_int_equal(coord_size_parse("2G", &v), 0);
+    assert_int_equal(v, 2ull << 30);
+    v = 7;
+    const char *bad[] = { "", "K", "12X", "-1", "+5", " 5", "1KB", "1.5M",
+                          "99999999999999999999", "17179869184G", NULL };
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(coord_size_parse(bad[i], &v), SUTRA_EINVAL);
+    assert_int_equal(v, 7); /* untouched on failure */
+    assert_int_equal(coord_size_parse(NULL, &v), SUTRA_EINVAL);
+}
+
+static void test_options_sync_policies(void **state)
+{
+    (void)state;
+    enum coord_sync_policy p = COORD_SYNC_NONE;
+    uint64_t ms = 99;
+    assert_int_equal(coord_sync_parse("commit", &p, &ms), 0);
+    assert_int_equal(p, COORD_SYNC_COMMIT);
+    assert_int_equal(ms, 0);
+    assert_int_equal(coord_sync_parse("none", &p, &ms), 0);
+    assert_int_equal(p, COORD_SYNC_NONE);
+    assert_int_equal(coord_sync_parse("interval:250", &p, &ms), 0);
+    assert_int_equal(p, COORD_SYNC_INTERVAL);
+    assert_int_equal(ms, 250);
+    const char *bad[] = { "", "Commit", "always", "interval", "interval:",
+                          "interval:0", "interval:abc", "interval:5s",
+                          "interval:1K", "interval:-5", "interval:3600001",
+                          "none ", NULL };
+    for (int i = 0; bad[i]; i++) {
+        assert_int_equal(coord_sync_parse(bad[i], &p, &ms), SUTRA_EINVAL);
+        assert_int_equal(p, COORD_SYNC_INTERVAL); /* untouched */
+        assert_int_equal(ms, 250);
+    }
+    char *argv[] = { "c", "/d", "--sync", "sometimes" };
+    coord_options o;
+    assert_int_equal(parse(ARGC(argv), argv, &o), SUTRA_EINVAL);
+    assert_non_null(strstr(err, "--sync"));
+    assert_string_equal(coord_sync_policy_name(COORD_SYNC_INTERVAL), "interval");
+}
+
+static void test_options_every_flag(void **state)
+{
+    (void)state;
+    char *argv[] = { "c", "--socket", "ipc:///tmp/s.sock", "/d",
+                     "--events=tcp://127.0.0.1:5555", "--sync", "interval:20",
+                     "--max-message=1M", "--max-content", "4K",
+                     "--max-batch", "100", "--dim", "0", "--contexts", "8",
+                     "--log-level", "debug" };
+    coord_options o;
+    assert_int_equal(parse(ARGC(argv), argv, &o), 0);
+    assert_string_equal(o.dir, "/d");
+    assert_string_equal(o.socket_url, "ipc:///tmp/s.sock");
+    assert_string_equal(o.events_url, "tcp://127.0.0.1:5555");
+    assert_int_equal(o.sync_policy, COORD_SYNC_INTERVAL);
+    assert_int_equal(o.sync_interval_ms, 20);
+    assert_int_equal(o.max_message, 1u << 20);
+    assert_int_equal(o.max_content, 4096);
+    assert_int_equal(o.max_batch, 100);
+    assert_int_equal(o.dim, 0);
+    assert_true(o.dim_explicit);
+    assert_int_equal(o.contexts, 8);
+    assert_int_equal(o.log_level, COORD_LOG_DEBUG);
+}
+
+static void expect_bad(int argc, char **argv, const char *in_message)
+{
+    coord_options o;
+    memset(&o, 0xAB, sizeof(o));
+    assert_int_equal(parse(argc, argv, &o), SUTRA_EINVAL);
+    assert_non_null(strstr(err, in_message));
+    assert_int_equal(((unsigned char *)&o)[0], 0xAB); /* untouched */
+}
+
+static void test_options_bad_flags(void **state)
+{
+    (void)state;
+    char *a1[] = { "c", "/d", "--contexts", "0" };
+    expect_bad(ARGC(a1), a1, "--contexts");
+    char *a2[] = { "c", "/d", "--dim", "70000" };
+    expect_bad(ARGC(a2), a2, "--dim");
+    char *a3[] = { "c", "/d", "--log-level", "loud" };
+    expect_bad(ARGC(a3), a3, "--log-level");
+    char *a4[] = { "c", "/d", "--frobnicate", "1" };
+    expect_bad(ARGC(a4), a4, "unknown option");
+    char *a4b[] = { "c", "/d", "--frobnicate" }; /* not "needs a value" */
+    expect_bad(ARGC(a4b), a4b, "unknown option");
+    char *a4c[] = { "c", "/d", "--frobnicate=2" };
+    expect_bad(ARGC(a4c), a4c, "unknown option");
+    char *a5[] = { "c", "/d", "--max-batch" };
+    expect_bad(ARGC(a5), a5, "needs a value");
+    char *a6[] = { "c", "--dim", "8" };
+    expect_bad(ARGC(a6), a6, "missing DIR");
+    char *a7[] = { "c", "/d", "/e" };
+    expect_bad(ARGC(a7), a7, "unexpected argument");
+    char *a8[] = { "c", "/d", "--max-message", "1K", "--max-content", "4K" };
+    expect_bad(ARGC(a8), a8, "larger than");
+    char *a9[] = { "c", "/d", "--max-message", "12" };
+    expect_bad(ARGC(a9), a9, "--max-message");
+    char *a10[] = { "c", "/d", "--max-batch", "0" };
+    expect_bad(ARGC(a10), a10, "--max-batch");
+    char *a11[] = { "c", "/d", "--socket", "ipc:///tmp/x", "--events",
+                    "ipc:///tmp/x" };
+    expect_bad(ARGC(a11), a11, "must differ");
+    char *a12[] = { "c", "/d", "--socket", "nonsense" };
+    expect_bad(ARGC(a12), a12, "not a URL");
+    char *a13[] = { "c", "/d", "--max-content", "2G" };
+    expect_bad(ARGC(a13), a13, "--max-content");
+}
+
+static void test_options_socket_path_too_long(void **state)
+{
+    (void)state;
+    /* "/" + 90 chars + "/coordinator.sock" = 108 bytes > 107 */
+    char dir[128];
+    dir[0] = '/';
+    memset(dir + 1, 'a', 90);
+    dir[91] = '\0';
+    char *argv[] = { "c", dir };
+    expect_bad(ARGC(argv), argv, "107");
+    assert_non_null(strstr(err, "--socket"));
+
+    /* 89 chars: coordinator.sock fits exactly (107), events.sock too */
+    dir[90] = '\0';
+    coord_options o;
+    assert_int_equal(parse(ARGC(argv), argv, &o), 0);
+    assert_int_equal(strlen(o.socket_url) - strlen("ipc://"), 107);
+
+    /* a long DIR is fine when both sockets are given explicitly */
+    memset(dir + 1, 'a', 100);
+    dir[101] = '\0';
+    char *b[] = { "c", dir, "--socket", "ipc:///tmp/c.sock", "--events",
+                  "ipc:///tmp/e.sock" };
+    assert_int_equal(parse(ARGC(b), b, &o), 0);
+    char longurl[160] = "ipc:///";
+    memset(longurl + 7, 'b', 110);
+    longurl[117] = '\0';
+    char *c[] = { "c", "/d", "--events", longurl };
+    expect_bad(ARGC(c), c, "--events");
+}
+
+static void test_options_help_and_version(void **state)
+{
+    (void)state;
+    char *a[] = { "c", "--help" };
+    coord_options o;
+    assert_int_equal(parse(ARGC(a), a, &o), 0);
+    assert_true(o.help);
+    char *b[] = { "c", "--version" };
+    assert_int_equal(parse(ARGC(b), b, &o), 0);
+    assert_true(o.version);
+    assert_false(o.help);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_options_defaults),
+        cmocka_unit_test(test_options_relative_dir_made_absolute),
+        cmocka_unit_test(test_options_sizes),
+        cmocka_unit_test(test_options_sync_policies),
+        cmocka_unit_test(test_options_every_flag),
+        cmocka_unit_test(test_options_bad_flags),
+        cmocka_unit_test(test_options_socket_path_too_long),
+        cmocka_unit_test(test_options_help_and_version),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
