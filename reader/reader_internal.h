@@ -1,0 +1,81 @@
+/*
+ * reader/reader_internal.h — what the reader's files share: the handle, the
+ * snapshot's private fields, and the guarded access to the mapping.
+ *
+ * The mapping is hostile input that another process changes while we read
+ * it.  Two rules keep a reader safe: every offset is bounds-checked against
+ * the mapping and against the bytes the file is known to hold before it is
+ * dereferenced (a page past EOF is SIGBUS), and every in-place word (generation,
+ * hash slots, node chunk offsets, node heads) is read with an acquire load so
+ * the record bytes it names are visible (F-HDR-6, F-LOG-7).
+ */
+#ifndef SUTRA_READER_INTERNAL_H
+#define SUTRA_READER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "layout/format.h"
+#include "sutra/sutra.h"
+
+struct sutra_db {
+    const uint8_t *map;        /* PROT_READ, MAP_SHARED, map_size bytes     */
+    uint64_t map_size;
+    int fd;                    /* kept for fstat when the file grows        */
+    uint32_t vector_dim;       /* from the validated header                 */
+    uint16_t format_major;
+    uint16_t format_minor;
+    uint8_t uuid[16];
+    uint64_t created_ns;
+    /* Bytes the file is known to hold.  Only grows; relaxed atomics are
+     * enough because it only bounds reads, and the file never shrinks while
+     * live (DESIGN §4).  Refreshed with fstat on the rare path where a
+     * committed_end or a record lies past it. */
+    uint64_t known_size;
+};
+
+/* Snapshot private_[] slots. */
+enum {
+    READER_SNAP_COMMITTED_END = 0,
+    READER_SNAP_NODE_COUNT = 1,
+    READER_SNAP_HASH_ROOT = 2,
+    READER_SNAP_HASH_SLOTS = 3,
+    READER_SNAP_VERSION_COUNT = 4,
+    READER_SNAP_TOMBSTONE_COUNT = 5,
+    READER_SNAP_ASSOC_COUNT = 6,
+    READER_SNAP_FILE_SIZE = 7,
+};
+
+/* Bounded retries for the seqlock and for lookups that meet a word the
+ * writer is changing under them (then SUTRA_ECORRUPT). */
+#define READER_SNAPSHOT_RETRIES 64
+#define READER_LOOKUP_RETRIES 8
+
+static inline const layout_header *reader_header(const sutra_db *db)
+{
+    return (const layout_header *)db->map;
+}
+
+/* Acquire load of an in-place 64-bit word of the mapping. */
+static inline uint64_t reader_load_word(const uint64_t *word)
+{
+    return __atomic_load_n(word, __ATOMIC_ACQUIRE);
+}
+
+/* True when [off, off + len) lies inside the mapping and inside the bytes
+ * the file holds (refreshing the known size with one fstat if needed).
+ * Any thread; the only system call a lookup can make, and only for records
+ * newer than its snapshot. */
+bool reader_range_readable(const sutra_db *db, uint64_t off, uint64_t len);
+
+/* Validate a roots copy (from a meta slot or a commit record) and fill a
+ * snapshot from it.  Returns 0 or SUTRA_ECORRUPT.  Any thread. */
+int reader_snapshot_from_roots(const sutra_db *db, const layout_roots *roots,
+                               uint64_t file_size, struct sutra_snapshot *out);
+
+/* Read the roots of the newest published generation (seqlock, F-SNAP-2).
+ * Returns 0, SUTRA_ECORRUPT or SUTRA_ESUPERSEDED.  Any thread. */
+int reader_read_current(const sutra_db *db, layout_roots *roots,
+                        uint64_t *file_size);
+
+#endif

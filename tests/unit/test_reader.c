@@ -1,0 +1,650 @@
+/*
+ * tests/unit/test_reader.c — the reader (reader/db.c, lookup.c, history.c)
+ * against files written by the real storage engine (coordinator/store.c).
+ *
+ * Each test builds a data directory in a fresh temporary directory, writes
+ * through coord_store_apply()/coord_store_commit() with requests encoded by
+ * layout/wire.h and decoded by wire_request_decode() — the coordinator's own
+ * path minus the socket — and reads it back through the public API.
+ * Corruption tests damage a copy of the file with pwrite and check that
+ * the reader reports SUTRA_ECORRUPT / SUTRA_EVERSION instead of crashing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <xxhash.h>
+
+#include "coordinator/store.h"
+#include "layout/format.h"
+#include "layout/wire.h"
+#include "sutra/sutra.h"
+
+#define DIM 8
+#define MAP_RESERVE (1ull << 30) /* small enough for sanitizer builds */
+
+/* ---- fixture: a temporary directory with a store --------------------- */
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+    coord_store *store;
+    uint64_t client_id;
+    uint64_t request_no;
+} fixture;
+
+static void make_dir(char *dir, size_t cap)
+{
+    snprintf(dir, cap, "/tmp/sutra-reader-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int fixture_setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    make_dir(f->dir, sizeof(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/storage.dat", f->dir);
+    coord_store_options opts = {.vector_dim = DIM, .map_reserve = MAP_RESERVE};
+    coord_error err;
+    int rc = coord_store_open(f->path, &opts, &f->store, &err);
+    if (rc != 0)
+        fprintf(stderr, "coord_store_open: %d %s\n", rc, err.message);
+    assert_int_equal(rc, 0);
+    f->client_id = 42;
+    *state = f;
+    return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+    fixture *f = *state;
+    coord_store_close(f->store, true);
+    remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- writing through the store --------------------------------------- */
+
+typedef struct request {
+    uint64_t words[8192]; /* 64 KiB, 8-aligned like an NNG body */
+    size_t len;
+    uint32_t ops;
+} request;
+
+static void request_init(request *r)
+{
+    r->len = sizeof(wire_request_header);
+    r->ops = 0;
+}
+
+static uint8_t *request_tail(request *r)
+{
+    return (uint8_t *)r->words + r->len;
+}
+
+static void request_learn(request *r, const sutra_id *id, const char *content,
+                          const float *embedding, float strength)
+{
+    uint32_t clen = content ? (uint32_t)strlen(content) : 0;
+    uint32_t dim = embedding ? DIM : 0;
+    assert_true(r->len + wire_learn_concept_size(clen, dim) <= sizeof(r->words));
+    r->len += wire_encode_learn_concept(request_tail(r), 0, id->bytes, strength,
+                                        0.5f, content, clen, embedding, dim);
+    r->ops++;
+}
+
+static void request_forget(request *r, const sutra_id *id)
+{
+    r->len += wire_encode_forget_concept(request_tail(r), id->bytes);
+    r->ops++;
+}
+
+/* Apply and commit one request; returns the published generation. */
+static uint64_t request_commit(fixture *f, request *r)
+{
+    wire_request_header h;
+    wire_request_header_init(&h, 0, f->client_id, ++f->request_no, r->ops);
+    memcpy(r->words, &h, sizeof(h));
+    wire_limits lim = {.max_message = sizeof(r->words), .max_content = 1 << 20,
+                       .max_batch = 100000, .vector_dim = DIM};
+    wire_request req;
+    uint32_t failed;
+    const char *why = NULL;
+    int rc = wire_request_decode(r->words, r->len, &lim, &req, &failed, &why);
+    if (rc)
+        fprintf(stderr, "decode: %s\n", why);
+    assert_int_equal(rc, 0);
+    coord_apply_result res;
+    coord_error err;
+    rc = coord_store_apply(f->store, &req, &res, &err);
+    if (rc)
+        fprintf(stderr, "apply: %s\n", err.message);
+    assert_int_equal(rc, 0);
+    coord_commit_info info;
+    rc = coord_store_commit(f->store, false, &info, &err);
+    if (rc)
+        fprintf(stderr, "commit: %s\n", err.message);
+    assert_int_equal(rc, 0);
+    return info.generation;
+}
+
+static uint64_t learn(fixture *f, const sutra_id *id, const char *content,
+                      const float *embedding, float strength)
+{
+    request *r = malloc(sizeof(*r));
+    request_init(r);
+    request_learn(r, id, content, embedding, strength);
+    uint64_t g = request_commit(f, r);
+    free(r);
+    return g;
+}
+
+static uint64_t forget(fixture *f, const sutra_id *id)
+{
+    request *r = malloc(sizeof(*r));
+    request_init(r);
+    request_forget(r, id);
+    uint64_t g = request_commit(f, r);
+    free(r);
+    return g;
+}
+
+static sutra_id id_of(const char *name)
+{
+    sutra_id id;
+    sutra_id_from_name(name, strlen(name), &id);
+    return id;
+}
+
+static sutra_db *open_dir(const char *dir)
+{
+    sutra_db *db = NULL;
+    int rc = sutra_open(dir, NULL, &db);
+    if (rc)
+        fprintf(stderr, "sutra_open: %s\n", sutra_strerror(rc));
+    assert_int_equal(rc, 0);
+    return db;
+}
+
+/* ---- open errors ------------------------------------------------------ */
+
+/* A copy of the fixture's file in a new directory, for damaging. */
+static void copy_file(const char *from, char *dir, size_t cap)
+{
+    make_dir(dir, cap);
+    char to[128];
+    snprintf(to, sizeof(to), "%s/storage.dat", dir);
+    int in = open(from, O_RDONLY);
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(in >= 0 && out >= 0);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        assert_int_equal(write(out, buf, (size_t)n), n);
+    assert_int_equal(n, 0);
+    close(in);
+    close(out);
+}
+
+static void damage(const char *dir, uint64_t off, const void *bytes, size_t len)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, bytes, len, (off_t)off), (ssize_t)len);
+    close(fd);
+}
+
+static void expect_open_fails(const char *dir, int code)
+{
+    sutra_db *db = (sutra_db *)(uintptr_t)0x1; /* must stay untouched */
+    assert_int_equal(sutra_open(dir, NULL, &db), code);
+    assert_ptr_equal(db, (sutra_db *)(uintptr_t)0x1);
+}
+
+static void test_reader_open_errors(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a");
+    learn(f, &a, "alpha", NULL, 1.0f);
+
+    char dir[64];
+    make_dir(dir, sizeof(dir));
+    expect_open_fails(dir, ENOENT); /* no storage.dat */
+    char missing[128];
+    snprintf(missing, sizeof(missing), "%s/nope", dir);
+    expect_open_fails(missing, ENOENT);
+
+    char path[128];
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    int fd = open(path, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    expect_open_fails(dir, SUTRA_ECORRUPT); /* empty */
+    remove_dir(dir);
+
+    /* Truncated: the header page alone, without the meta pages. */
+    copy_file(f->path, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    assert_int_equal(truncate(path, LAYOUT_PAGE_SIZE + 100), 0);
+    expect_open_fails(dir, SUTRA_ECORRUPT);
+    remove_dir(dir);
+
+    copy_file(f->path, dir, sizeof(dir));
+    damage(dir, 0, "XUTRADAT", 8);
+    expect_open_fails(dir, SUTRA_ECORRUPT);
+    remove_dir(dir);
+
+    /* Unknown major, with a valid checksum so the version rule is hit. */
+    copy_file(f->path, dir, sizeof(dir));
+    layout_header h;
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    fd = open(path, O_RDONLY);
+    assert_int_equal(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+    close(fd);
+    h.format_major = LAYOUT_FORMAT_MAJOR + 1;
+    h.header_checksum = XXH3_64bits(&h, LAYOUT_HEADER_CHECKSUMMED);
+    damage(dir, 0, &h, LAYOUT_HEADER_CHECKSUMMED + 8);
+    expect_open_fails(dir, SUTRA_EVERSION);
+    remove_dir(dir);
+
+    /* Both meta slots corrupt. */
+    copy_file(f->path, dir, sizeof(dir));
+    uint64_t junk = 0x0123456789abcdefull;
+    damage(dir, LAYOUT_META_OFFSET_0 + 16, &junk, 8);
+    damage(dir, LAYOUT_META_OFFSET_1 + 16, &junk, 8);
+    expect_open_fails(dir, SUTRA_ECORRUPT);
+    remove_dir(dir);
+
+    /* A file replaced by compaction tells readers to reopen. */
+    copy_file(f->path, dir, sizeof(dir));
+    uint32_t one = 1;
+    damage(dir, offsetof(layout_header, superseded), &one, sizeof(one));
+    expect_open_fails(dir, SUTRA_ESUPERSEDED);
+    remove_dir(dir);
+
+    /* Control: an undamaged copy opens. */
+    copy_file(f->path, dir, sizeof(dir));
+    sutra_db *db = open_dir(dir);
+    sutra_close(db);
+    remove_dir(dir);
+
+    assert_int_equal(sutra_open(NULL, NULL, &db), SUTRA_EINVAL);
+    sutra_close(NULL);
+}
+
+/* ---- lookups ---------------------------------------------------------- */
+
+static void test_reader_get_is_byte_exact(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a"), b = id_of("b"), none = id_of("never");
+    float emb[DIM] = {1.5f, -2.25f, 3.0f, 0.0f, 1e-30f, -1e30f, 7.0f, 0.125f};
+    learn(f, &a, "alpha content", emb, 0.75f);
+    uint64_t g = learn(f, &b, NULL, NULL, 2.0f);
+
+    sutra_db *db = open_dir(f->dir);
+    assert_int_equal(sutra_dim(db), DIM);
+    assert_int_equal(sutra_generation(db), g);
+    struct sutra_snapshot snap;
+    assert_int_equal(sutra_snapshot(db, &snap), 0);
+    assert_int_equal(snap.generation, g);
+    assert_int_equal(snap.concept_count, 2);
+
+    sutra_concept c;
+    assert_int_equal(sutra_get(&snap, &a, &c), 0);
+    assert_memory_equal(&c.id, &a, sizeof(a));
+    assert_int_equal(c.content_len, strlen("alpha content"));
+    assert_memory_equal(c.content, "alpha content", c.content_len);
+    assert_non_null(c.embedding);
+    assert_int_equal(c.dim, DIM);
+    assert_memory_equal(c.embedding, emb, sizeof(emb));
+    assert_int_equal((uintptr_t)c.embedding % 64, 0);
+    assert_true(c.strength == 0.75f);
+    assert_true(c.confidence == 0.5f);
+    assert_true(c.seq >= 1 && c.seq <= snap.last_seq);
+    assert_true(c.created_ns > 0 && c.updated_ns >= c.created_ns);
+
+    assert_int_equal(sutra_get(&snap, &b, &c), 0);
+    assert_null(c.content);
+    assert_int_equal(c.content_len, 0);
+    assert_null(c.embedding);
+    assert_int_equal(c.dim, 0);
+    assert_true(c.strength == 2.0f);
+
+    sutra_concept untouched;
+    memset(&untouched, 0x77, sizeof(untouched));
+    c = untouched;
+    assert_int_equal(sutra_get(&snap, &none, &c), SUTRA_ENOTFOUND);
+    assert_memory_equal(&c, &untouched, sizeof(c));
+
+    bool found = false;
+    assert_int_equal(sutra_contains(&snap, &a, &found), 0);
+    assert_true(found);
+    assert_int_equal(sutra_contains(&snap, &none, &found), 0);
+    assert_false(found);
+
+    sutra_stats st;
+    assert_int_equal(sutra_stats_get(&snap, &st), 0);
+    assert_int_equal(st.generation, g);
+    assert_int_equal(st.node_count, 2);
+    assert_int_equal(st.concept_count, 2);
+    assert_int_equal(st.version_count, 2);
+    assert_int_equal(st.vector_dim, DIM);
+    assert_int_equal(st.format_major, LAYOUT_FORMAT_MAJOR);
+    assert_int_equal(st.map_size, MAP_RESERVE);
+    assert_true(st.committed_end > LAYOUT_DATA_START);
+    assert_true(st.file_size >= st.committed_end);
+    assert_false(st.clean_shutdown); /* the store has it open */
+    sutra_close(db);
+}
+
+/* Enough concepts to grow the hash table past its first size and the node
+ * table past chunk 0; an old snapshot still finds its ids. */
+static void test_reader_many_concepts_across_growth(void **state)
+{
+    fixture *f = *state;
+    enum { N = 3000, PER_BATCH = 250 };
+    sutra_db *db = open_dir(f->dir);
+    struct sutra_snapshot early;
+    request *r = malloc(sizeof(*r));
+    char name[32];
+    for (int i = 0; i < N; i += PER_BATCH) {
+        request_init(r);
+        for (int j = i; j < i + PER_BATCH; j++) {
+            snprintf(name, sizeof(name), "c%d", j);
+            sutra_id id = id_of(name);
+            request_learn(r, &id, name, NULL, (float)j);
+        }
+        request_commit(f, r);
+        if (i == 0)
+            assert_int_equal(sutra_snapshot(db, &early), 0);
+    }
+    free(r);
+
+    struct sutra_snapshot now;
+    assert_int_equal(sutra_snapshot(db, &now), 0);
+    assert_int_equal(now.concept_count, N);
+    sutra_stats st;
+    assert_int_equal(sutra_stats_get(&now, &st), 0);
+    assert_true(st.hash_slots > LAYOUT_HASH_MIN_SLOTS);
+    for (int j = 0; j < N; j++) {
+        snprintf(name, sizeof(name), "c%d", j);
+        sutra_id id = id_of(name);
+        sutra_concept c;
+        assert_int_equal(sutra_get(&now, &id, &c), 0);
+        assert_int_equal(c.content_len, strlen(name));
+        assert_memory_equal(c.content, name, c.content_len);
+        assert_true(c.strength == (float)j);
+        assert_int_equal(sutra_get(&early, &id, &c),
+                         j < PER_BATCH ? 0 : SUTRA_ENOTFOUND);
+    }
+    sutra_close(db);
+}
+
+/* ---- snapshots -------------------------------------------------------- */
+
+static void test_reader_snapshot_isolation(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a");
+    learn(f, &a, "version one", NULL, 1.0f);
+    sutra_db *db = open_dir(f->dir);
+    struct sutra_snapshot s1, s2, s3;
+    assert_int_equal(sutra_snapshot(db, &s1), 0);
+
+    learn(f, &a, "version two", NULL, 2.0f);
+    assert_int_equal(sutra_snapshot(db, &s2), 0);
+    assert_int_equal(s2.generation, s1.generation + 1);
+
+    sutra_concept c;
+    assert_int_equal(sutra_get(&s1, &a, &c), 0);
+    assert_memory_equal(c.content, "version one", c.content_len);
+    assert_true(c.strength == 1.0f);
+    const void *old_view = c.content;
+    assert_int_equal(sutra_get(&s2, &a, &c), 0);
+    assert_memory_equal(c.content, "version two", c.content_len);
+    assert_true(c.strength == 2.0f);
+
+    forget(f, &a);
+    assert_int_equal(sutra_snapshot(db, &s3), 0);
+    assert_int_equal(sutra_get(&s3, &a, &c), SUTRA_ENOTFOUND);
+    assert_int_equal(s3.concept_count, 0);
+    bool found = true;
+    assert_int_equal(sutra_contains(&s3, &a, &found), 0);
+    assert_false(found);
+    /* Older snapshots still see their versions, and old views stay valid. */
+    assert_int_equal(sutra_get(&s2, &a, &c), 0);
+    assert_memory_equal(c.content, "version two", c.content_len);
+    assert_int_equal(sutra_get(&s1, &a, &c), 0);
+    assert_ptr_equal(c.content, old_view);
+    assert_memory_equal(old_view, "version one", 11);
+
+    /* Re-learning after a forget makes it visible again. */
+    learn(f, &a, "version three", NULL, 3.0f);
+    struct sutra_snapshot s4;
+    assert_int_equal(sutra_snapshot(db, &s4), 0);
+    assert_int_equal(sutra_get(&s4, &a, &c), 0);
+    assert_memory_equal(c.content, "version three", c.content_len);
+    assert_int_equal(sutra_get(&s3, &a, &c), SUTRA_ENOTFOUND);
+    sutra_close(db);
+}
+
+static void test_reader_snapshot_at(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a");
+    uint64_t g1 = learn(f, &a, "one", NULL, 1.0f);
+    uint64_t g2 = learn(f, &a, "two", NULL, 2.0f);
+    uint64_t g3 = forget(f, &a);
+    assert_int_equal(g2, g1 + 1);
+    assert_int_equal(g3, g2 + 1);
+
+    sutra_db *db = open_dir(f->dir);
+    struct sutra_snapshot s;
+    sutra_concept c;
+    assert_int_equal(sutra_snapshot_at(db, g1, &s), 0);
+    assert_int_equal(s.generation, g1);
+    assert_int_equal(sutra_get(&s, &a, &c), 0);
+    assert_memory_equal(c.content, "one", 3);
+    assert_int_equal(sutra_snapshot_at(db, g2, &s), 0);
+    assert_int_equal(sutra_get(&s, &a, &c), 0);
+    assert_memory_equal(c.content, "two", 3);
+    assert_int_equal(sutra_snapshot_at(db, g3, &s), 0);
+    assert_int_equal(sutra_get(&s, &a, &c), SUTRA_ENOTFOUND);
+
+    struct sutra_snapshot untouched;
+    memset(&untouched, 0x33, sizeof(untouched));
+    s = untouched;
+    assert_int_equal(sutra_snapshot_at(db, g3 + 1, &s), SUTRA_ESTALE);
+    /* Generation 0 is gone once generation 2 rewrote slot 0. */
+    assert_int_equal(sutra_snapshot_at(db, 0, &s), SUTRA_ESTALE);
+    assert_memory_equal(&s, &untouched, sizeof(s));
+    sutra_close(db);
+}
+
+static void test_reader_snapshot_at_generation_zero(void **state)
+{
+    fixture *f = *state;
+    sutra_db *db = open_dir(f->dir);
+    struct sutra_snapshot s;
+    assert_int_equal(sutra_snapshot(db, &s), 0);
+    assert_int_equal(s.generation, 0);
+    sutra_id a = id_of("a");
+    sutra_concept c;
+    assert_int_equal(sutra_get(&s, &a, &c), SUTRA_ENOTFOUND);
+    learn(f, &a, "x", NULL, 1.0f);
+    assert_int_equal(sutra_snapshot_at(db, 0, &s), 0); /* still in slot 0 */
+    assert_int_equal(s.generation, 0);
+    assert_int_equal(sutra_get(&s, &a, &c), SUTRA_ENOTFOUND);
+    sutra_close(db);
+}
+
+/* ---- waiting for generations ----------------------------------------- */
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+typedef struct waiter {
+    sutra_db *db;
+    uint64_t want;
+    int rc;
+    uint64_t returned_ms;
+} waiter;
+
+static void *wait_thread(void *arg)
+{
+    waiter *w = arg;
+    w->rc = sutra_wait_generation(w->db, w->want, 10000);
+    w->returned_ms = mono_ms();
+    return NULL;
+}
+
+static void test_reader_wait_generation(void **state)
+{
+    fixture *f = *state;
+    sutra_db *db = open_dir(f->dir);
+    uint64_t g = sutra_generation(db);
+    assert_int_equal(sutra_wait_generation(db, g, 0), 0);
+    assert_int_equal(sutra_wait_generation(db, g + 1, 0), SUTRA_ETIMEDOUT);
+    uint64_t t0 = mono_ms();
+    assert_int_equal(sutra_wait_generation(db, g + 1, 150), SUTRA_ETIMEDOUT);
+    uint64_t waited = mono_ms() - t0;
+    assert_true(waited >= 140 && waited < 2000);
+
+    waiter w = {.db = db, .want = g + 1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
+    usleep(100 * 1000);
+    sutra_id a = id_of("a");
+    learn(f, &a, "wake up", NULL, 1.0f);
+    uint64_t committed_ms = mono_ms();
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(w.rc, 0);
+    /* Woken by the commit's futex wake, well before the poll slice. */
+    assert_true(w.returned_ms - committed_ms < 500);
+    assert_int_equal(sutra_generation(db), g + 1);
+    sutra_close(db);
+}
+
+/* ---- corruption reached through in-place words ---------------------- */
+
+/* Offset of node 0's head word in the file at `dir`. */
+static uint64_t node0_head_offset(const char *dir)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    layout_header h;
+    assert_int_equal(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+    close(fd);
+    assert_true(h.node_chunk[0] != 0);
+    return h.node_chunk[0] + LAYOUT_REGION_BODY + offsetof(layout_node, head);
+}
+
+static void expect_head_corrupt(fixture *f, uint64_t bad_head)
+{
+    char dir[64];
+    copy_file(f->path, dir, sizeof(dir));
+    damage(dir, node0_head_offset(dir), &bad_head, sizeof(bad_head));
+    sutra_db *db = open_dir(dir); /* open reads no index: still fine */
+    struct sutra_snapshot s;
+    assert_int_equal(sutra_snapshot(db, &s), 0);
+    sutra_id a = id_of("a"), b = id_of("b");
+    sutra_concept c;
+    assert_int_equal(sutra_get(&s, &a, &c), SUTRA_ECORRUPT);
+    bool found;
+    assert_int_equal(sutra_contains(&s, &a, &found), SUTRA_ECORRUPT);
+    /* Other nodes are unaffected. */
+    assert_int_equal(sutra_get(&s, &b, &c), 0);
+    sutra_close(db);
+    remove_dir(dir);
+}
+
+static void test_reader_corrupt_head_word(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a"), b = id_of("b");
+    learn(f, &a, "node zero", NULL, 1.0f);
+    learn(f, &b, "node one", NULL, 1.0f);
+
+    /* Past the file but inside the mapping: must not touch it (SIGBUS). */
+    expect_head_corrupt(f, MAP_RESERVE - 4096);
+    /* Past the mapping (SIGSEGV), and near the top of the address range. */
+    expect_head_corrupt(f, MAP_RESERVE * 4);
+    expect_head_corrupt(f, UINT64_MAX - 7);
+    /* Misaligned, and inside the header pages. */
+    expect_head_corrupt(f, LAYOUT_DATA_START + 3);
+    expect_head_corrupt(f, 64);
+    /* A committed record of the wrong kind: the hash table region. */
+    struct sutra_snapshot s;
+    sutra_db *db = open_dir(f->dir);
+    assert_int_equal(sutra_snapshot(db, &s), 0);
+    uint64_t hash_root = s.private_[2];
+    sutra_close(db);
+    expect_head_corrupt(f, hash_root);
+}
+
+/* A damaged hash root in the meta makes snapshots fail, not lookups crash. */
+static void test_reader_corrupt_meta_roots(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a");
+    uint64_t g = learn(f, &a, "x", NULL, 1.0f);
+    char dir[64];
+    copy_file(f->path, dir, sizeof(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    uint64_t slot = g % 2 ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
+    layout_meta m;
+    int fd = open(path, O_RDONLY);
+    assert_int_equal(pread(fd, &m, sizeof(m), (off_t)slot), (ssize_t)sizeof(m));
+    close(fd);
+    m.roots.hash_root = MAP_RESERVE - 64; /* past the file */
+    layout_meta_seal(&m);
+    damage(dir, slot, &m, sizeof(m));
+    sutra_db *db = (sutra_db *)(uintptr_t)0x1;
+    assert_int_equal(sutra_open(dir, NULL, &db), SUTRA_ECORRUPT);
+    remove_dir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reader_open_errors, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_get_is_byte_exact, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_many_concepts_across_growth, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_snapshot_isolation, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_snapshot_at, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_snapshot_at_generation_zero, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_wait_generation, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_corrupt_head_word, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_corrupt_meta_roots, fixture_setup, fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
