@@ -1,0 +1,231 @@
+/*
+ * tests/integration/harness.c — process plumbing for the multi-process
+ * tests: temp directories, starting and stopping the real coordinator,
+ * forking writer and reader processes, and deterministic test data whose
+ * every byte a reader can check.
+ */
+#include "tests/integration/harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t harness_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+char *harness_tmpdir(void)
+{
+    char *dir = strdup("/tmp/sutra-test-XXXXXX");
+    if (!dir || !mkdtemp(dir)) {
+        perror("mkdtemp");
+        abort();
+    }
+    return dir;
+}
+
+void harness_rmdir(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s.log'", dir, dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "harness: could not remove %s\n", dir);
+}
+
+static const char *coordinator_path(void)
+{
+    const char *p = getenv("SUTRA_COORDINATOR");
+    return p && *p ? p : "build/bin/sutra-coordinator";
+}
+
+static int ping_until_up(void *arg)
+{
+    const char *dir = arg;
+    sutra_client_options opts = { .timeout_ms = 500, .resend_ms = 200 };
+    uint64_t deadline = harness_now_ms() + 10000;
+    while (harness_now_ms() < deadline) {
+        sutra_client *c = NULL;
+        if (sutra_client_connect(dir, &opts, &c) == 0) {
+            int rc = sutra_ping(c);
+            sutra_client_close(c);
+            if (rc == 0)
+                return 0;
+        }
+        usleep(20000);
+    }
+    return 1;
+}
+
+pid_t harness_coordinator_start(const char *dir, const char *const *args)
+{
+    char log_path[512];
+    snprintf(log_path, sizeof(log_path), "%s.log", dir);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        const char *argv[32];
+        int n = 0;
+        argv[n++] = coordinator_path();
+        argv[n++] = dir;
+        for (int i = 0; args && args[i] && n < 30; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            dup2(fd, STDOUT_FILENO);
+            close(fd);
+        }
+        execv(argv[0], (char *const *)argv);
+        perror("execv sutra-coordinator");
+        _exit(127);
+    }
+    pid_t prober = harness_spawn(ping_until_up, (void *)dir);
+    if (harness_wait(prober) != 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fprintf(stderr, "harness: coordinator did not come up; log %s:\n",
+                log_path);
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "tail -n 20 '%s' >&2", log_path);
+        if (system(cmd) != 0)
+            fprintf(stderr, "harness: no log\n");
+        return -1;
+    }
+    return pid;
+}
+
+static int status_of(int st)
+{
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return -1;
+}
+
+int harness_coordinator_stop(pid_t pid, int sig)
+{
+    kill(pid, sig);
+    uint64_t deadline = harness_now_ms() + 20000;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return status_of(st);
+        if (r < 0)
+            return -1;
+        if (harness_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            return -1;
+        }
+        usleep(5000);
+    }
+}
+
+pid_t harness_spawn(int (*fn)(void *), void *arg)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(fn(arg));
+    return pid;
+}
+
+int harness_wait(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return status_of(st);
+}
+
+void *harness_shared_alloc(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        perror("mmap shared");
+        abort();
+    }
+    return p;
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t item_seed(uint32_t writer, uint32_t index, uint32_t version)
+{
+    return mix(((uint64_t)writer << 40) ^ ((uint64_t)index << 8) ^ version);
+}
+
+size_t harness_content(uint32_t writer, uint32_t index, uint32_t version,
+                       char *buf, size_t cap)
+{
+    uint64_t s = item_seed(writer, index, version);
+    int n = snprintf(buf, cap, "w%u i%u v%u ", writer, index, version);
+    size_t len = (size_t)n + (size_t)(s % 280u);
+    if (len > cap)
+        len = cap;
+    for (size_t i = (size_t)n; i < len; i++) {
+        s = mix(s + i);
+        buf[i] = (char)('a' + s % 26u);
+    }
+    return len;
+}
+
+void harness_embedding(uint32_t writer, uint32_t index, uint32_t version,
+                       float *out, uint32_t dim)
+{
+    uint64_t s = item_seed(writer, index, version) ^ 0x5eed;
+    for (uint32_t i = 0; i < dim; i++) {
+        s = mix(s + i);
+        out[i] = (float)((double)(s % 2000001u) / 1000000.0 - 1.0);
+    }
+}
+
+void harness_item_id(uint32_t writer, uint32_t index, sutra_id *out)
+{
+    char name[64];
+    int n = snprintf(name, sizeof(name), "writer-%u/item-%u", writer, index);
+    sutra_id_from_name(name, (size_t)n, out);
+}
+
+bool harness_item_matches(const sutra_concept *c, uint32_t writer,
+                          uint32_t index, uint32_t version, uint32_t dim)
+{
+    char want[512];
+    size_t len = harness_content(writer, index, version, want, sizeof(want));
+    if (c->content_len != len || memcmp(c->content, want, len) != 0)
+        return false;
+    if (dim == 0)
+        return c->embedding == NULL;
+    if (!c->embedding || c->dim != dim || ((uintptr_t)c->embedding % 64) != 0)
+        return false;
+    float emb[4096];
+    harness_embedding(writer, index, version, emb, dim);
+    return memcmp(c->embedding, emb, (size_t)dim * sizeof(float)) == 0;
+}
