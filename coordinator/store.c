@@ -78,7 +78,7 @@ static void init_region(uint8_t *file, uint64_t off, uint16_t type,
     layout_region *r = (layout_region *)(file + off);
     r->rec.type = type;
     r->rec.flags = LAYOUT_REC_F_REGION;
-    r->rec.length = (uint32_t)(LAYOUT_REGION_BODY + body_len);
+    r->rec.length = layout_region_length(LAYOUT_REGION_BODY + body_len);
     r->arg0 = arg0;
     r->arg1 = arg1;
     r->arg2 = arg2;

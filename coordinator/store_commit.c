@@ -171,7 +171,7 @@ static int write_region(coord_store *s, uint64_t prev_end, uint64_t off,
     layout_region r = {0};
     r.rec.type = type;
     r.rec.flags = LAYOUT_REC_F_REGION;
-    r.rec.length = (uint32_t)(LAYOUT_REGION_BODY + body_len);
+    r.rec.length = layout_region_length(LAYOUT_REGION_BODY + body_len);
     r.arg0 = arg0;
     r.arg1 = arg1;
     r.arg2 = arg2;

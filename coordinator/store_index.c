@@ -32,11 +32,11 @@ bool coord_region_valid(const coord_store *s, uint64_t off, uint64_t end,
     /* F-LOG-3: regions are 64-aligned; F-LOG-6: descriptor checksummed. */
     uint64_t total = LAYOUT_REGION_BODY + body_len;
     if (off % LAYOUT_REGION_ALIGN != 0 || off < LAYOUT_DATA_START ||
-        off > end || total > end - off || total > UINT32_MAX)
+        off > end || total > end - off || !layout_region_fits(total))
         return false;
     const layout_region *r = (const layout_region *)(s->map + off);
     return r->rec.type == type && (r->rec.flags & LAYOUT_REC_F_REGION) &&
-           r->rec.length == total && r->arg0 == arg0 && r->arg1 == arg1 &&
+           layout_rec_size(&r->rec) == total && r->arg0 == arg0 && r->arg1 == arg1 &&
            r->arg2 == arg2 && layout_rec_verify(&r->rec);
 }
 

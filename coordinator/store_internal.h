@@ -18,10 +18,15 @@
 #include "coordinator/store.h"
 #include "layout/format.h"
 
-/* A region record's length is a u32 (F-LOG-5), which caps a hash table at
- * 2^28 slots and the node table at chunk 15. */
-#define COORD_MAX_HASH_SLOTS (1ull << 28)
-#define COORD_MAX_NODE_CHUNK 15u
+/* A region record's length counts 64-byte units in a u32 (F-LOG-5), so one
+ * region spans at most 256 GiB: a hash table of 2^34 slots, and node chunks
+ * up to 21, which together hold every u32 node number the table can name
+ * (nodes 0 .. 1024 * (2^22 - 1) - 1). */
+#define COORD_MAX_HASH_SLOTS (1ull << 34)
+#define COORD_MAX_NODE_CHUNK 21u
+_Static_assert(LAYOUT_NODE_CHUNK0 * ((1ull << (COORD_MAX_NODE_CHUNK + 1)) - 1) - 1
+                   <= LAYOUT_MAX_NODES,
+               "node numbers fit the hash slot's 32 bits");
 #define COORD_GROW_MIN (64ull << 20) /* smallest file growth step */
 
 /* The newest state of one id as the open group sees it: either copied from

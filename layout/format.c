@@ -26,10 +26,11 @@ uint64_t layout_rec_seed(const layout_rec *rec)
 
 uint32_t layout_rec_checksummed_len(const layout_rec *rec)
 {
+    if (rec->flags & LAYOUT_REC_F_REGION) /* descriptor only: body mutates */
+        return layout_rec_size(rec) >= sizeof(layout_region)
+                   ? LAYOUT_REGION_CHECKSUMMED : 0;
     if (rec->length < sizeof(layout_rec))
         return 0;
-    if (rec->flags & LAYOUT_REC_F_REGION)
-        return LAYOUT_REGION_CHECKSUMMED; /* descriptor only: body mutates */
     return rec->length - (uint32_t)sizeof(layout_rec);
 }
 
@@ -47,10 +48,9 @@ void layout_rec_seal(layout_rec *rec)
 
 bool layout_rec_verify(const layout_rec *rec)
 {
-    if (rec->length < sizeof(layout_rec))
-        return false;
-    if ((rec->flags & LAYOUT_REC_F_REGION) &&
-        rec->length < sizeof(layout_region))
+    if (layout_rec_size(rec) < ((rec->flags & LAYOUT_REC_F_REGION)
+                                    ? sizeof(layout_region)
+                                    : sizeof(layout_rec)))
         return false;
     return rec->checksum == layout_rec_checksum(rec);
 }

@@ -175,7 +175,9 @@ enum layout_rec_type {
 
 /*
  * Every record starts with this header (F-LOG-5).  `length` counts the header
- * and body, not the padding to the next 8-byte boundary.  `checksum` is
+ * and body, not the padding to the next 8-byte boundary; for a region record
+ * (LAYOUT_REC_F_REGION) it counts 64-byte units, so one region may span up
+ * to 256 GiB (use layout_rec_size()).  `checksum` is
  * XXH3-64 of the checksummed body bytes with seed layout_rec_seed() of the
  * header's first 16 bytes (F-LOG-6).
  */
@@ -316,6 +318,29 @@ static inline uint64_t layout_align_up(uint64_t x, uint64_t a)
 
 /** XXH3-64 of a 16-byte id: slot index from the low bits, tag from the high 32. */
 uint64_t layout_id_hash(const uint8_t id[16]);
+
+/** Bytes a record spans (header + body, before padding): `length`, or
+ * `length` 64-byte units for a region (F-LOG-5). */
+static inline uint64_t layout_rec_size(const layout_rec *rec)
+{
+    return (rec->flags & LAYOUT_REC_F_REGION)
+               ? (uint64_t)rec->length * LAYOUT_REGION_ALIGN
+               : (uint64_t)rec->length;
+}
+
+/** The `length` field of a region spanning `bytes` (a multiple of 64 and at
+ * most 2^32 units; callers check layout_region_fits() first). */
+static inline uint32_t layout_region_length(uint64_t bytes)
+{
+    return (uint32_t)(bytes / LAYOUT_REGION_ALIGN);
+}
+
+/** True when a region of `bytes` can be described by one record. */
+static inline bool layout_region_fits(uint64_t bytes)
+{
+    return bytes % LAYOUT_REGION_ALIGN == 0 &&
+           bytes / LAYOUT_REGION_ALIGN <= UINT32_MAX;
+}
 
 /** Seed for a record checksum, from the header's type, flags, length, seq. */
 uint64_t layout_rec_seed(const layout_rec *rec);

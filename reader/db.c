@@ -115,7 +115,9 @@ static bool reader_hash_valid(const sutra_db *db, const layout_roots *r)
     const layout_region *reg = (const layout_region *)(db->map + r->hash_root);
     return reg->rec.type == LAYOUT_REC_HASH_TABLE &&
            (reg->rec.flags & LAYOUT_REC_F_REGION) &&
-           reg->rec.length >= sizeof(layout_region) && reg->arg0 == slots;
+           layout_rec_size(&reg->rec) ==
+               LAYOUT_REGION_BODY + slots * sizeof(uint64_t) &&
+           reg->arg0 == slots;
 }
 
 int reader_snapshot_from_roots(const sutra_db *db, const layout_roots *r,

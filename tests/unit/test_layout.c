@@ -366,7 +366,7 @@ static void test_layout_region_checksum_covers_descriptor_only(void **state)
     memset(&u, 0, sizeof(u));
     u.r.rec.type = LAYOUT_REC_HASH_TABLE;
     u.r.rec.flags = LAYOUT_REC_F_REGION;
-    u.r.rec.length = sizeof(u);
+    u.r.rec.length = layout_region_length(sizeof(u)); /* 4 units */
     u.r.arg0 = 24; /* slots */
     layout_rec_seal(&u.r.rec);
     assert_int_equal(layout_rec_checksummed_len(&u.r.rec),
@@ -386,8 +386,12 @@ static void test_layout_region_checksum_covers_descriptor_only(void **state)
     }
     assert_true(layout_rec_verify(&u.r.rec));
 
+    /* F-LOG-5: a region's length counts 64-byte units */
+    assert_int_equal(layout_rec_size(&u.r.rec),
+                     (uint64_t)u.r.rec.length * LAYOUT_REGION_ALIGN);
+
     /* a region shorter than its descriptor is never valid */
-    u.r.rec.length = 48;
+    u.r.rec.length = 0;
     layout_rec_seal(&u.r.rec);
     assert_false(layout_rec_verify(&u.r.rec));
 }
