@@ -60,6 +60,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: all deps bench-deps san-deps run test bench install uninstall asan ubsan tsan \
         clean help lint fuzz check-deps
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: $(LIBSUTRA_A) $(LIBSUTRA_SO) $(COORDINATOR) $(TOOLS) ## build the library, the coordinator and the tools
 

@@ -35,12 +35,13 @@ char *harness_tmpdir(void)
     return dir;
 }
 
-void harness_rmdir(const char *dir)
+void harness_rmdir(char *dir)
 {
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s.log'", dir, dir);
     if (system(cmd) != 0)
         fprintf(stderr, "harness: could not remove %s\n", dir);
+    free(dir);
 }
 
 static const char *coordinator_path(void)

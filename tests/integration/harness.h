@@ -17,10 +17,10 @@
 #include "sutra/sutra.h"
 
 /* A fresh directory under /tmp (short: IPC paths are limited to 107 bytes).
- * Returns a static-lifetime string owned by the harness; removed by
- * harness_rmdir(). */
+ * The caller owns the string; harness_rmdir() removes the directory (and
+ * its coordinator log) and frees it. */
 char *harness_tmpdir(void);
-void harness_rmdir(const char *dir);
+void harness_rmdir(char *dir);
 
 /* Start `sutra-coordinator DIR args...` (NULL-terminated extra args), with
  * its stderr appended to DIR.log, and wait until it answers a ping (probed

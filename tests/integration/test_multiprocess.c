@@ -37,6 +37,8 @@ typedef struct shared_state {
     /* snapshot-isolation handshake */
     _Atomic uint64_t step_gen[8];
     _Atomic uint32_t parent_step;
+    /* resend test */
+    _Atomic uint64_t duplicates_before, duplicates_after;
 } shared_state;
 
 static shared_state *shm;
@@ -416,6 +418,66 @@ static void test_multiprocess_bad_requests_change_nothing(void **state)
     sutra_close(db);
 }
 
+/* A 1 ms resend timer against --sync commit (every reply waits for an
+ * fsync) makes NNG resend most requests; each must be applied once. */
+#define RESEND_ITEMS 300
+static int resend_writer(void *arg)
+{
+    (void)arg;
+    sutra_client_options opts = { .timeout_ms = 20000, .resend_ms = 1 };
+    sutra_client *c;
+    if (sutra_client_connect(shm->dir, &opts, &c) != 0)
+        return 60;
+    sutra_server_stats st;
+    if (sutra_client_stats(c, &st) != 0)
+        return 61;
+    atomic_store(&shm->duplicates_before, st.duplicates);
+    char content[512];
+    static float emb[DIM];
+    for (uint32_t i = 0; i < RESEND_ITEMS; i++) {
+        sutra_concept_input in;
+        sutra_write_result r;
+        fill_input(&in, 9, i, 0, content, emb);
+        if (sutra_learn_concept(c, &in, &r) != 0 || r.op_count != 1)
+            return 62;
+    }
+    if (sutra_client_stats(c, &st) != 0)
+        return 63;
+    atomic_store(&shm->duplicates_after, st.duplicates);
+    sutra_client_close(c);
+    return 0;
+}
+
+static void test_multiprocess_resent_requests_apply_once(void **state)
+{
+    (void)state;
+    sutra_db *db;
+    assert_int_equal(sutra_open(dir, NULL, &db), 0);
+    struct sutra_snapshot before, after;
+    sutra_stats sb, sa;
+    assert_int_equal(sutra_snapshot(db, &before), 0);
+    assert_int_equal(sutra_stats_get(&before, &sb), 0);
+    assert_int_equal(harness_wait(harness_spawn(resend_writer, NULL)), 0);
+    assert_int_equal(sutra_snapshot(db, &after), 0);
+    assert_int_equal(sutra_stats_get(&after, &sa), 0);
+    /* exactly one version per learn, however many copies arrived */
+    assert_int_equal(sa.version_count - sb.version_count, RESEND_ITEMS);
+    assert_int_equal(sa.last_seq - sb.last_seq, RESEND_ITEMS);
+    uint64_t dups = atomic_load(&shm->duplicates_after) -
+                    atomic_load(&shm->duplicates_before);
+    print_message("resend: %d requests, %llu duplicate copies answered from "
+                  "the reply cache\n", RESEND_ITEMS, (unsigned long long)dups);
+    assert_true(dups > 0); /* the resends really happened */
+    for (uint32_t i = 0; i < RESEND_ITEMS; i++) {
+        sutra_id id;
+        sutra_concept c;
+        harness_item_id(9, i, &id);
+        assert_int_equal(sutra_get(&after, &id, &c), 0);
+        assert_true(harness_item_matches(&c, 9, i, 0, DIM));
+    }
+    sutra_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -423,6 +485,7 @@ int main(void)
             test_multiprocess_acknowledged_writes_visible_to_all_readers),
         cmocka_unit_test(test_multiprocess_snapshot_isolation),
         cmocka_unit_test(test_multiprocess_bad_requests_change_nothing),
+        cmocka_unit_test(test_multiprocess_resent_requests_apply_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
