@@ -38,6 +38,10 @@ INTEG_HELP := $(filter-out tests/integration/test_%,$(wildcard tests/integration
 BENCH_SRC  := $(wildcard bench/bench_*.c)
 BENCH_HELP := $(filter-out bench/bench_%,$(wildcard bench/*.c))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 300
+CRASH_CYCLES ?= 200
+SOAK_SECONDS ?= 180
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -58,7 +62,7 @@ SAN_DEPS_PKGS   := clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps bench-deps san-deps run test bench install uninstall asan ubsan tsan \
-        clean help lint fuzz check-deps
+        clean help lint fuzz fuzz-smoke crashtest soak check-deps
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -142,6 +146,30 @@ test: deps all $(UNIT_TESTS) $(INTEG_TESTS) ## build and run every test (cmocka)
 bench: bench-deps all $(BENCHES) ## run the benchmarks against their peers (not part of test)
 	@BUILD=$(BUILD) sh bench/run.sh $(BENCHES)
 
+crashtest: deps all $(BUILD)/tests/test_crashkill ## kill -9 the coordinator CRASH_CYCLES (200) times under load and check every acknowledged write
+	SUTRA_CRASH_CYCLES=$(CRASH_CYCLES) BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/test_crashkill
+
+soak: deps all $(BUILD)/tests/test_soak ## alternate write-heavy and read-heavy phases for SOAK_SECONDS (180)
+	SUTRA_SOAK_SECONDS=$(SOAK_SECONDS) BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/test_soak
+
+# Fuzz targets link the library sources directly, built with libFuzzer.
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LAYOUT_SRC) $(READER_SRC) $(COORD_SRC) | san-deps
+	@mkdir -p $(dir $@)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
+	  -I. -Iinclude $^ -o $@ $(LIBS)
+
+fuzz: $(FUZZ_BINS) ## run each libFuzzer target for FUZZ_SECONDS (default 300) on its corpus
+	@for f in $(FUZZ_BINS); do \
+	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
+	  mkdir -p build-fuzz/corpus/$$name; \
+	  echo "== $$name for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    build-fuzz/corpus/$$name $$corpus || exit 1; \
+	done
+
+fuzz-smoke: ## a short fuzz run of every target (CI)
+	$(MAKE) fuzz FUZZ_SECONDS=30
+
 asan: san-deps ## run the tests under AddressSanitizer (build-asan/)
 	$(MAKE) test BUILD=build-asan CC=clang SAN="-fsanitize=address -fno-omit-frame-pointer" \
 	  OPT="-O1 -g"
@@ -187,7 +215,7 @@ clean: ## remove every build directory
 	rm -rf build build-asan build-ubsan build-tsan build-fuzz
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+	@grep -hE '^[a-z-]+:.*## ' Makefile | \
 	  awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

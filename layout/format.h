@@ -161,12 +161,12 @@ enum layout_rec_type {
     LAYOUT_REC_PAD = 0,             /* an all-zero 8-byte word (F-LOG-4)    */
     LAYOUT_REC_CONCEPT = 1,         /* a concept version                    */
     LAYOUT_REC_CONCEPT_TOMBSTONE = 2,
-    LAYOUT_REC_ASSOC = 3,           /* reserved for associations (1.x)      */
-    LAYOUT_REC_ASSOC_TOMBSTONE = 4, /* reserved                              */
+    LAYOUT_REC_ASSOC = 3,           /* an association write (F-ASSOC-1)     */
+    LAYOUT_REC_ASSOC_TOMBSTONE = 4, /* an association deletion              */
     LAYOUT_REC_COMMIT = 5,          /* closes one generation                 */
     LAYOUT_REC_HASH_TABLE = 16,     /* region: id -> node slots              */
     LAYOUT_REC_NODE_CHUNK = 17,     /* region: node table entries            */
-    LAYOUT_REC_ADJ_BLOCK = 18,      /* region, reserved for adjacency (1.x)  */
+    LAYOUT_REC_ADJ_BLOCK = 18,      /* region: adjacency entries (F-ADJ-1)   */
 };
 
 /* rec flags */
@@ -299,14 +299,92 @@ typedef struct layout_node {
     uint8_t id[16];      /*  0                                               */
     uint64_t first_seq;  /* 16 seq of the node's first version               */
     uint64_t head;       /* 24 newest version record (in-place)              */
-    uint64_t out_adj;    /* 32 reserved for adjacency (1.x), 0               */
-    uint64_t in_adj;     /* 40 reserved for adjacency (1.x), 0               */
+    uint64_t out_adj;    /* 32 newest out-edge ADJ_BLOCK, 0 = none (in-place) */
+    uint64_t in_adj;     /* 40 newest in-edge ADJ_BLOCK, 0 = none (in-place)  */
     uint64_t reserved[2];/* 48 zero                                          */
 } layout_node;
 
 _Static_assert(sizeof(layout_node) == 64, "node entry");
 _Static_assert(offsetof(layout_node, first_seq) == 16, "node entry");
 _Static_assert(offsetof(layout_node, head) == 24, "node entry");
+
+/* ---- associations ------------------------------------------------------ */
+
+/*
+ * An association write (type ASSOC) or deletion (type ASSOC_TOMBSTONE,
+ * confidence 0) as it stands in the log: the audit trail and the unit of
+ * replication (F-ASSOC-1).  Readers never reach it through an index word;
+ * they read the adjacency entries below, which carry the same seq.
+ * The edge key is (source, target, type).
+ */
+typedef struct layout_assoc {
+    layout_rec rec;         /*  0 seq = the write's seq                    */
+    uint8_t source[16];     /* 24                                          */
+    uint8_t target[16];     /* 40                                          */
+    uint32_t source_node;   /* 56                                          */
+    uint32_t target_node;   /* 60                                          */
+    uint32_t type;          /* 64 caller-defined                           */
+    float confidence;       /* 68 0..1; 0 for a tombstone                  */
+    uint64_t created_ns;    /* 72 commit time of the write                 */
+} layout_assoc;
+
+_Static_assert(sizeof(layout_assoc) == 80, "assoc");
+_Static_assert(offsetof(layout_assoc, source_node) == 56, "assoc");
+_Static_assert(offsetof(layout_assoc, type) == 64, "assoc");
+
+/*
+ * Adjacency (F-ADJ-*).  Each node has two lists, out-edges (it is the
+ * source) and in-edges (it is the target), each a chain of ADJ_BLOCK regions
+ * from the newest (node.out_adj / node.in_adj) to the oldest through
+ * `prev_block`.  Block sizes are 256 << k bytes, so capacities are 5, 13,
+ * 29, 61, … entries and a list of d edges spans O(log d) blocks.  Entries
+ * are appended in seq order and never move.
+ *
+ * Region descriptor of an ADJ_BLOCK (layout_region):
+ *   arg0 = owner node | (direction << 32)   direction 0 = out, 1 = in
+ *   arg1 = capacity (entries)
+ *   arg2 = prev_block: offset of the next-older block of the list, 0 = none
+ *   reserved[0] = entries held by all older blocks of the list
+ * Body: at +64 the in-place count word (entries filled, release-stored after
+ * the entries it covers), zero to +96, entries from +96.
+ */
+#define LAYOUT_ADJ_OUT 0u
+#define LAYOUT_ADJ_IN 1u
+#define LAYOUT_ADJ_COUNT_OFFSET 64u
+#define LAYOUT_ADJ_ENTRIES_OFFSET 96u
+#define LAYOUT_ADJ_MIN_BLOCK 256u
+#define LAYOUT_ADJ_F_TOMBSTONE 0x1u /* the key was forgotten at `seq` */
+
+typedef struct layout_adj_entry {
+    uint32_t node;       /*  0 the other endpoint's node number             */
+    uint32_t type;       /*  4                                              */
+    float confidence;    /*  8                                              */
+    uint32_t flags;      /* 12 LAYOUT_ADJ_F_*                               */
+    uint64_t seq;        /* 16 seq of the write that made this entry         */
+    uint64_t superseded; /* 24 in place: seq of the later write of the same
+                               key (learn again, forget, or forget of an
+                               endpoint), 0 while current (F-ADJ-3)         */
+} layout_adj_entry;
+
+_Static_assert(sizeof(layout_adj_entry) == 32, "adjacency entry");
+_Static_assert(offsetof(layout_adj_entry, seq) == 16, "adjacency entry");
+_Static_assert(offsetof(layout_adj_entry, superseded) == 24, "adjacency entry");
+
+/** Entries that fit in an ADJ_BLOCK of `bytes` (256 << k). */
+static inline uint64_t layout_adj_capacity(uint64_t bytes)
+{
+    return (bytes - LAYOUT_ADJ_ENTRIES_OFFSET) / sizeof(layout_adj_entry);
+}
+
+/** F-ADJ-3: entry `e` is an edge of the snapshot that has seen seqs up to
+ * `last_seq`.  `superseded` must be loaded with an acquire load. */
+static inline bool layout_adj_visible(const layout_adj_entry *e,
+                                      uint64_t superseded, uint64_t last_seq)
+{
+    return e->seq != 0 && e->seq <= last_seq &&
+           !(e->flags & LAYOUT_ADJ_F_TOMBSTONE) &&
+           (superseded == 0 || superseded > last_seq);
+}
 
 /* ---- pure helpers (layout/format.c) ----------------------------------- */
 

@@ -45,8 +45,8 @@ _Static_assert(sizeof(wire_request_header) == 32, "request header");
 enum wire_opcode {
     WIRE_OP_LEARN_CONCEPT = 1,
     WIRE_OP_FORGET_CONCEPT = 2,
-    WIRE_OP_LEARN_ASSOCIATION = 3,  /* reserved: EUNSUPPORTED in 1.0 */
-    WIRE_OP_FORGET_ASSOCIATION = 4, /* reserved: EUNSUPPORTED in 1.0 */
+    WIRE_OP_LEARN_ASSOCIATION = 3,
+    WIRE_OP_FORGET_ASSOCIATION = 4,
     WIRE_OP_FLUSH = 5,
     WIRE_OP_STATS = 6,              /* must be the only op            */
     WIRE_OP_PING = 7,               /* must be the only op            */
@@ -87,6 +87,18 @@ typedef struct wire_forget_concept {
 } wire_forget_concept;
 
 _Static_assert(sizeof(wire_forget_concept) == 24, "forget_concept");
+
+/* learn_association (confidence finite, 0..1) and forget_association
+ * (confidence must be 0): the edge key is (source, target, type). */
+typedef struct wire_association {
+    wire_op_header op;  /*  0                                          */
+    uint8_t source[16]; /*  8                                          */
+    uint8_t target[16]; /* 24                                          */
+    uint32_t type;      /* 40                                          */
+    float confidence;   /* 44                                          */
+} wire_association;
+
+_Static_assert(sizeof(wire_association) == 48, "association op");
 
 #define WIRE_NO_FAILED_OP 0xFFFFFFFFu
 
@@ -132,7 +144,8 @@ typedef struct wire_stats {
     uint32_t vector_dim;
     uint32_t sync_policy;     /* 0 commit, 1 interval, 2 none            */
     uint64_t sync_interval_ms;
-    uint64_t reserved[8];
+    uint64_t assoc_count;     /* live associations                       */
+    uint64_t reserved[7];
 } wire_stats;
 
 _Static_assert(sizeof(wire_stats) == 232, "stats body");
@@ -169,6 +182,8 @@ typedef struct wire_op {
     uint32_t content_len;
     const float *embedding;  /* dim floats (4-byte aligned), NULL when 0 */
     uint32_t dim;
+    const uint8_t *target;   /* associations: 16 bytes (id is the source) */
+    uint32_t type;           /* associations                             */
 } wire_op;
 
 typedef struct wire_request {
@@ -211,6 +226,12 @@ size_t wire_encode_learn_concept(void *dst, uint16_t flags,
                                  uint32_t content_len, const float *embedding,
                                  uint32_t dim);
 size_t wire_encode_forget_concept(void *dst, const uint8_t id[16]);
+/* opcode WIRE_OP_LEARN_ASSOCIATION or WIRE_OP_FORGET_ASSOCIATION; writes
+ * sizeof(wire_association) bytes. */
+size_t wire_encode_association(void *dst, uint16_t opcode,
+                               const uint8_t source[16],
+                               const uint8_t target[16], uint32_t type,
+                               float confidence);
 size_t wire_encode_simple_op(void *dst, uint16_t opcode); /* flush/stats/ping */
 
 void wire_request_header_init(wire_request_header *h, uint16_t flags,

@@ -63,6 +63,8 @@ enum sutra_error {
     SUTRA_EREADONLY = -16,   /* coordinator stopped accepting writes after
                                 an I/O error                               */
     SUTRA_ERETRY = -17,      /* the view changed underneath; retry         */
+    SUTRA_ENOPATH = -18,     /* no path within the depth limit             */
+    SUTRA_EPERM = -19,       /* this process may not write (allow-list)    */
 };
 
 /** Describe an error code (negative SUTRA_E* or positive errno).  Returns a
@@ -227,6 +229,113 @@ typedef struct sutra_stats {
 /** Fill *out for the snapshot.  @return 0. */
 int sutra_stats_get(const struct sutra_snapshot *snap, sutra_stats *out);
 
+/* ---- graph: associations between concepts ---------------------------- */
+
+/** Matches every association type in a type filter. */
+#define SUTRA_ANY_TYPE 0xFFFFFFFFu
+
+/** Which edges of a concept: those where it is the source (OUT), the
+ * target (IN), or either (BOTH).  For paths, OUT follows edges forwards,
+ * IN backwards, BOTH ignores their direction. */
+enum sutra_direction { SUTRA_OUT = 1, SUTRA_IN = 2, SUTRA_BOTH = 3 };
+
+/** One association as seen from the concept that was queried. */
+typedef struct sutra_neighbor {
+    sutra_id id;             /* the other endpoint                        */
+    uint32_t type;
+    float confidence;
+    uint64_t seq;            /* seq of the write that set this confidence */
+    enum sutra_direction direction; /* SUTRA_OUT: id is a target of the
+                                queried concept; SUTRA_IN: a source       */
+} sutra_neighbor;
+
+/**
+ * Iterator over a concept's associations: a caller-owned value (no
+ * allocation, nothing to free), valid for the life of the handle.
+ * Fields are private.
+ */
+typedef struct sutra_neighbor_iter {
+    uint64_t private_[16];
+} sutra_neighbor_iter;
+
+/**
+ * Start iterating the associations of `id` visible at the snapshot,
+ * newest first, optionally only those of one type.
+ * @return 0; SUTRA_ENOTFOUND if `id` is not live at the snapshot;
+ *         SUTRA_EINVAL (bad direction); SUTRA_ECORRUPT.
+ * Thread rules: any thread; lock-free; no allocation, no system call.
+ */
+int sutra_neighbors_begin(const struct sutra_snapshot *snap, const sutra_id *id,
+                          enum sutra_direction dir, uint32_t type_filter,
+                          sutra_neighbor_iter *it);
+
+/**
+ * Produce the next association.
+ * @return 0 and *out; SUTRA_ENOTFOUND when there are no more (like LMDB's
+ *         MDB_NOTFOUND at a cursor's end); SUTRA_ECORRUPT.
+ */
+int sutra_neighbors_next(sutra_neighbor_iter *it, sutra_neighbor *out);
+
+/**
+ * Copy up to `cap` associations of `id` into buf (newest first) and set
+ * *total to how many are visible in all (which may exceed cap: call again
+ * with a larger buffer, or use the iterator).
+ * @return 0; the errors of sutra_neighbors_begin().
+ */
+int sutra_neighbors(const struct sutra_snapshot *snap, const sutra_id *id,
+                    enum sutra_direction dir, uint32_t type_filter,
+                    sutra_neighbor *buf, size_t cap, size_t *total);
+
+/** Count the associations of `id` (same filter as sutra_neighbors()). */
+int sutra_degree(const struct sutra_snapshot *snap, const sutra_id *id,
+                 enum sutra_direction dir, uint32_t type_filter,
+                 uint64_t *out);
+
+/**
+ * Reusable traversal state (visited marks, queues, heaps) so that a worker
+ * finding paths allocates nothing in its steady state: the state grows to
+ * the largest graph it has seen and is reused by later calls.  One
+ * traversal per thread at a time; it is not tied to a handle.
+ */
+typedef struct sutra_traversal sutra_traversal;
+
+/** @return 0 or ENOMEM.  Free with sutra_traversal_free(). */
+int sutra_traversal_new(sutra_traversal **out);
+void sutra_traversal_free(sutra_traversal *t);
+
+/**
+ * Shortest path by hops from `from` to `to` (bidirectional BFS) within
+ * `max_depth` edges, following associations in direction `dir` whose type
+ * matches `type_filter`.  The path is written as ids, `from` first and `to`
+ * last (a path from a concept to itself is that one id).
+ * @param path      caller buffer of path_cap ids.
+ * @param path_len  receives the number of ids in the path; also set when
+ *                  SUTRA_ETOOBIG says path_cap was too small.
+ * @return 0; SUTRA_ENOTFOUND (an endpoint is not live at the snapshot);
+ *         SUTRA_ENOPATH (no path within max_depth); SUTRA_ETOOBIG;
+ *         ENOMEM (growing the traversal state); SUTRA_ECORRUPT.
+ * Thread rules: any thread, with its own traversal.
+ */
+int sutra_find_path(sutra_traversal *t, const struct sutra_snapshot *snap,
+                    const sutra_id *from, const sutra_id *to,
+                    uint32_t max_depth, enum sutra_direction dir,
+                    uint32_t type_filter, sutra_id *path, size_t path_cap,
+                    size_t *path_len);
+
+/**
+ * The path from `from` to `to` with at most `max_depth` edges that
+ * maximises the product of the associations' confidences (Dijkstra on
+ * -log(confidence), bounded by hop count).  Edges of confidence 0 are not
+ * traversed.  *strength receives the product.  Returns as sutra_find_path().
+ */
+int sutra_find_strongest_path(sutra_traversal *t,
+                              const struct sutra_snapshot *snap,
+                              const sutra_id *from, const sutra_id *to,
+                              uint32_t max_depth, enum sutra_direction dir,
+                              uint32_t type_filter, sutra_id *path,
+                              size_t path_cap, size_t *path_len,
+                              double *strength);
+
 /* ---- client: writes through the coordinator -------------------------- */
 
 typedef struct sutra_client sutra_client;
@@ -306,6 +415,17 @@ void sutra_batch_set_sync(sutra_batch *batch, enum sutra_sync sync);
  * value, bad flags), SUTRA_ETOOBIG (content over 4 GiB) or ENOMEM. */
 int sutra_batch_learn_concept(sutra_batch *batch, const sutra_concept_input *in);
 int sutra_batch_forget_concept(sutra_batch *batch, const sutra_id *id);
+/** Learn (or re-learn with a new confidence) the association
+ * (source, target, type).  Both endpoints must be live at the end of the
+ * batch, or the whole batch fails with SUTRA_ENOTFOUND.  confidence is
+ * finite, 0..1. */
+int sutra_batch_learn_association(sutra_batch *batch, const sutra_id *source,
+                                  const sutra_id *target, uint32_t type,
+                                  float confidence);
+/** Forget the association (source, target, type); SUTRA_ENOTFOUND at
+ * commit if it is not live. */
+int sutra_batch_forget_association(sutra_batch *batch, const sutra_id *source,
+                                   const sutra_id *target, uint32_t type);
 /** Ask for durability of everything up to this batch (any policy). */
 int sutra_batch_flush(sutra_batch *batch);
 
@@ -326,6 +446,12 @@ int sutra_learn_concept(sutra_client *client, const sutra_concept_input *in,
                         sutra_write_result *result);
 int sutra_forget_concept(sutra_client *client, const sutra_id *id,
                          sutra_write_result *result);
+int sutra_learn_association(sutra_client *client, const sutra_id *source,
+                            const sutra_id *target, uint32_t type,
+                            float confidence, sutra_write_result *result);
+int sutra_forget_association(sutra_client *client, const sutra_id *source,
+                             const sutra_id *target, uint32_t type,
+                             sutra_write_result *result);
 /** Make every acknowledged write durable now, whatever the sync policy. */
 int sutra_flush(sutra_client *client, sutra_write_result *result);
 /** Round trip without touching storage. */
@@ -341,6 +467,7 @@ typedef struct sutra_server_stats {
     uint32_t vector_dim;
     uint32_t sync_policy;   /* 0 commit, 1 interval, 2 none */
     uint64_t sync_interval_ms;
+    uint64_t assoc_count;
 } sutra_server_stats;
 
 int sutra_client_stats(sutra_client *client, sutra_server_stats *out);
