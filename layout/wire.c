@@ -414,7 +414,7 @@ void wire_request_header_init(wire_request_header *h, uint16_t flags,
 /* True for 0 and every code enum sutra_error defines (P-REP-3). */
 static bool known_status(int32_t status)
 {
-    return status <= 0 && status >= SUTRA_ERETRY;
+    return status <= 0 && status >= SUTRA_ERROR_MIN;
 }
 
 int wire_reply_decode(const void *buf, size_t len, wire_reply_header *hdr,

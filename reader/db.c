@@ -127,6 +127,10 @@ int reader_snapshot_from_roots(const sutra_db *db, const layout_roots *r,
         r->committed_end % LAYOUT_RECORD_ALIGN != 0 ||
         r->node_count > LAYOUT_MAX_NODES)
         return SUTRA_ECORRUPT;
+    /* The file outgrew a mapping that had to be smaller than its reserve
+     * (see reader_map): the data is fine, this handle cannot reach it. */
+    if (r->committed_end > db->map_size)
+        return SUTRA_EMAPFULL;
     /* Everything a snapshot can reach lies below committed_end, so one
      * check here lets lookups read visible records without further
      * size checks. */
@@ -219,6 +223,30 @@ static int reader_open_file(const char *dir, int *fd_out, uint64_t *size_out,
     return 0;
 }
 
+/* Map `want` bytes of address space; if the system refuses that much
+ * (RLIMIT_AS, a sanitizer's restricted layout) and the caller did not ask
+ * for an exact size, halve down to `floor` (the file's current size) rather
+ * than fail: such a handle works until the file outgrows it, and then says
+ * so with SUTRA_EMAPFULL. */
+static void *reader_map(int fd, uint64_t want, uint64_t floor, bool exact,
+                        uint64_t *got)
+{
+    uint64_t len = want;
+    for (;;) {
+        void *map = mmap(NULL, (size_t)len, PROT_READ,
+                         MAP_SHARED | MAP_NORESERVE, fd, 0);
+        if (map != MAP_FAILED) {
+            *got = len;
+            return map;
+        }
+        if (errno != ENOMEM || exact || len <= floor)
+            return MAP_FAILED;
+        len = layout_align_up(len / 2, LAYOUT_PAGE_SIZE);
+        if (len < floor)
+            len = floor;
+    }
+}
+
 int sutra_open(const char *dir, const sutra_open_options *opts, sutra_db **out)
 {
     if (!dir || !out)
@@ -236,8 +264,9 @@ int sutra_open(const char *dir, const sutra_open_options *opts, sutra_db **out)
         close(fd);
         return SUTRA_EINVAL;
     }
-    void *map = mmap(NULL, (size_t)map_size, PROT_READ,
-                     MAP_SHARED | MAP_NORESERVE, fd, 0);
+    bool exact = opts && opts->map_size;
+    void *map = reader_map(fd, map_size, layout_align_up(size, LAYOUT_PAGE_SIZE),
+                           exact, &map_size);
     if (map == MAP_FAILED) {
         rc = errno;
         close(fd);

@@ -30,6 +30,9 @@ static const char *const sutra_error_text[] = {
     [-SUTRA_ESUPERSEDED] = "storage file was replaced by compaction; reopen",
     [-SUTRA_EREADONLY] = "coordinator stopped accepting writes after an I/O error",
     [-SUTRA_ERETRY] = "view changed underneath; retry",
+    [-SUTRA_ENOPATH] = "no path within the depth limit",
+    [-SUTRA_EPERM] = "this process is not allowed to write",
+    [-SUTRA_EMAPFULL] = "storage file outgrew this handle's mapping; reopen",
 };
 
 #define SUTRA_ERROR_COUNT (sizeof(sutra_error_text) / sizeof(sutra_error_text[0]))

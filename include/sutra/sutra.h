@@ -65,7 +65,11 @@ enum sutra_error {
     SUTRA_ERETRY = -17,      /* the view changed underneath; retry         */
     SUTRA_ENOPATH = -18,     /* no path within the depth limit             */
     SUTRA_EPERM = -19,       /* this process may not write (allow-list)    */
+    SUTRA_EMAPFULL = -20,    /* the file outgrew this handle's mapping     */
 };
+
+/** The lowest (most negative) SUTRA_E* code of this version. */
+#define SUTRA_ERROR_MIN SUTRA_EMAPFULL
 
 /** Describe an error code (negative SUTRA_E* or positive errno).  Returns a
  * static string; never NULL.  Thread-safe. */
@@ -100,7 +104,11 @@ typedef struct sutra_db sutra_db;
 
 typedef struct sutra_open_options {
     /** Bytes of address space to map; 0 = the file's own reserve (its
-     * header's map_reserve).  Lookups never go past the mapping. */
+     * header's map_reserve, 1 TiB by default), or as much of it as the
+     * system allows (at least the file's current size) when an address-space
+     * limit refuses that much.  Lookups never go past the mapping; once the
+     * file outgrows it, sutra_snapshot() fails with SUTRA_EMAPFULL and the
+     * directory must be reopened. */
     uint64_t map_size;
 } sutra_open_options;
 
@@ -143,7 +151,8 @@ struct sutra_snapshot {
  * meta slots; lock-free, no system call unless the file has grown past the
  * size this handle last saw).
  * @return 0; SUTRA_ECORRUPT if no valid meta can be read; SUTRA_ESUPERSEDED
- *         if the file was replaced by compaction (reopen the directory).
+ *         if the file was replaced by compaction, SUTRA_EMAPFULL if it grew
+ *         past this handle's mapping (for both: reopen the directory).
  * Thread rules: any thread, any process, concurrently with the writer.
  */
 int sutra_snapshot(sutra_db *db, struct sutra_snapshot *out);

@@ -100,7 +100,7 @@ static void test_id_from_name_is_xxh3_128_big_endian(void **state)
 static void test_strerror_covers_every_code(void **state)
 {
     (void)state;
-    for (int code = SUTRA_ERETRY; code <= 0; code++) {
+    for (int code = SUTRA_ERROR_MIN; code <= 0; code++) {
         const char *text = sutra_strerror(code);
         assert_non_null(text);
         assert_true(strlen(text) > 0);

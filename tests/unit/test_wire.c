@@ -1016,9 +1016,9 @@ static void test_wire_reply_rejects(void **state)
     r->version = WIRE_VERSION;
     r->status = 1;
     expect_bad_reply(words, 64, SUTRA_EPROTO);
-    r->status = SUTRA_ERETRY - 1;
+    r->status = SUTRA_ERROR_MIN - 1;
     expect_bad_reply(words, 64, SUTRA_EPROTO);
-    r->status = SUTRA_ERETRY;
+    r->status = SUTRA_ERROR_MIN;
     assert_int_equal(wire_reply_decode(words, 64, &(wire_reply_header){0},
                                        &(const void *){NULL}), 0);
 }
