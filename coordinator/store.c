@@ -227,13 +227,24 @@ static int map_file(coord_store *s, const char *path,
         return coord_fail(err, SUTRA_EDIM,
                           "the file's vector dimension is %u, not %u", s->dim,
                           o->vector_dim);
-    void *map = mmap(NULL, reserve, PROT_READ | PROT_WRITE,
-                     MAP_SHARED | MAP_NORESERVE, s->fd, 0);
+    /* The whole reserve is only address space, but an RLIMIT_AS limit or a
+     * sanitizer's layout may refuse it: then map as much as is allowed (at
+     * least the file) and treat that as the file's size limit (EFULL past
+     * it), rather than refusing to start on a healthy file. */
+    uint64_t len = reserve, floor = layout_align_up(s->file_size, LAYOUT_PAGE_SIZE);
+    void *map;
+    while ((map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_NORESERVE, s->fd, 0)) == MAP_FAILED &&
+           errno == ENOMEM && len > floor) {
+        len = layout_align_up(len / 2, LAYOUT_PAGE_SIZE);
+        if (len < floor)
+            len = floor;
+    }
     if (map == MAP_FAILED)
         return coord_fail(err, errno, "cannot map %llu bytes: %s",
-                          (unsigned long long)reserve, strerror(errno));
+                          (unsigned long long)len, strerror(errno));
     s->map = map;
-    s->map_reserve = reserve;
+    s->map_reserve = len; /* the limit this process can grow the file to */
     s->hdr = (layout_header *)map;
     return 0;
 }
