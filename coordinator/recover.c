@@ -7,8 +7,9 @@
  * may still map the file).  A crash can leave in-place words that already
  * describe a newer, unpublished group: hash slots naming nodes past
  * node_count, filled node entries past it, node chunks allocated past the
- * committed end, heads pointing at unpublished versions.  Repair rewrites
- * exactly those words so the file again says what the meta says.
+ * committed end, heads pointing at unpublished versions, adjacency count,
+ * superseded and head words of an unpublished group (store_adj.c).  Repair
+ * rewrites exactly those words so the file again says what the meta says.
  *
  * Everything read from the file is hostile input: region descriptors, chunk
  * offsets and version records are checked before use, and a committed
@@ -79,6 +80,7 @@ static int attach_chunks(coord_store *s, coord_error *err)
             s->chunk[k] = (layout_node *)(s->map + off + LAYOUT_REGION_BODY);
             continue;
         }
+        s->chunk[k] = NULL; /* a failed commit may have attached it */
         if (needed)
             return coord_fail(err, SUTRA_ECORRUPT,
                               "F-NODE-2: node chunk %u at %llu invalid", k,
@@ -199,6 +201,8 @@ int coord_recover(coord_store *s, const layout_meta *meta, bool repair,
     if (rc)
         return rc;
     rc = attach_chunks(s, err);
+    if (!rc && repair)
+        rc = coord_verify_tail(s, err); /* F-REC-5, before any word changes */
     if (rc || !repair)
         return rc;
     rc = s->io->store64(s->io, &s->hdr->generation, s->roots.generation);
@@ -209,6 +213,8 @@ int coord_recover(coord_store *s, const layout_meta *meta, bool repair,
     if (rc)
         return coord_fail(err, rc, "cannot repair the index words");
     rc = repair_heads(s, err);
+    if (!rc)
+        rc = coord_adj_repair(s, err); /* F-REC-4 */
     if (rc)
         return rc;
     rc = s->io->sync(s->io, s->fd);

@@ -61,12 +61,23 @@ void coord_stat_publish(coord_store *s)
     __atomic_store_n(&w->version_count, s->roots.version_count, __ATOMIC_RELAXED);
     __atomic_store_n(&w->tombstone_count, s->roots.tombstone_count,
                      __ATOMIC_RELAXED);
+    __atomic_store_n(&w->assoc_count, s->roots.assoc_count, __ATOMIC_RELAXED);
     __atomic_store_n(&w->read_only, (uint32_t)s->read_only, __ATOMIC_RELAXED);
 }
 
 void coord_count_sync(coord_store *s)
 {
     __atomic_fetch_add(&s->stat.syncs, 1, __ATOMIC_RELAXED);
+}
+
+/* F-HDR-7: stored only after the sync returned, so whatever value of the
+ * word reaches the disk was true when it was stored.  A failed store (a
+ * simulated crash) only makes the next recovery scan further back. */
+void coord_note_durable(coord_store *s, uint64_t end)
+{
+    s->synced = true;
+    coord_count_sync(s);
+    (void)s->io->store64(s->io, &s->hdr->durable_end, end);
 }
 
 /* ---- creation --------------------------------------------------------- */
@@ -118,6 +129,7 @@ static uint8_t *build_new_file(uint32_t dim, uint64_t map_reserve,
     layout_header_init(h, dim, map_reserve, uuid, now);
     h->clean_shutdown = 1; /* nothing to recover; open clears it */
     h->node_chunk[0] = chunk_off;
+    h->durable_end = end; /* the whole file is synced before it is renamed */
     init_region(file, hash_off, LAYOUT_REC_HASH_TABLE, LAYOUT_HASH_MIN_SLOTS,
                 0, 0, hash_body);
     init_region(file, chunk_off, LAYOUT_REC_NODE_CHUNK, 0, LAYOUT_NODE_CHUNK0,
@@ -249,6 +261,8 @@ static int map_file(coord_store *s, const char *path,
     return 0;
 }
 
+static int mark_open(coord_store *s, coord_error *err);
+
 /* Pick the meta, recover if needed, and mark the file open (clean_shutdown
  * = 0, durable before any write can follow). */
 static int attach(coord_store *s, coord_error *err)
@@ -256,18 +270,40 @@ static int attach(coord_store *s, coord_error *err)
     const layout_meta *m0 = (const layout_meta *)(s->map + LAYOUT_META_OFFSET_0);
     const layout_meta *m1 = (const layout_meta *)(s->map + LAYOUT_META_OFFSET_1);
     int pick = layout_meta_pick(m0, m1);
+    uint32_t clean = __atomic_load_n(&s->hdr->clean_shutdown, __ATOMIC_ACQUIRE);
+    int rc;
+    if (pick < 0 && !clean) {
+        /* F-REC-6: a power cut under interval/none can tear both slots
+         * (each written back mid-update); the log still says what was
+         * committed.  A cleanly closed file with no valid slot is damage. */
+        coord_error why = { 0 };
+        rc = coord_rebuild(s, UINT64_MAX, &why);
+        if (rc)
+            return coord_fail(err, rc, "F-META-4: neither meta slot is valid, "
+                              "and %s", why.message);
+        return mark_open(s, err);
+    }
     if (pick < 0)
         return coord_fail(err, SUTRA_ECORRUPT,
                           "F-META-4: neither meta slot is valid; the file "
                           "cannot be recovered automatically");
     layout_meta meta = pick ? *m1 : *m0;
-    uint32_t clean = __atomic_load_n(&s->hdr->clean_shutdown, __ATOMIC_ACQUIRE);
     uint64_t published = __atomic_load_n(&s->hdr->generation, __ATOMIC_ACQUIRE);
     bool repair = !clean || published != meta.roots.generation;
-    int rc = coord_recover(s, &meta, repair, err);
+    rc = coord_recover(s, &meta, repair, err);
+    /* F-REC-6: a log that fails its checks (records lost in a power cut, a
+     * short copy) is rebuilt from its longest valid prefix, or refused. */
+    if (rc == SUTRA_ECORRUPT)
+        rc = coord_rebuild(s, meta.roots.generation, err);
     if (rc)
         return rc;
-    rc = s->io->store32(s->io, &s->hdr->clean_shutdown, 0);
+    return mark_open(s, err);
+}
+
+/* clean_shutdown = 0, durable before any write can follow. */
+static int mark_open(coord_store *s, coord_error *err)
+{
+    int rc = s->io->store32(s->io, &s->hdr->clean_shutdown, 0);
     if (!rc)
         rc = s->io->store64(s->io, &s->hdr->writer_pid, (uint64_t)getpid());
     if (!rc)
@@ -275,8 +311,7 @@ static int attach(coord_store *s, coord_error *err)
     if (rc)
         return coord_fail(err, rc, "cannot mark the file open: %s",
                           strerror(rc));
-    s->synced = true;
-    coord_count_sync(s);
+    coord_note_durable(s, s->roots.committed_end);
     return 0;
 }
 
@@ -287,6 +322,7 @@ static void store_free(coord_store *s)
     if (s->fd >= 0)
         s->io->close(s->io, s->fd);
     coord_group_free(&s->group);
+    coord_assoc_free(&s->assoc_index);
     free(s);
 }
 
@@ -334,6 +370,8 @@ void coord_store_close(coord_store *s, bool clean)
     if (clean && !s->read_only) {
         coord_group_reset(s);
         if (s->io->sync(s->io, s->fd) == 0 &&
+            s->io->store64(s->io, &s->hdr->durable_end,
+                           s->roots.committed_end) == 0 &&
             s->io->store32(s->io, &s->hdr->clean_shutdown, 1) == 0)
             s->io->sync(s->io, s->fd);
     }
@@ -352,8 +390,7 @@ int coord_store_sync(coord_store *s, coord_error *err)
         coord_stat_publish(s);
         return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
     }
-    s->synced = true;
-    coord_count_sync(s);
+    coord_note_durable(s, s->roots.committed_end);
     return 0;
 }
 
@@ -375,6 +412,7 @@ void coord_store_stats_get(const coord_store *s, coord_store_stats *out)
         .version_count = __atomic_load_n(&w->version_count, __ATOMIC_RELAXED),
         .tombstone_count = __atomic_load_n(&w->tombstone_count, __ATOMIC_RELAXED),
         .syncs = __atomic_load_n(&w->syncs, __ATOMIC_RELAXED),
+        .assoc_count = __atomic_load_n(&w->assoc_count, __ATOMIC_RELAXED),
         .vector_dim = s->dim,
         .read_only = __atomic_load_n(&w->read_only, __ATOMIC_RELAXED) != 0,
     };

@@ -49,7 +49,12 @@ typedef struct coord_error {
  * committed_end (never truncating: live readers may map it), and repairs
  * in-place words that point past it (hash slots naming nodes >= node_count,
  * node entries >= node_count, heads newer than last_seq walked back to the
- * newest committed version).  Then clears clean_shutdown and syncs.
+ * newest committed version, adjacency heads, counts and superseded words
+ * past the recovered generation).  Records past the durable end (F-HDR-7)
+ * are checked by checksum and their index words stored again (F-REC-5); a
+ * log that fails (records lost in a power cut, a short copy) is rebuilt
+ * from its longest valid prefix, or refused when that would discard durable
+ * data (F-REC-6).  Then clears clean_shutdown and syncs.
  * The caller holds the directory lock.
  * @return 0; SUTRA_ECORRUPT (no valid meta, bad header: err says where);
  *         SUTRA_EVERSION; SUTRA_EDIM; errno.
@@ -78,8 +83,11 @@ typedef struct coord_apply_result {
  * client_id/request_no are recorded for the commit record's entry list.
  * Ops: learn_concept (new node or new version; content/embedding equal to
  * the current version's, or KEEP_* flags, are shared, not copied), forget_
- * concept (tombstone; SUTRA_ENOTFOUND if not live), flush (noted: the group
- * will be synced).  Control ops (stats, ping) must not be passed here.
+ * concept (tombstone; SUTRA_ENOTFOUND if not live; its associations end
+ * with it), learn_association / forget_association (both endpoints live at
+ * the end of the request, the forgotten key live: SUTRA_ENOTFOUND
+ * otherwise), flush (noted: the group will be synced).  Control ops (stats,
+ * ping) must not be passed here.
  * @return 0; SUTRA_ENOTFOUND; SUTRA_EUNSUPPORTED; SUTRA_EFULL; SUTRA_EREADONLY
  *         (store failed earlier); SUTRA_EDIM, SUTRA_EINVAL, SUTRA_ETOOBIG (an
  *         op the decoder should already have refused); SUTRA_ECORRUPT (a
@@ -114,8 +122,9 @@ typedef struct coord_commit_info {
  * flush), store the in-place words, write meta slot gen % 2, sync if `sync`,
  * publish the generation (release store) and futex-wake waiters.
  * On failure nothing is published; if the failure came after in-place words
- * were stored (a failed meta write or sync), the store turns read-only
- * (every later apply/commit fails with SUTRA_EREADONLY) until reopened.
+ * were stored (a failed meta write) or was a failed sync, the store turns
+ * read-only (every later apply/commit fails with SUTRA_EREADONLY) until
+ * coord_store_reverify() succeeds or it is reopened.
  * An empty group is a no-op that returns the current generation.
  * @return 0; SUTRA_EFULL; ENOSPC; EIO (or another errno from the io
  *         layer); ENOMEM; SUTRA_EREADONLY.
@@ -127,8 +136,27 @@ int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
 void coord_store_abort(coord_store *s);
 
 /** fdatasync everything published so far (for interval policy and flush of
- * an empty group).  @return 0 or errno; a failure turns the store read-only. */
+ * an empty group).  @return 0 or errno; a failure turns the store read-only
+ * (see coord_store_reverify()). */
 int coord_store_sync(coord_store *s, coord_error *err);
+
+/**
+ * Make a read-only store writable again after a failed sync — only once what
+ * it has published is proven on disk.  A failed fdatasync may have dropped
+ * the dirty pages it covered (Linux marks them clean), so a later sync that
+ * succeeds proves nothing about them.  This: invalidates a meta slot that
+ * names a generation past the published one (the failed commit's), rewrites
+ * every byte up to the committed end from the mapping (dirtying the pages
+ * again), repairs the in-place words as recovery does (F-REC-2), checks
+ * every record past the durable end by checksum (F-REC-5), and syncs.  Only
+ * when all of that succeeds does the store accept writes again.  Costs a
+ * rewrite of the whole committed file: it runs on an error path only.
+ * The open group is dropped.  A store that is not read-only: no-op.
+ * @return 0 (writable again); SUTRA_ECORRUPT (the published state does not
+ *         verify: restart, so that recovery rebuilds it); errno of the
+ *         rewrite or sync (still read-only; try again later).
+ */
+int coord_store_reverify(coord_store *s, coord_error *err);
 
 /** Whether everything published has been synced. */
 bool coord_store_synced(const coord_store *s);
@@ -138,6 +166,7 @@ typedef struct coord_store_stats {
     uint64_t generation, last_seq, committed_end, file_size;
     uint64_t node_count, concept_count, version_count, tombstone_count;
     uint64_t syncs;
+    uint64_t assoc_count;  /* live associations (F-ASSOC-3)               */
     uint32_t vector_dim;
     bool read_only;
 } coord_store_stats;

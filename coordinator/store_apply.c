@@ -3,6 +3,9 @@
  * then staged as records in an in-memory buffer laid out exactly as they
  * will sit in the file (starting at the committed end), plus an id -> state
  * map so later requests of the same group see earlier ones' effects.
+ * Association ops also stage adjacency entries (store_assoc.c); validation
+ * reserves room for everything a request can stage, so staging never fails
+ * half-way.
  *
  * Nothing here touches storage.dat: an aborted or failed group leaves the
  * file exactly as it was.  coord_store_commit() (store_commit.c) writes the
@@ -132,6 +135,7 @@ void coord_group_reset(coord_store *s)
     g->first_seq = 0;
     g->now_ns = 0;
     g->wants_sync = false;
+    coord_assoc_group_reset(g);
 }
 
 void coord_group_free(coord_group *g)
@@ -140,6 +144,7 @@ void coord_group_free(coord_group *g)
     free(g->staged);
     free(g->map);
     free(g->entries);
+    coord_assoc_group_free(g);
     memset(g, 0, sizeof(*g));
 }
 
@@ -210,17 +215,43 @@ static int state_of(const coord_store *s, const uint8_t id[16],
 
 /* ---- validation (before anything is staged) --------------------------- */
 
-/* Liveness of ids as earlier ops of the same request left them. */
+/* An id as earlier ops of the same request left it. */
 typedef struct seen_id {
     const uint8_t *id;
     bool live;
+    bool exists;         /* has a node number (or will, once staged)        */
+    bool has_node;       /* had one before this request: `node` is valid    */
+    uint32_t node;
+    int64_t forgot_at;   /* index of its latest forget_concept here, or -1  */
+    uint64_t added;      /* live adjacency entries this request adds to it  */
+    uint64_t list_len;   /* its two lists before this request; UINT64_MAX =
+                            not read yet                                    */
 } seen_id;
+
+/* An association key an earlier op of the request wrote. */
+typedef struct seen_key {
+    const uint8_t *source, *target;
+    uint32_t type;
+    bool live;
+    uint32_t at;         /* index of that op                                */
+} seen_key;
+
+/* A learn_association whose endpoints must be live at the end (F-ASSOC-2). */
+typedef struct pending_learn {
+    const seen_id *source, *target;
+    uint32_t index;
+} pending_learn;
 
 typedef struct request_check {
     seen_id *seen;
     uint32_t mask;
+    seen_key *keys;
+    uint32_t key_mask;
+    pending_learn *learns;
+    uint32_t learn_count;
     uint64_t bytes;      /* worst-case record bytes                         */
     uint64_t new_nodes;
+    uint64_t entries;    /* worst-case adjacency entries staged             */
 } request_check;
 
 static seen_id *seen_slot(request_check *rc, const uint8_t id[16])
@@ -229,6 +260,68 @@ static seen_id *seen_slot(request_check *rc, const uint8_t id[16])
          i = (i + 1) & rc->mask)
         if (!rc->seen[i].id || memcmp(rc->seen[i].id, id, 16) == 0)
             return &rc->seen[i];
+}
+
+/* The request's view of `id`, loaded from the group on first sight. */
+static int seen_get(const coord_store *s, request_check *rc,
+                    const uint8_t id[16], seen_id **out, coord_error *err)
+{
+    seen_id *seen = seen_slot(rc, id);
+    if (!seen->id) {
+        coord_staged st;
+        int rc_state = state_of(s, id, &st, err);
+        if (rc_state != 0 && rc_state != SUTRA_ENOTFOUND)
+            return rc_state;
+        *seen = (seen_id){id, rc_state == 0 && st.live, rc_state == 0,
+                          rc_state == 0, rc_state == 0 ? st.node : 0, -1, 0,
+                          UINT64_MAX};
+    }
+    *out = seen;
+    return 0;
+}
+
+/* Both adjacency lists of the id as the group sees them. */
+static int seen_lists(coord_store *s, seen_id *seen, coord_error *err)
+{
+    if (seen->list_len != UINT64_MAX)
+        return 0;
+    uint64_t out = 0, in = 0;
+    int rc = 0;
+    if (seen->has_node) {
+        rc = coord_adj_list_len(s, seen->node, LAYOUT_ADJ_OUT, &out, err);
+        if (!rc)
+            rc = coord_adj_list_len(s, seen->node, LAYOUT_ADJ_IN, &in, err);
+    }
+    if (rc)
+        return rc;
+    seen->list_len = out + in;
+    return 0;
+}
+
+static seen_key *key_slot(request_check *rc, const wire_op *op)
+{
+    uint64_t h = layout_id_hash(op->id) ^
+                 layout_id_hash(op->target) * 0x9E3779B97F4A7C15ull ^ op->type;
+    for (uint32_t i = (uint32_t)h & rc->key_mask;; i = (i + 1) & rc->key_mask) {
+        seen_key *k = &rc->keys[i];
+        if (!k->source || (k->type == op->type &&
+                           memcmp(k->source, op->id, 16) == 0 &&
+                           memcmp(k->target, op->target, 16) == 0))
+            return k;
+    }
+}
+
+/* Whether the key is live after the ops before this one. */
+static bool key_live(const coord_store *s, const seen_key *k,
+                     const seen_id *source, const seen_id *target,
+                     uint32_t type)
+{
+    if (k->source) /* F-ADJ-5: a later forget of an endpoint ends it */
+        return k->live && source->forgot_at < (int64_t)k->at &&
+               target->forgot_at < (int64_t)k->at;
+    return source->forgot_at < 0 && target->forgot_at < 0 &&
+           source->has_node && target->has_node &&
+           coord_assoc_group_live(s, source->node, target->node, type);
 }
 
 static uint64_t learn_worst_bytes(const wire_op *op)
@@ -260,73 +353,181 @@ static int check_learn(const coord_store *s, const wire_op *op, coord_error *err
     return 0;
 }
 
+/* An endpoint of an association op: it gets a node when staged. */
+static int check_endpoint(coord_store *s, request_check *rc, seen_id *seen,
+                          coord_error *err)
+{
+    if (!seen->exists) {
+        seen->exists = true;
+        rc->new_nodes++;
+    }
+    int rc_len = seen_lists(s, seen, err);
+    if (rc_len)
+        return rc_len;
+    if (seen->list_len + seen->added + 2 > COORD_ADJ_MAX_LIST)
+        return coord_fail(err, SUTRA_EFULL,
+                          "F-ADJ-4: too many adjacency entries on one concept");
+    return 0;
+}
+
+/* learn_association / forget_association (P-OP-9, P-OP-10, F-ASSOC-2). */
+static int check_assoc(coord_store *s, request_check *rc, const wire_op *op,
+                       uint32_t index, coord_error *err)
+{
+    if (!op->id || !op->target)
+        return coord_fail(err, SUTRA_EINVAL, "association without ids");
+    bool learn = op->opcode == WIRE_OP_LEARN_ASSOCIATION;
+    if (learn && !(op->confidence >= 0.0f && op->confidence <= 1.0f))
+        return coord_fail(err, SUTRA_EINVAL,
+                          "P-OP-9: confidence is not a finite value in [0, 1]");
+    int status = coord_assoc_index_ready(s, err);
+    seen_id *source = NULL, *target = NULL;
+    if (!status)
+        status = seen_get(s, rc, op->id, &source, err);
+    if (!status)
+        status = seen_get(s, rc, op->target, &target, err);
+    if (!status)
+        status = check_endpoint(s, rc, source, err);
+    if (!status && target != source)
+        status = check_endpoint(s, rc, target, err);
+    if (status)
+        return status;
+    seen_key *k = key_slot(rc, op);
+    if (!learn && !key_live(s, k, source, target, op->type))
+        return coord_fail(err, SUTRA_ENOTFOUND,
+                          "P-OP-10: forget of an association that is not live");
+    *k = (seen_key){op->id, op->target, op->type, learn, index};
+    if (learn) {
+        rc->learns[rc->learn_count++] = (pending_learn){source, target, index};
+        source->added++;
+        target->added++;
+    }
+    rc->entries += 2;
+    rc->bytes += layout_align_up(sizeof(layout_assoc), LAYOUT_RECORD_ALIGN);
+    return 0;
+}
+
+/* forget_concept: reserve for tombstoning every live edge (F-ADJ-5), whose
+ * number is at most the non-tombstone entries of the node's lists. */
+static int check_forget(coord_store *s, request_check *rc, seen_id *seen,
+                        uint32_t index, coord_error *err)
+{
+    if (!seen->live)
+        return coord_fail(err, SUTRA_ENOTFOUND,
+                          "forget of a concept that is not live");
+    int status = seen_lists(s, seen, err);
+    if (status)
+        return status;
+    uint64_t edges = seen->list_len + seen->added;
+    if (edges) {
+        status = coord_assoc_index_ready(s, err);
+        if (status)
+            return status;
+    }
+    seen->live = false;
+    seen->forgot_at = index;
+    rc->entries += 2 * edges;
+    rc->bytes += sizeof(layout_concept);
+    return 0;
+}
+
 /* Check one data op against the state earlier ops left. */
-static int check_op(const coord_store *s, request_check *rc, const wire_op *op,
-                    coord_error *err)
+static int check_op(coord_store *s, request_check *rc, const wire_op *op,
+                    uint32_t index, coord_error *err)
 {
     if (op->opcode == WIRE_OP_FLUSH)
         return 0;
     if (op->opcode == WIRE_OP_LEARN_ASSOCIATION ||
         op->opcode == WIRE_OP_FORGET_ASSOCIATION)
-        return coord_fail(err, SUTRA_EUNSUPPORTED,
-                          "associations are not supported by format 1.0");
+        return check_assoc(s, rc, op, index, err);
     if (op->opcode != WIRE_OP_LEARN_CONCEPT &&
         op->opcode != WIRE_OP_FORGET_CONCEPT)
         return coord_fail(err, SUTRA_EINVAL, "op %u cannot be applied",
                           op->opcode);
     if (!op->id)
         return coord_fail(err, SUTRA_EINVAL, "op without an id");
-    seen_id *seen = seen_slot(rc, op->id);
-    if (!seen->id) {
-        coord_staged st;
-        int rc_state = state_of(s, op->id, &st, err);
-        if (rc_state != 0 && rc_state != SUTRA_ENOTFOUND)
-            return rc_state;
-        if (rc_state == SUTRA_ENOTFOUND && op->opcode == WIRE_OP_LEARN_CONCEPT)
-            rc->new_nodes++;
-        seen->id = op->id;
-        seen->live = rc_state == 0 && st.live;
+    seen_id *seen;
+    int status = seen_get(s, rc, op->id, &seen, err);
+    if (status)
+        return status;
+    if (op->opcode == WIRE_OP_FORGET_CONCEPT)
+        return check_forget(s, rc, seen, index, err);
+    status = check_learn(s, op, err);
+    if (status)
+        return status;
+    if (!seen->exists) {
+        seen->exists = true;
+        rc->new_nodes++;
     }
-    if (op->opcode == WIRE_OP_FORGET_CONCEPT) {
-        if (!seen->live)
-            return coord_fail(err, SUTRA_ENOTFOUND,
-                              "forget of a concept that is not live");
-        seen->live = false;
-        rc->bytes += sizeof(layout_concept);
-        return 0;
-    }
-    int rc_learn = check_learn(s, op, err);
-    if (rc_learn)
-        return rc_learn;
     seen->live = true;
     rc->bytes += learn_worst_bytes(op);
     return 0;
 }
 
+/* F-ASSOC-2: both endpoints of every learned association are live once the
+ * whole request is applied. */
+static int check_endpoints_live(const request_check *rc, uint32_t *failed_op,
+                                coord_error *err)
+{
+    for (uint32_t i = 0; i < rc->learn_count; i++) {
+        const pending_learn *l = &rc->learns[i];
+        if (l->source->live && l->target->live)
+            continue;
+        *failed_op = l->index;
+        return coord_fail(err, SUTRA_ENOTFOUND,
+                          "F-ASSOC-2: an endpoint of the association is not "
+                          "live at the end of the request");
+    }
+    return 0;
+}
+
+static uint32_t table_cap(uint64_t n)
+{
+    uint32_t cap = 16;
+    while (cap < 2 * n + 2 && cap < (1u << 31))
+        cap *= 2;
+    return cap;
+}
+
+static void check_free(request_check *rc)
+{
+    free(rc->seen);
+    free(rc->keys);
+    free(rc->learns);
+    rc->seen = NULL;
+    rc->keys = NULL;
+    rc->learns = NULL;
+}
+
 /* Validate the whole request; on failure *failed_op names the op. */
-static int check_request(const coord_store *s, const wire_request *req,
+static int check_request(coord_store *s, const wire_request *req,
                          request_check *rc, uint32_t *failed_op,
                          coord_error *err)
 {
-    uint32_t cap = 16;
-    while (cap < 2 * (uint64_t)req->header.op_count + 2 && cap < (1u << 31))
-        cap *= 2;
+    uint64_t ops = req->header.op_count;
+    uint32_t cap = table_cap(2 * ops), key_cap = table_cap(ops);
     rc->seen = calloc(cap, sizeof(*rc->seen));
-    if (!rc->seen)
+    rc->keys = calloc(key_cap, sizeof(*rc->keys));
+    rc->learns = malloc((size_t)ops * sizeof(*rc->learns));
+    if (!rc->seen || !rc->keys || !rc->learns) {
+        check_free(rc);
         return coord_fail(err, ENOMEM, "no memory to check a request");
+    }
     rc->mask = cap - 1;
+    rc->key_mask = key_cap - 1;
     size_t cursor = 0;
     wire_op op;
     uint32_t index = 0;
     int status = 0;
     while (status == 0 && wire_request_next(req, &cursor, &op)) {
-        status = check_op(s, rc, &op, err);
+        status = check_op(s, rc, &op, index, err);
         if (status)
             *failed_op = index;
         index++;
     }
-    free(rc->seen);
-    rc->seen = NULL;
+    if (status == 0)
+        status = check_endpoints_live(rc, failed_op, err);
+    check_free(rc);
     return status;
 }
 
@@ -440,6 +641,8 @@ static void stage_learn(coord_store *s, coord_staged *st, const wire_op *op,
     c->embedding_off = embedding_off;
     layout_rec_seal(&c->rec);
 
+    if (st->is_new && !st->head)
+        st->first_seq = seq; /* named first by an association op */
     if (!st->live)
         g->roots.concept_count++;
     g->roots.version_count++;
@@ -471,6 +674,54 @@ static void stage_forget(coord_store *s, coord_staged *st, uint64_t seq)
     st->head = off;
 }
 
+/* An association write: its log record (F-ASSOC-1) and its adjacency
+ * entries.  Endpoints never learned get their node here; the request
+ * learns them before it ends (F-ASSOC-2). */
+static int stage_assoc(coord_store *s, const wire_op *op, uint64_t seq,
+                       coord_error *err)
+{
+    coord_group *g = &s->group;
+    coord_staged *source = stage_id(s, op->id, seq, err);
+    coord_staged *target = source ? stage_id(s, op->target, seq, err) : NULL;
+    if (!target)
+        return err ? err->code : SUTRA_ECORRUPT;
+    bool learn = op->opcode == WIRE_OP_LEARN_ASSOCIATION;
+    uint64_t off;
+    layout_assoc *a = (layout_assoc *)(void *)append_record(
+        g, sizeof(layout_assoc), &off);
+    a->rec.type = learn ? LAYOUT_REC_ASSOC : LAYOUT_REC_ASSOC_TOMBSTONE;
+    a->rec.length = sizeof(layout_assoc);
+    a->rec.seq = seq;
+    memcpy(a->source, source->id, 16);
+    memcpy(a->target, target->id, 16);
+    a->source_node = source->node;
+    a->target_node = target->node;
+    a->type = op->type;
+    a->confidence = learn ? op->confidence : 0.0f;
+    a->created_ns = g->now_ns;
+    layout_rec_seal(&a->rec);
+    return coord_assoc_stage_edge(s, source->node, target->node, op->type,
+                                  a->confidence, seq, !learn, err);
+}
+
+static int stage_op(coord_store *s, const wire_op *op, uint64_t seq,
+                    coord_error *err)
+{
+    if (op->opcode == WIRE_OP_LEARN_ASSOCIATION ||
+        op->opcode == WIRE_OP_FORGET_ASSOCIATION)
+        return stage_assoc(s, op, seq, err);
+    coord_staged *st = stage_id(s, op->id, seq, err);
+    if (!st)
+        return err ? err->code : SUTRA_ECORRUPT;
+    if (op->opcode == WIRE_OP_LEARN_CONCEPT) {
+        stage_learn(s, st, op, seq);
+        return 0;
+    }
+    stage_forget(s, st, seq);
+    /* F-ADJ-5: the concept's associations end with it. */
+    return coord_assoc_stage_forget_node(s, st->node, seq, err);
+}
+
 /* Stage every op of a validated request; cannot fail unless the committed
  * state changed under us, which would be a bug: the store then turns
  * read-only rather than leave a half-staged request. */
@@ -486,16 +737,11 @@ static int stage_request(coord_store *s, const wire_request *req,
             continue;
         }
         uint64_t seq = ++g->roots.last_seq;
-        coord_staged *st = stage_id(s, op.id, seq, err);
-        if (!st) {
+        if (stage_op(s, &op, seq, err) != 0) {
             s->read_only = true;
             coord_stat_publish(s);
             return SUTRA_EREADONLY;
         }
-        if (op.opcode == WIRE_OP_LEARN_CONCEPT)
-            stage_learn(s, st, &op, seq);
-        else
-            stage_forget(s, st, seq);
         if (!g->first_seq)
             g->first_seq = seq;
         if (!res->first_seq)
@@ -510,8 +756,10 @@ static int reserve_for(coord_store *s, const wire_request *req,
 {
     coord_group *g = &s->group;
     /* The commit record and padding are checked exactly at commit. */
+    /* New adjacency blocks hold at most twice the entries they receive. */
     uint64_t end = g->base + g->len + rc->bytes + sizeof(layout_commit) +
-                   sizeof(layout_commit_entry) * ((uint64_t)g->entry_count + 1);
+                   sizeof(layout_commit_entry) * ((uint64_t)g->entry_count + 1) +
+                   rc->entries * 2 * sizeof(layout_adj_entry);
     if (end > s->map_reserve || end < g->base)
         return coord_fail(err, SUTRA_EFULL,
                           "the file would pass its maximum size (%llu bytes)",
@@ -519,8 +767,10 @@ static int reserve_for(coord_store *s, const wire_request *req,
     if (g->roots.node_count + rc->new_nodes >
         layout_node_chunk_first(COORD_MAX_NODE_CHUNK + 1))
         return coord_fail(err, SUTRA_EFULL, "node table full");
+    /* An association op touches two ids. */
     if (buf_reserve(g, rc->bytes) || entries_reserve(g) ||
-        staged_reserve(g, req->data_ops))
+        staged_reserve(g, 2 * req->data_ops) ||
+        coord_assoc_reserve_group(s, rc->entries))
         return coord_fail(err, ENOMEM, "no memory to stage a request");
     return 0;
 }

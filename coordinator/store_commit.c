@@ -5,13 +5,16 @@
  * Order, and why:
  *   1. plan: the group's records are already laid out from the committed
  *      end; after them come any new regions (node chunks, a doubled hash
- *      table) and last the commit record, whose end is the new committed_end.
+ *      table, adjacency blocks) and last the commit record, whose end is the
+ *      new committed_end.
  *   2. extend the file if needed (large fallocate steps, never past
  *      map_reserve).
  *   3. write the records and the commit record — one pwrite when no region
  *      is allocated, which is nearly always — then fdatasync if syncing.
  *   4. store the in-place words: new chunk offsets, new node entries (id and
- *      first_seq before any hash slot names the node), hash slots, heads.
+ *      first_seq before any hash slot names the node), hash slots, heads,
+ *      then adjacency entries, count words, superseded words and adjacency
+ *      heads (store_assoc.c).
  *      Readers may see these early; they ignore anything with seq past their
  *      snapshot or at/after its committed_end (F-LOG-7).
  *   5. write meta slot gen % 2, fdatasync if syncing, release-store the
@@ -78,6 +81,8 @@ static int plan_commit(coord_store *s, commit_plan *p, coord_error *err)
     memset(p, 0, sizeof(*p));
     uint64_t cursor = g->base + g->len;
     int rc = plan_regions(s, p, &cursor, err);
+    if (!rc)
+        rc = coord_assoc_plan(s, &cursor, err);
     if (rc)
         return rc;
     p->commit_off = layout_align_up(cursor, LAYOUT_RECORD_ALIGN);
@@ -164,9 +169,10 @@ static int write_zeros(coord_store *s, uint64_t from, uint64_t to)
 
 /* A region: zero padding from `prev_end`, its descriptor, and zeros over
  * any part of the body that lies where stale bytes may remain. */
-static int write_region(coord_store *s, uint64_t prev_end, uint64_t off,
-                        uint16_t type, uint64_t arg0, uint64_t arg1,
-                        uint64_t arg2, uint64_t body_len, uint64_t dirty_end)
+int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
+                       uint16_t type, uint64_t arg0, uint64_t arg1,
+                       uint64_t arg2, uint64_t reserved0, uint64_t body_len,
+                       uint64_t dirty_end)
 {
     layout_region r = {0};
     r.rec.type = type;
@@ -175,6 +181,7 @@ static int write_region(coord_store *s, uint64_t prev_end, uint64_t off,
     r.arg0 = arg0;
     r.arg1 = arg1;
     r.arg2 = arg2;
+    r.reserved[0] = reserved0;
     layout_rec_seal(&r.rec);
     int rc = write_zeros(s, prev_end, off);
     if (!rc)
@@ -193,22 +200,24 @@ static int write_regions(coord_store *s, const commit_plan *p,
             continue;
         uint64_t entries = layout_node_chunk_entries(k);
         uint64_t body = entries * sizeof(layout_node);
-        int rc = write_region(s, *cursor, p->chunk_off[k], LAYOUT_REC_NODE_CHUNK,
-                              k, entries, layout_node_chunk_first(k), body,
-                              dirty_end);
+        int rc = coord_write_region(s, *cursor, p->chunk_off[k],
+                                    LAYOUT_REC_NODE_CHUNK, k, entries,
+                                    layout_node_chunk_first(k), 0, body,
+                                    dirty_end);
         if (rc)
             return rc;
         *cursor = p->chunk_off[k] + LAYOUT_REGION_BODY + body;
     }
     if (p->hash_off) {
         uint64_t body = p->hash_slots * sizeof(uint64_t);
-        int rc = write_region(s, *cursor, p->hash_off, LAYOUT_REC_HASH_TABLE,
-                              p->hash_slots, 0, 0, body, dirty_end);
+        int rc = coord_write_region(s, *cursor, p->hash_off,
+                                    LAYOUT_REC_HASH_TABLE, p->hash_slots, 0, 0,
+                                    0, body, dirty_end);
         if (rc)
             return rc;
         *cursor = p->hash_off + LAYOUT_REGION_BODY + body;
     }
-    return 0;
+    return coord_assoc_write_blocks(s, dirty_end, cursor); /* F-ADJ-1 */
 }
 
 static int write_group(coord_store *s, const commit_plan *p, bool sync,
@@ -237,8 +246,13 @@ static int write_group(coord_store *s, const commit_plan *p, bool sync,
         return coord_fail(err, rc, "cannot write the group: %s", strerror(rc));
     if (sync) {
         rc = s->io->sync(s->io, s->fd);
-        if (rc)
+        if (rc) {
+            /* Earlier unsynced generations may have been in the failed
+             * writeback too: nothing may be reported durable until
+             * coord_store_reverify() has rewritten and synced them. */
+            s->read_only = true;
             return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
+        }
         coord_count_sync(s);
     }
     return 0;
@@ -360,6 +374,8 @@ static int publish(coord_store *s, const commit_plan *p, bool sync,
     if (!rc)
         rc = store_heads(s);
     if (!rc)
+        rc = coord_assoc_publish(s); /* entries, counts, superseded, heads */
+    if (!rc)
         rc = store_meta(s, p);
     if (rc)
         return coord_fail(err, rc, "cannot store the index words: %s",
@@ -427,9 +443,12 @@ int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
     }
     uint64_t first_seq = g->first_seq;
     s->roots = p.roots;
+    coord_assoc_merge(s);
     if (p.hash_off)
         s->hash = (uint64_t *)(s->map + p.hash_off + LAYOUT_REGION_BODY);
     s->synced = sync;
+    if (sync) /* F-HDR-7: after the sync, never before */
+        (void)s->io->store64(s->io, &s->hdr->durable_end, s->roots.committed_end);
     coord_group_reset(s);
     coord_stat_publish(s);
     fill_info(s, out, first_seq);

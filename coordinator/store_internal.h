@@ -46,6 +46,86 @@ typedef struct coord_staged {
     uint64_t embedding_off;
 } coord_staged;
 
+/* ---- associations -------------------------------------------------------- */
+
+#define COORD_ASSOC_NONE UINT32_MAX
+/* Positions in an adjacency list are u32 in the key index; a list is refused
+ * (SUTRA_EFULL) before it could reach this many entries. */
+#define COORD_ADJ_MAX_LIST (1ull << 31)
+
+/* One association key (source node, target node, type) and two references.
+ * In the committed key index: the list positions of the key's current
+ * entries in source's out-list and target's in-list.  In a group's overlay:
+ * indices of the staged entries (coord_adj_staged), or out ==
+ * COORD_ASSOC_NONE when the group forgot the key.  20 bytes. */
+typedef struct coord_assoc_slot {
+    uint32_t source;       /* COORD_ASSOC_NONE marks an empty slot          */
+    uint32_t target;
+    uint32_t type;
+    uint32_t out, in;
+} coord_assoc_slot;
+
+/* Open addressing (linear probing, backward-shift deletion). */
+typedef struct coord_assoc_map {
+    coord_assoc_slot *slots;
+    uint64_t cap;          /* power of two; 0 = nothing allocated           */
+    uint64_t count;
+} coord_assoc_map;
+
+/* A validated ADJ_BLOCK of the committed file (F-ADJ-1). */
+typedef struct coord_adj_block {
+    uint64_t off, bytes, cap, count, older, prev;
+} coord_adj_block;
+
+/* One adjacency list (node, direction) the open group appends to. */
+typedef struct coord_adj_list {
+    uint32_t node, dir;
+    coord_adj_block head;  /* committed head block; head.off 0 = none       */
+    uint64_t committed;    /* committed entries: head.older + head.count    */
+    uint32_t staged;       /* entries the group appends                     */
+    uint32_t first, last;  /* its staged entries, linked through `next`     */
+    uint32_t first_block;  /* new blocks planned at commit (blocks[])       */
+    uint32_t block_count;
+} coord_adj_list;
+
+/* An adjacency entry staged by the group, with where it will go. */
+typedef struct coord_adj_staged {
+    layout_adj_entry entry;
+    uint64_t pos;          /* position in its list                          */
+    uint32_t list;         /* index in coord_assoc_group.lists              */
+    uint32_t next;         /* next staged entry of the list, or NONE        */
+} coord_adj_staged;
+
+/* A committed entry the group supersedes (F-ADJ-3). */
+typedef struct coord_adj_supersede {
+    uint32_t list;
+    uint64_t pos;
+    uint64_t seq;
+    uint64_t off;          /* the entry's offset, resolved at commit        */
+} coord_adj_supersede;
+
+/* A new ADJ_BLOCK region planned at commit. */
+typedef struct coord_adj_new_block {
+    uint64_t off, bytes, older, prev;
+} coord_adj_new_block;
+
+/* The open group's association state (store_assoc.c). */
+typedef struct coord_assoc_group {
+    coord_assoc_map overlay;        /* keys the group wrote                 */
+    coord_adj_list *lists;
+    uint32_t list_count, list_cap;
+    uint32_t *list_map;             /* list index + 1, 0 = empty            */
+    uint32_t list_map_cap;
+    coord_adj_staged *pool;         /* every staged entry, in seq order     */
+    uint32_t pool_count, pool_cap;
+    coord_adj_supersede *sup;
+    uint32_t sup_count, sup_cap;
+    coord_assoc_slot *scratch;      /* keys a forget_concept collects       */
+    uint32_t scratch_cap;
+    coord_adj_new_block *blocks;
+    uint32_t block_count, block_cap;
+} coord_assoc_group;
+
 /* The open group: records laid out as they will be in the file, starting at
  * `base` (the committed end), plus the id -> staged state map. */
 typedef struct coord_group {
@@ -62,6 +142,7 @@ typedef struct coord_group {
     uint64_t first_seq;
     uint64_t now_ns;       /* the group's time, taken at its first request  */
     bool wants_sync;
+    coord_assoc_group assoc;
 } coord_group;
 
 /* Counters readable from any thread (coord_store_stats_get). */
@@ -69,6 +150,7 @@ typedef struct coord_stat_words {
     uint64_t generation, last_seq, committed_end, file_size;
     uint64_t node_count, concept_count, version_count, tombstone_count;
     uint64_t syncs;
+    uint64_t assoc_count;
     uint32_t read_only;
 } coord_stat_words;
 
@@ -88,6 +170,8 @@ struct coord_store {
     bool read_only;
     bool synced;
     coord_group group;
+    coord_assoc_map assoc_index; /* committed live keys; built on first use */
+    bool assoc_index_built;
     coord_stat_words stat;
 };
 
@@ -98,8 +182,20 @@ int coord_fail(coord_error *err, int code, const char *fmt, ...)
 void coord_stat_publish(coord_store *s);
 uint64_t coord_now_ns(void);
 void coord_count_sync(coord_store *s);
+/* A sync just made everything up to `end` durable: count it, mark the store
+ * synced and store the durable end (F-HDR-7). */
+void coord_note_durable(coord_store *s, uint64_t end);
 /* The committed commit record at `off`, fully validated (F-COM-1), or NULL. */
 const layout_commit *coord_commit_at(const coord_store *s, uint64_t off);
+
+/* ---- store_commit.c ---------------------------------------------------- */
+
+/* Write a region's descriptor (reserved[0] = `reserved0`) at `off`, zeros
+ * from `prev_end` up to it, and zeros over its body below `dirty_end`. */
+int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
+                       uint16_t type, uint64_t arg0, uint64_t arg1,
+                       uint64_t arg2, uint64_t reserved0, uint64_t body_len,
+                       uint64_t dirty_end);
 
 /* ---- store_index.c: file-side structures (committed state) ------------ */
 
@@ -128,6 +224,78 @@ const layout_concept *coord_version_at(const coord_store *s, uint64_t off,
 void coord_group_reset(coord_store *s);
 void coord_group_free(coord_group *g);
 
+/* ---- assoc_map.c: the key hash map ------------------------------------ */
+
+/* The slot of (source, target, type), or NULL. */
+coord_assoc_slot *coord_assoc_find(const coord_assoc_map *m, uint32_t source,
+                                   uint32_t target, uint32_t type);
+/* Make room for `more` insertions without reallocating.  0 or ENOMEM. */
+int coord_assoc_reserve(coord_assoc_map *m, uint64_t more);
+/* Find or insert the key (out = in = COORD_ASSOC_NONE when new); room must
+ * have been reserved. */
+coord_assoc_slot *coord_assoc_put(coord_assoc_map *m, uint32_t source,
+                                  uint32_t target, uint32_t type);
+void coord_assoc_remove(coord_assoc_map *m, coord_assoc_slot *slot);
+void coord_assoc_clear(coord_assoc_map *m);
+void coord_assoc_free(coord_assoc_map *m);
+
+/* ---- store_adj.c: adjacency lists in the file -------------------------- */
+
+/* Validate the ADJ_BLOCK at `off` for (node, dir), lying below `end`
+ * (F-ADJ-1).  0 and *out, or SUTRA_ECORRUPT. */
+int coord_adj_block_read(const coord_store *s, uint64_t off, uint64_t end,
+                         uint32_t node, uint32_t dir, coord_adj_block *out);
+/* The committed head block of a list (out->off 0 when empty), with the
+ * whole chain validated.  0 or SUTRA_ECORRUPT (err filled). */
+int coord_adj_head(const coord_store *s, uint32_t node, uint32_t dir,
+                   coord_adj_block *out, coord_error *err);
+/* Offset of the committed entry at `pos` of the list whose head is `head`. */
+int coord_adj_entry_off(const coord_store *s, const coord_adj_block *head,
+                        uint32_t node, uint32_t dir, uint64_t pos,
+                        uint64_t *off);
+/* Visit every committed entry of the list whose head is `head`, newest
+ * block first; `superseded` is the entry's in-place word.  A nonzero return
+ * from the visitor stops the walk and is returned. */
+typedef int (*coord_adj_visit)(void *ctx, const layout_adj_entry *e,
+                               uint64_t pos, uint64_t superseded);
+int coord_adj_walk(const coord_store *s, const coord_adj_block *head,
+                   uint32_t node, uint32_t dir, coord_adj_visit visit,
+                   void *ctx);
+/* Build the committed key index if it is not built yet (F-ADJ-3). */
+int coord_assoc_index_ready(coord_store *s, coord_error *err);
+/* F-REC-4: restore adjacency words to the recovered generation. */
+int coord_adj_repair(coord_store *s, coord_error *err);
+
+/* ---- store_assoc.c: the group's association staging and commit -------- */
+
+void coord_assoc_group_reset(coord_group *g);
+void coord_assoc_group_free(coord_group *g);
+/* Length of a list as the open group sees it (committed + staged). */
+int coord_adj_list_len(coord_store *s, uint32_t node, uint32_t dir,
+                       uint64_t *len, coord_error *err);
+/* Make room for a request that may stage `entries` adjacency entries. */
+int coord_assoc_reserve_group(coord_store *s, uint64_t entries);
+/* Whether the key is live as the open group sees it. */
+bool coord_assoc_group_live(const coord_store *s, uint32_t source,
+                            uint32_t target, uint32_t type);
+/* Stage a learn (tombstone false) or forget of an association; room was
+ * reserved.  0 or SUTRA_ECORRUPT. */
+int coord_assoc_stage_edge(coord_store *s, uint32_t source, uint32_t target,
+                           uint32_t type, float confidence, uint64_t seq,
+                           bool tombstone, coord_error *err);
+/* F-ADJ-5: tombstone every live association of `node` at `seq`. */
+int coord_assoc_stage_forget_node(coord_store *s, uint32_t node, uint64_t seq,
+                                  coord_error *err);
+/* Commit steps: place new blocks from *cursor (plan), write their
+ * descriptors (write), store entries, counts, superseded words and heads
+ * (publish), and fold the group's keys into the committed index (after
+ * the generation is published; cannot fail). */
+int coord_assoc_plan(coord_store *s, uint64_t *cursor, coord_error *err);
+int coord_assoc_write_blocks(coord_store *s, uint64_t dirty_end,
+                             uint64_t *cursor);
+int coord_assoc_publish(coord_store *s);
+void coord_assoc_merge(coord_store *s);
+
 /* ---- recover.c -------------------------------------------------------- */
 
 /* Validate the picked meta's roots and the node chunks it needs, and cache
@@ -135,5 +303,16 @@ void coord_group_free(coord_group *g);
  * to the recovered generation (F-REC-*). */
 int coord_recover(coord_store *s, const layout_meta *meta, bool repair,
                   coord_error *err);
+
+/* ---- rebuild.c -------------------------------------------------------- */
+
+/* F-REC-5: check every record between the durable end and committed_end
+ * (checksums, seqs, commit bookkeeping).  0 or SUTRA_ECORRUPT (err says
+ * where). */
+int coord_verify_tail(coord_store *s, coord_error *err);
+/* F-REC-6: rebuild the meta slot, node table, chunk words and hash table
+ * from the longest valid prefix of the log.  `meta_generation` is the
+ * generation the picked meta claimed.  0, SUTRA_ECORRUPT or errno. */
+int coord_rebuild(coord_store *s, uint64_t meta_generation, coord_error *err);
 
 #endif

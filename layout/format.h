@@ -83,7 +83,10 @@ typedef struct layout_header {
     uint32_t clean_shutdown;  /* 136 1 = closed cleanly; 0 while open        */
     uint32_t superseded;      /* 140 1 = replaced by a compacted file        */
     uint64_t writer_pid;      /* 144 pid of the coordinator (informative)    */
-    uint64_t reserved2[13];   /* 152                                         */
+    uint64_t durable_end;     /* 152 committed_end known durable: stored
+                                     after each successful sync, 0 = unknown
+                                     (F-HDR-7)                              */
+    uint64_t reserved2[12];   /* 160                                         */
     uint64_t node_chunk[LAYOUT_NODE_CHUNKS]; /* 256 offsets of node-table
                                      chunk records, 0 = not allocated yet   */
     uint8_t reserved3[4096 - 512]; /* 512 room for later roots, zero     */
@@ -101,6 +104,7 @@ _Static_assert(offsetof(layout_header, generation) == 128, "F-HDR-6");
 _Static_assert(offsetof(layout_header, clean_shutdown) == 136, "F-HDR-6");
 _Static_assert(offsetof(layout_header, superseded) == 140, "F-HDR-6");
 _Static_assert(offsetof(layout_header, writer_pid) == 144, "F-HDR-6");
+_Static_assert(offsetof(layout_header, durable_end) == 152, "F-HDR-7");
 _Static_assert(offsetof(layout_header, node_chunk) == 256, "F-HDR-6");
 
 #define LAYOUT_HEADER_CHECKSUMMED 80u
@@ -123,7 +127,7 @@ typedef struct layout_roots {
     uint64_t concept_count;   /* 56 live (not forgotten) concepts            */
     uint64_t version_count;   /* 64 concept version records                  */
     uint64_t tombstone_count; /* 72 concept tombstone records                */
-    uint64_t assoc_count;     /* 80 live associations (0 in format 1.0)      */
+    uint64_t assoc_count;     /* 80 live associations (F-ASSOC-3)            */
     uint64_t last_commit;     /* 88 offset of this generation's commit record,
                                     0 for generation 0                      */
 } layout_roots;

@@ -162,7 +162,33 @@ static op_error check_learn(const uint8_t *op, size_t len, uint16_t flags,
     return OP_OK;
 }
 
-/* One op's body given its already-framed header (P-OP-1..9). */
+/* A learn_association (P-OP-9) or forget_association (P-OP-10) op. */
+static op_error check_association(const uint8_t *op, size_t len,
+                                  uint16_t opcode, uint16_t flags)
+{
+    bool learn = opcode == WIRE_OP_LEARN_ASSOCIATION;
+    if (flags)
+        return OP_FAIL(SUTRA_EPROTO,
+                       learn ? "P-OP-9: unknown learn_association flag bits"
+                             : "P-OP-10: unknown forget_association flag bits");
+    if (len != sizeof(wire_association))
+        return OP_FAIL(SUTRA_EPROTO,
+                       learn ? "P-OP-9: learn_association length is not 48"
+                             : "P-OP-10: forget_association length is not 48");
+    const uint8_t *field = op + offsetof(wire_association, confidence);
+    if (!learn)
+        return all_zero(field, sizeof(float))
+                   ? OP_OK
+                   : OP_FAIL(SUTRA_EINVAL,
+                             "P-OP-10: forget_association confidence is not 0");
+    float confidence = load_f32(field);
+    if (!finite_f32(confidence) || confidence < 0.0f || confidence > 1.0f)
+        return OP_FAIL(SUTRA_EINVAL,
+                       "P-OP-9: confidence is not a finite value in [0, 1]");
+    return OP_OK;
+}
+
+/* One op's body given its already-framed header (P-OP-1..10). */
 static op_error check_op(const uint8_t *op, size_t len, const wire_limits *lim,
                          uint32_t op_count)
 {
@@ -179,8 +205,7 @@ static op_error check_op(const uint8_t *op, size_t len, const wire_limits *lim,
         return OP_OK;
     case WIRE_OP_LEARN_ASSOCIATION:
     case WIRE_OP_FORGET_ASSOCIATION:
-        return OP_FAIL(SUTRA_EUNSUPPORTED,
-                       "P-OP-9: association ops are reserved in protocol 1");
+        return check_association(op, len, opcode, flags);
     case WIRE_OP_FLUSH:
     case WIRE_OP_STATS:
     case WIRE_OP_PING:
@@ -234,7 +259,9 @@ typedef struct op_tally {
 
 static void tally_op(op_tally *t, uint16_t opcode)
 {
-    if (opcode == WIRE_OP_LEARN_CONCEPT || opcode == WIRE_OP_FORGET_CONCEPT)
+    if (opcode == WIRE_OP_LEARN_CONCEPT || opcode == WIRE_OP_FORGET_CONCEPT ||
+        opcode == WIRE_OP_LEARN_ASSOCIATION ||
+        opcode == WIRE_OP_FORGET_ASSOCIATION)
         t->data_ops++;
     else if (opcode == WIRE_OP_FLUSH)
         t->has_flush = true;
@@ -327,6 +354,14 @@ static void view_learn(const uint8_t *p, wire_op *op)
                             : NULL;
 }
 
+static void view_association(const uint8_t *p, wire_op *op)
+{
+    op->id = p + offsetof(wire_association, source);
+    op->target = p + offsetof(wire_association, target);
+    op->type = load_u32(p + offsetof(wire_association, type));
+    op->confidence = load_f32(p + offsetof(wire_association, confidence));
+}
+
 bool wire_request_next(const wire_request *req, size_t *cursor, wire_op *op)
 {
     if (*cursor >= req->ops_len)
@@ -340,6 +375,9 @@ bool wire_request_next(const wire_request *req, size_t *cursor, wire_op *op)
         view_learn(p, &v);
     else if (v.opcode == WIRE_OP_FORGET_CONCEPT)
         v.id = p + offsetof(wire_forget_concept, id);
+    else if (v.opcode == WIRE_OP_LEARN_ASSOCIATION ||
+             v.opcode == WIRE_OP_FORGET_ASSOCIATION)
+        view_association(p, &v);
     *cursor += load_u32(p + offsetof(wire_op_header, length));
     *op = v;
     return true;
@@ -388,6 +426,23 @@ size_t wire_encode_forget_concept(void *dst, const uint8_t id[16])
     memcpy(f.id, id, sizeof(f.id));
     memcpy(dst, &f, sizeof(f));
     return sizeof(f);
+}
+
+size_t wire_encode_association(void *dst, uint16_t opcode,
+                               const uint8_t source[16],
+                               const uint8_t target[16], uint32_t type,
+                               float confidence)
+{
+    wire_association a;
+    memset(&a, 0, sizeof(a));
+    a.op = (wire_op_header){opcode, 0, sizeof(a)};
+    memcpy(a.source, source, sizeof(a.source));
+    memcpy(a.target, target, sizeof(a.target));
+    a.type = type;
+    /* P-OP-10: a forget carries +0.0, all bits zero. */
+    a.confidence = opcode == WIRE_OP_LEARN_ASSOCIATION ? confidence : 0.0f;
+    memcpy(dst, &a, sizeof(a));
+    return sizeof(a);
 }
 
 size_t wire_encode_simple_op(void *dst, uint16_t opcode)

@@ -3,8 +3,9 @@
  *
  * A batch is validated op by op as it is built, with the same rules the
  * coordinator applies (P-OP-2..4) wherever they do not depend on the file,
- * so an obviously bad write (NaN strength, confidence outside [0, 1], a
- * non-finite embedding value, contradictory flags) fails at once with
+ * so an obviously bad write (NaN strength, a concept's or an association's
+ * confidence outside [0, 1], a non-finite embedding value, contradictory
+ * flags) fails at once with
  * SUTRA_EINVAL and is never sent.  Limits that depend on the coordinator
  * (max_content, the file's dimension, max_batch) are enforced there.
  *
@@ -155,6 +156,39 @@ int sutra_batch_forget_concept(sutra_batch *batch, const sutra_id *id)
         return ENOMEM;
     batch_commit_op(batch, wire_encode_forget_concept(dst, id->bytes));
     return 0;
+}
+
+/* P-OP-9/P-OP-10: one association op; confidence already checked. */
+static int batch_association(sutra_batch *batch, uint16_t opcode,
+                             const sutra_id *source, const sutra_id *target,
+                             uint32_t type, float confidence)
+{
+    if (!batch || !source || !target)
+        return SUTRA_EINVAL;
+    uint8_t *dst = batch_reserve(batch, sizeof(wire_association));
+    if (!dst)
+        return ENOMEM;
+    batch_commit_op(batch, wire_encode_association(dst, opcode, source->bytes,
+                                                   target->bytes, type,
+                                                   confidence));
+    return 0;
+}
+
+int sutra_batch_learn_association(sutra_batch *batch, const sutra_id *source,
+                                  const sutra_id *target, uint32_t type,
+                                  float confidence)
+{
+    if (!isfinite(confidence) || confidence < 0.0f || confidence > 1.0f)
+        return SUTRA_EINVAL;
+    return batch_association(batch, WIRE_OP_LEARN_ASSOCIATION, source, target,
+                             type, confidence);
+}
+
+int sutra_batch_forget_association(sutra_batch *batch, const sutra_id *source,
+                                   const sutra_id *target, uint32_t type)
+{
+    return batch_association(batch, WIRE_OP_FORGET_ASSOCIATION, source, target,
+                             type, 0.0f);
 }
 
 int sutra_batch_flush(sutra_batch *batch)

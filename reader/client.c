@@ -687,6 +687,38 @@ int sutra_forget_concept(sutra_client *client, const sutra_id *id,
     return client_one_op(client, &b, result);
 }
 
+int sutra_learn_association(sutra_client *client, const sutra_id *source,
+                            const sutra_id *target, uint32_t type,
+                            float confidence, sutra_write_result *result)
+{
+    int rc = client_check(client);
+    if (rc != 0)
+        return rc;
+    sutra_batch b = {0};
+    rc = sutra_batch_learn_association(&b, source, target, type, confidence);
+    if (rc != 0) {
+        free(b.ops);
+        return rc;
+    }
+    return client_one_op(client, &b, result);
+}
+
+int sutra_forget_association(sutra_client *client, const sutra_id *source,
+                             const sutra_id *target, uint32_t type,
+                             sutra_write_result *result)
+{
+    int rc = client_check(client);
+    if (rc != 0)
+        return rc;
+    sutra_batch b = {0};
+    rc = sutra_batch_forget_association(&b, source, target, type);
+    if (rc != 0) {
+        free(b.ops);
+        return rc;
+    }
+    return client_one_op(client, &b, result);
+}
+
 int sutra_flush(sutra_client *client, sutra_write_result *result)
 {
     int rc = client_check(client);
@@ -734,6 +766,7 @@ int sutra_client_stats(sutra_client *client, sutra_server_stats *out)
         .max_message = st.max_message, .max_content = st.max_content,
         .max_batch = st.max_batch, .vector_dim = st.vector_dim,
         .sync_policy = st.sync_policy, .sync_interval_ms = st.sync_interval_ms,
+        .assoc_count = st.assoc_count,
     };
     *out = s;
     return 0;

@@ -22,17 +22,7 @@
 
 #include "reader/reader_internal.h"
 
-/* The snapshot fields a lookup needs, unpacked once. */
-typedef struct reader_view {
-    const sutra_db *db;
-    uint64_t committed_end;
-    uint64_t last_seq;
-    uint64_t node_count;
-    uint64_t hash_root;
-    uint64_t hash_slots;
-} reader_view;
-
-static void reader_view_init(reader_view *v, const struct sutra_snapshot *snap)
+void reader_view_init(reader_view *v, const struct sutra_snapshot *snap)
 {
     v->db = snap->db;
     v->committed_end = snap->private_[READER_SNAP_COMMITTED_END];
@@ -45,7 +35,7 @@ static void reader_view_init(reader_view *v, const struct sutra_snapshot *snap)
 /* Node `node`'s table entry, or NULL when its chunk fails validation
  * (F-NODE-2).  node < node_count, so the chunk was committed at or before
  * the snapshot and lies below committed_end. */
-static const layout_node *reader_node_entry(const reader_view *v, uint32_t node)
+const layout_node *reader_node_entry(const reader_view *v, uint32_t node)
 {
     uint32_t chunk;
     uint64_t index;
@@ -147,7 +137,7 @@ static int reader_walk_versions(const reader_view *v, const layout_node *entry,
 
 /* One probe sequence over the snapshot's hash table (F-HASH-2). */
 static int reader_lookup_once(const reader_view *v, const uint8_t id[16],
-                              const layout_concept **out)
+                              uint32_t *node_out, const layout_concept **out)
 {
     if (v->hash_root == 0)
         return SUTRA_ENOTFOUND;
@@ -172,9 +162,27 @@ static int reader_lookup_once(const reader_view *v, const uint8_t id[16],
             return SUTRA_ECORRUPT;
         if (memcmp(entry->id, id, 16) != 0)
             continue; /* tag collision */
+        *node_out = node;
         return reader_walk_versions(v, entry, node, id, out);
     }
     return SUTRA_ENOTFOUND;
+}
+
+int reader_lookup_node(const reader_view *v, const uint8_t id[16],
+                       uint32_t *node, const layout_concept **out)
+{
+    for (int attempt = 0; attempt < READER_LOOKUP_RETRIES; attempt++) {
+        uint32_t n = 0;
+        const layout_concept *c = NULL;
+        int rc = reader_lookup_once(v, id, &n, &c);
+        if (rc == 0) {
+            *node = n;
+            *out = c;
+        }
+        if (rc != SUTRA_ERETRY)
+            return rc;
+    }
+    return SUTRA_ECORRUPT;
 }
 
 static int reader_lookup(const struct sutra_snapshot *snap, const sutra_id *id,
@@ -184,12 +192,8 @@ static int reader_lookup(const struct sutra_snapshot *snap, const sutra_id *id,
         return SUTRA_EINVAL;
     reader_view v;
     reader_view_init(&v, snap);
-    for (int attempt = 0; attempt < READER_LOOKUP_RETRIES; attempt++) {
-        int rc = reader_lookup_once(&v, id->bytes, out);
-        if (rc != SUTRA_ERETRY)
-            return rc;
-    }
-    return SUTRA_ECORRUPT;
+    uint32_t node;
+    return reader_lookup_node(&v, id->bytes, &node, out);
 }
 
 int sutra_get(const struct sutra_snapshot *snap, const sutra_id *id,

@@ -78,4 +78,28 @@ int reader_snapshot_from_roots(const sutra_db *db, const layout_roots *roots,
 int reader_read_current(const sutra_db *db, layout_roots *roots,
                         uint64_t *file_size);
 
+/* The snapshot fields a lookup or a traversal needs, unpacked once. */
+typedef struct reader_view {
+    const sutra_db *db;
+    uint64_t committed_end;
+    uint64_t last_seq;
+    uint64_t node_count;
+    uint64_t hash_root;
+    uint64_t hash_slots;
+} reader_view;
+
+/* Unpack a snapshot (the caller checked snap and snap->db). */
+void reader_view_init(reader_view *v, const struct sutra_snapshot *snap);
+
+/* Node `node`'s table entry (node < v->node_count), or NULL when its chunk
+ * fails validation (F-NODE-2): a damaged file.  Any thread, lock-free. */
+const layout_node *reader_node_entry(const reader_view *v, uint32_t node);
+
+/* Find `id` in the snapshot: 0 with its node number and visible version,
+ * SUTRA_ENOTFOUND (never learned or forgotten as of the snapshot) or
+ * SUTRA_ECORRUPT (including words still moving after bounded retries).
+ * Any thread, lock-free, no allocation. */
+int reader_lookup_node(const reader_view *v, const uint8_t id[16],
+                       uint32_t *node, const layout_concept **out);
+
 #endif

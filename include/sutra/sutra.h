@@ -238,6 +238,89 @@ typedef struct sutra_stats {
 /** Fill *out for the snapshot.  @return 0. */
 int sutra_stats_get(const struct sutra_snapshot *snap, sutra_stats *out);
 
+/* ---- verification ------------------------------------------------------ */
+
+/** Keep checking after the first problem and count them all. */
+#define SUTRA_VERIFY_ALL 0x1u
+
+/** The phases a verification goes through, in this order. */
+enum sutra_verify_phase {
+    SUTRA_VERIFY_META = 1,      /* header words, both meta slots           */
+    SUTRA_VERIFY_LOG = 2,       /* every record, the commit chain          */
+    SUTRA_VERIFY_HASH = 3,      /* the id -> node hash table               */
+    SUTRA_VERIFY_NODES = 4,     /* the node table and its head chains      */
+    SUTRA_VERIFY_ADJACENCY = 5, /* adjacency lists, if any                 */
+};
+
+typedef struct sutra_verify_options {
+    uint32_t flags;  /* SUTRA_VERIFY_*; 0 = stop at the first problem      */
+    /** Called now and then with the phase and its progress (done of total,
+     * in the phase's own unit: bytes for the log, slots, nodes).  Runs on
+     * the calling thread; must not use the report.  May be NULL. */
+    void (*progress)(void *ctx, enum sutra_verify_phase phase, uint64_t done,
+                     uint64_t total);
+    /** Called for every problem found (the first only, unless
+     * SUTRA_VERIFY_ALL), with the file offset where it was seen, the rule
+     * it breaks ("F-LOG-6") and a message; both strings are valid for the
+     * call only.  May be NULL. */
+    void (*problem)(void *ctx, uint64_t offset, const char *rule,
+                    const char *message);
+    void *ctx;       /* passed to both callbacks                           */
+} sutra_verify_options;
+
+/** What a verification found.  Caller-owned; plain value. */
+typedef struct sutra_verify_report {
+    uint64_t problems;       /* found: 0, 1, or all of them with _ALL      */
+    uint64_t offset;         /* file offset of the first problem           */
+    char rule[16];           /* its rule id, e.g. "F-LOG-6"; "" if none    */
+    char message[200];       /* what is wrong there                        */
+    uint64_t generation;     /* the snapshot verified                      */
+    uint64_t bytes;          /* log bytes scanned                          */
+    uint64_t records;        /* records of every type (PAD words excluded) */
+    uint64_t commits;
+    uint64_t versions;       /* CONCEPT records                            */
+    uint64_t tombstones;     /* CONCEPT_TOMBSTONE records                  */
+    uint64_t assoc_records;  /* ASSOC and ASSOC_TOMBSTONE records          */
+    uint64_t regions;        /* HASH_TABLE, NODE_CHUNK and ADJ_BLOCK       */
+    uint64_t unknown;        /* records of a type this version does not
+                                know, skipped by length (format §10.1)    */
+    uint64_t nodes;          /* node entries checked                       */
+    uint64_t live_concepts;  /* nodes whose newest version is live         */
+    uint64_t live_assocs;    /* visible out-edges                          */
+    uint64_t hash_used;      /* filled slots of the snapshot's hash table  */
+} sutra_verify_report;
+
+/**
+ * Check everything the snapshot can see against docs/format.md: every
+ * record from the data start to its committed end in log order (PAD words,
+ * headers, lengths, types, alignment, checksums, region descriptors and
+ * sizes), the chain of commit records and the roots each one claims, the
+ * meta slots, the hash table (every slot, every node reachable, the load),
+ * the node table (unique ids, first seqs, head chains), adjacency lists, and
+ * the snapshot's counts.  The file is treated as hostile input: any bytes
+ * give a report, never a crash.  O(committed bytes) time, O(node count)
+ * memory.  Read-only: the file is not modified.
+ *
+ * A coordinator may be writing while this runs: index words naming records
+ * newer than the snapshot are followed back as readers do (F-SNAP-1), and
+ * checks that only hold for a file at rest (nothing past the snapshot,
+ * F-NODE-3, F-REC-2) run only when the file is cleanly closed and the
+ * snapshot is its newest generation.
+ *
+ * @param snap    from sutra_snapshot() or sutra_snapshot_at(); borrowed.
+ * @param opts    NULL for defaults (stop at the first problem).
+ * @param report  caller-owned; always written when the return is 0 or
+ *                SUTRA_ECORRUPT (the one exception to "out-parameters are
+ *                written only on success"), untouched otherwise.
+ * @return 0 (no problem); SUTRA_ECORRUPT (report->problems >= 1, the first
+ *         one's offset, rule and message filled); SUTRA_EINVAL (NULL
+ *         snapshot or report); ENOMEM.
+ * Thread rules: any thread; the handle may be used concurrently by others.
+ */
+int sutra_verify(const struct sutra_snapshot *snap,
+                 const sutra_verify_options *opts,
+                 sutra_verify_report *report);
+
 /* ---- graph: associations between concepts ---------------------------- */
 
 /** Matches every association type in a type filter. */
@@ -289,7 +372,9 @@ int sutra_neighbors_next(sutra_neighbor_iter *it, sutra_neighbor *out);
  * Copy up to `cap` associations of `id` into buf (newest first) and set
  * *total to how many are visible in all (which may exceed cap: call again
  * with a larger buffer, or use the iterator).
- * @return 0; the errors of sutra_neighbors_begin().
+ * @return 0; the errors of sutra_neighbors_begin().  On an error *total is
+ *         untouched and the contents of buf are unspecified (it is filled
+ *         as the list is read).
  */
 int sutra_neighbors(const struct sutra_snapshot *snap, const sutra_id *id,
                     enum sutra_direction dir, uint32_t type_filter,

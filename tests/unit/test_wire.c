@@ -99,6 +99,21 @@ static size_t add_forget(msg *m, uint8_t id_seed)
     return off;
 }
 
+static size_t add_assoc(msg *m, uint16_t opcode, uint8_t source_seed,
+                        uint8_t target_seed, uint32_t type, float confidence)
+{
+    uint8_t source[16], target[16];
+    fill_id(source, source_seed);
+    fill_id(target, target_seed);
+    size_t off = m->len;
+    size_t n = wire_encode_association(op_at(m, off), opcode, source, target,
+                                      type, confidence);
+    assert_int_equal(n, sizeof(wire_association));
+    m->len += n;
+    m->ops++;
+    return off;
+}
+
 static size_t add_simple(msg *m, uint16_t opcode)
 {
     size_t off = m->len;
@@ -290,6 +305,59 @@ static void test_wire_mixed_batch_round_trip(void **state)
     assert_int_equal(op.opcode, WIRE_OP_FORGET_CONCEPT);
     fill_id(id, 4);
     assert_memory_equal(op.id, id, 16);
+    assert_false(wire_request_next(&r.req, &cursor, &op));
+    assert_int_equal(cursor, r.req.ops_len);
+    free(m);
+}
+
+static void check_assoc_view(const wire_op *op, uint16_t opcode,
+                             uint8_t source_seed, uint8_t target_seed,
+                             uint32_t type, float confidence)
+{
+    uint8_t id[16];
+    assert_int_equal(op->opcode, opcode);
+    assert_int_equal(op->flags, 0);
+    fill_id(id, source_seed);
+    assert_memory_equal(op->id, id, 16);
+    fill_id(id, target_seed);
+    assert_memory_equal(op->target, id, 16);
+    assert_int_equal(op->type, type);
+    assert_true(op->confidence == confidence);
+    assert_null(op->content);
+    assert_null(op->embedding);
+}
+
+static void test_wire_association_round_trip(void **state)
+{
+    (void)state;
+    msg *m = malloc(sizeof(*m));
+    msg_begin(m);
+    add_learn(m, 0, 1, NULL, 0);
+    add_assoc(m, WIRE_OP_LEARN_ASSOCIATION, 1, 2, 0xFFFFFFFFu, 0.25f);
+    add_assoc(m, WIRE_OP_LEARN_ASSOCIATION, 1, 1, 0, 1.0f); /* self-loop */
+    /* a forget's confidence is encoded as 0 whatever the caller passed */
+    size_t forget = add_assoc(m, WIRE_OP_FORGET_ASSOCIATION, 1, 2, 7, 0.75f);
+    msg_end(m);
+    wire_association raw;
+    memcpy(&raw, op_at(m, forget), sizeof(raw));
+    assert_int_equal(raw.op.length, 48);
+    assert_int_equal(raw.op.flags, 0);
+    assert_true(raw.confidence == 0.0f && !signbit(raw.confidence));
+
+    result r = decode(m);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.req.data_ops, 4);
+    assert_false(r.req.has_flush);
+    size_t cursor = 0;
+    wire_op op;
+    assert_true(wire_request_next(&r.req, &cursor, &op));
+    check_learn_view(&op, 0, 1, NULL, 0);
+    assert_true(wire_request_next(&r.req, &cursor, &op));
+    check_assoc_view(&op, WIRE_OP_LEARN_ASSOCIATION, 1, 2, 0xFFFFFFFFu, 0.25f);
+    assert_true(wire_request_next(&r.req, &cursor, &op));
+    check_assoc_view(&op, WIRE_OP_LEARN_ASSOCIATION, 1, 1, 0, 1.0f);
+    assert_true(wire_request_next(&r.req, &cursor, &op));
+    check_assoc_view(&op, WIRE_OP_FORGET_ASSOCIATION, 1, 2, 7, 0.0f);
     assert_false(wire_request_next(&r.req, &cursor, &op));
     assert_int_equal(cursor, r.req.ops_len);
     free(m);
@@ -544,17 +612,75 @@ static msg *with_second(void)
 
 static const size_t SECOND = 32 + 40;
 
-static void test_wire_reject_association_ops_unsupported(void **state)
+static const uint16_t ASSOC_CODES[] = {WIRE_OP_LEARN_ASSOCIATION,
+                                       WIRE_OP_FORGET_ASSOCIATION};
+static const char *const ASSOC_RULES[] = {"P-OP-9", "P-OP-10"};
+
+static void test_wire_reject_association_wrong_length(void **state)
 {
     (void)state;
-    static const uint16_t codes[] = {WIRE_OP_LEARN_ASSOCIATION,
-                                     WIRE_OP_FORGET_ASSOCIATION};
     for (int i = 0; i < 2; i++) {
         msg *m = with_second();
-        add_forget(m, 2);
+        add_forget(m, 2); /* 24 bytes, reused as an association */
         msg_end(m);
-        poke16(m, SECOND, codes[i]);
-        reject(m, SUTRA_EUNSUPPORTED, 1, "P-OP-9");
+        poke16(m, SECOND, ASSOC_CODES[i]);
+        reject(m, SUTRA_EPROTO, 1, ASSOC_RULES[i]);
+        free(m);
+
+        m = with_second();
+        add_learn(m, 0, 2, "0123456789abcdef", 0); /* 56 bytes */
+        msg_end(m);
+        poke16(m, SECOND, ASSOC_CODES[i]);
+        reject(m, SUTRA_EPROTO, 1, ASSOC_RULES[i]);
+        free(m);
+    }
+}
+
+static void test_wire_reject_association_flags(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        msg *m = with_second();
+        add_assoc(m, ASSOC_CODES[i], 2, 3, 1, 0.5f);
+        msg_end(m);
+        assert_int_equal(decode(m).rc, 0);
+        poke16(m, SECOND + 2, 0x0001);
+        reject(m, SUTRA_EPROTO, 1, ASSOC_RULES[i]);
+        free(m);
+    }
+}
+
+static void test_wire_association_confidence_range(void **state)
+{
+    (void)state;
+    const size_t conf = SECOND + offsetof(wire_association, confidence);
+    static const float ok[] = {0.0f, 1.0f, 0.5f, -0.0f, 1e-30f};
+    static const float bad[] = {-0.001f, 1.001f, NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        msg *m = with_second();
+        add_assoc(m, WIRE_OP_LEARN_ASSOCIATION, 2, 3, 1, 0.5f);
+        msg_end(m);
+        pokef(m, conf, ok[i]);
+        assert_int_equal(decode(m).rc, 0);
+        free(m);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        msg *m = with_second();
+        add_assoc(m, WIRE_OP_LEARN_ASSOCIATION, 2, 3, 1, 0.5f);
+        msg_end(m);
+        pokef(m, conf, bad[i]);
+        reject(m, SUTRA_EINVAL, 1, "P-OP-9");
+        free(m);
+    }
+    /* P-OP-10: a forget carries exactly +0.0, all bits zero. */
+    static const float not_zero[] = {0.5f, -0.0f, 1.0f, NAN};
+    for (size_t i = 0; i < sizeof(not_zero) / sizeof(not_zero[0]); i++) {
+        msg *m = with_second();
+        add_assoc(m, WIRE_OP_FORGET_ASSOCIATION, 2, 3, 1, 0.0f);
+        msg_end(m);
+        assert_int_equal(decode(m).rc, 0);
+        pokef(m, conf, not_zero[i]);
+        reject(m, SUTRA_EINVAL, 1, "P-OP-10");
         free(m);
     }
 }
@@ -806,7 +932,7 @@ static void test_wire_first_bad_op_is_reported(void **state)
     (void)state;
     msg *m = with_second();
     add_learn(m, 0, 2, NULL, 2);         /* op 1: EDIM  */
-    add_simple(m, WIRE_OP_LEARN_ASSOCIATION); /* op 2: EUNSUPPORTED */
+    add_simple(m, WIRE_OP_LEARN_ASSOCIATION); /* op 2: EPROTO (length) */
     msg_end(m);
     reject(m, SUTRA_EDIM, 1, "P-OP-3");
     free(m);
@@ -848,7 +974,9 @@ static msg *fuzz_seed_message(void)
     add_forget(m, 2);
     add_learn(m, WIRE_LEARN_KEEP_CONTENT, 3, NULL, 4);
     add_learn(m, WIRE_LEARN_KEEP_EMBEDDING, 4, "xyz", 0);
+    add_assoc(m, WIRE_OP_LEARN_ASSOCIATION, 1, 4, 3, 0.5f);
     add_simple(m, WIRE_OP_FLUSH);
+    add_assoc(m, WIRE_OP_FORGET_ASSOCIATION, 1, 4, 3, 0.0f);
     msg_end(m);
     assert_int_equal(decode(m).rc, 0);
     return m;
@@ -871,7 +999,11 @@ static int decode_exact(const uint8_t *src, size_t len)
         while (wire_request_next(&req, &cursor, &op)) {
             n++;
             data += op.opcode == WIRE_OP_LEARN_CONCEPT ||
-                    op.opcode == WIRE_OP_FORGET_CONCEPT;
+                    op.opcode == WIRE_OP_FORGET_CONCEPT ||
+                    op.opcode == WIRE_OP_LEARN_ASSOCIATION ||
+                    op.opcode == WIRE_OP_FORGET_ASSOCIATION;
+            if (op.opcode == WIRE_OP_LEARN_ASSOCIATION)
+                assert_true(op.confidence >= 0.0f && op.confidence <= 1.0f);
             for (uint32_t i = 0; i < op.dim; i++)
                 assert_true(isfinite(op.embedding[i]));
             /* every view lies inside the message */
@@ -1048,7 +1180,10 @@ int main(void)
         cmocka_unit_test(test_wire_reject_op_length_not_multiple_of_8),
         cmocka_unit_test(test_wire_reject_op_past_end),
         cmocka_unit_test(test_wire_reject_truncated_op_header),
-        cmocka_unit_test(test_wire_reject_association_ops_unsupported),
+        cmocka_unit_test(test_wire_association_round_trip),
+        cmocka_unit_test(test_wire_reject_association_wrong_length),
+        cmocka_unit_test(test_wire_reject_association_flags),
+        cmocka_unit_test(test_wire_association_confidence_range),
         cmocka_unit_test(test_wire_reject_unknown_opcode),
         cmocka_unit_test(test_wire_reject_unknown_op_flags),
         cmocka_unit_test(test_wire_reject_learn_shorter_than_fixed),

@@ -1,0 +1,646 @@
+/*
+ * coordinator/io_fault.c — the fault-injecting coord_io of io_fault.h.
+ *
+ * Failures are armed per kind of operation and fire on an ordinal counted
+ * from the moment they were armed.  Power loss is simulated with an undo
+ * log: every pwrite, extend and in-place store since the last successful
+ * sync records what it replaced (the old bytes, the old word, the old file
+ * size).  A successful sync empties the log — those operations are on disk.
+ * A failed one keeps it: nothing may be assumed durable after a failed
+ * fsync (on Linux the kernel may already have marked the pages clean).
+ * At the cut, the log is walked from newest to oldest and each operation
+ * the chosen mode says never reached the disk is rewound, so each byte ends
+ * up as it was at some point of its own history: exactly what a disk that
+ * writes pages back in any order can hold.
+ *
+ * Every table is used by tests only; it holds a mutex so that a committer
+ * thread and a test thread can share it.
+ */
+#include "coordinator/io_fault.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PAGE 4096u
+#define SIZE_KEY 0xFFFFFFFFFFFFFFFFull /* the file size's own "page"      */
+#define STORE_KEY_BIT (1ull << 63)     /* a store whose file offset is
+                                          unknown: keyed by its address  */
+
+enum undo_kind { UNDO_PWRITE, UNDO_EXTEND, UNDO_STORE64, UNDO_STORE32 };
+
+typedef struct undo {
+    enum undo_kind kind;
+    int fd;              /* pwrite/extend; -1 once closed                  */
+    uint64_t off, len;   /* pwrite: range; extend: unused                   */
+    uint64_t old_size;   /* size before this op, if it grew the file       */
+    bool grew;
+    uint8_t *old;        /* pwrite: the bytes it replaced                   */
+    void *word;          /* store: the word in the mapping                 */
+    uint64_t old_word;
+    uint64_t word_off;   /* store: the word's file offset, UINT64_MAX when
+                            it could not be resolved                       */
+} undo;
+
+typedef struct arm {
+    uint64_t at;         /* ordinal that fires; 0 = not armed              */
+    int err;
+    bool sticky;
+} arm;
+
+struct coord_io_fault {
+    coord_io io;         /* first: hooks cast coord_io * back to this      */
+    pthread_mutex_t lock;
+    uint64_t rng;
+    uint64_t count[COORD_FAULT_KINDS];
+    uint64_t total;
+    uint64_t injected;
+    arm fail[COORD_FAULT_KINDS];
+    arm shortw;
+    uint64_t crash_at;   /* total ordinal; 0 = none                         */
+    bool dead;
+    undo *log;
+    size_t log_len, log_cap;
+    undo *lost;          /* covered by a failed sync and not yet rewritten
+                            and synced: still old on the disk              */
+    size_t lost_len, lost_cap;
+    uintptr_t map_start, map_end; /* the mapping last resolved           */
+    uint64_t map_off;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t rnd(coord_io_fault *f)
+{
+    f->rng = mix64(f->rng);
+    return f->rng;
+}
+
+static coord_io_fault *of(coord_io *io)
+{
+    return (coord_io_fault *)io;
+}
+
+/* Count an operation of `kind` and decide its fate: 0 = go ahead, or the
+ * errno it must fail with.  Caller holds the lock. */
+static int decide(coord_io_fault *f, enum coord_fault_kind kind)
+{
+    uint64_t n = ++f->count[kind];
+    uint64_t t = ++f->total;
+    if (f->dead || (f->crash_at && t >= f->crash_at)) {
+        f->dead = true;
+        f->injected++;
+        return EIO;
+    }
+    arm *a = &f->fail[kind];
+    if (a->at && (n == a->at || (a->sticky && n > a->at))) {
+        f->injected++;
+        return a->err;
+    }
+    return 0;
+}
+
+static int push(undo **list, size_t *len, size_t *cap, const undo *u)
+{
+    if (*len == *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        undo *l = realloc(*list, c * sizeof(*l));
+        if (!l)
+            return ENOMEM;
+        *list = l;
+        *cap = c;
+    }
+    (*list)[(*len)++] = *u;
+    return 0;
+}
+
+static int log_push(coord_io_fault *f, const undo *u)
+{
+    return push(&f->log, &f->log_len, &f->log_cap, u);
+}
+
+static void log_clear(coord_io_fault *f)
+{
+    for (size_t i = 0; i < f->log_len; i++)
+        free(f->log[i].old);
+    f->log_len = 0;
+}
+
+static void lost_clear(coord_io_fault *f)
+{
+    for (size_t i = 0; i < f->lost_len; i++)
+        free(f->lost[i].old);
+    f->lost_len = 0;
+}
+
+/* The file offset of a word in a file mapping of this process, from
+ * /proc/self/maps (cached: the store maps its file once).  UINT64_MAX when
+ * the address is in no file mapping. */
+static uint64_t word_offset(coord_io_fault *f, const void *word)
+{
+    uintptr_t a = (uintptr_t)word;
+    if (a < f->map_start || a >= f->map_end) {
+        FILE *maps = fopen("/proc/self/maps", "r");
+        if (!maps)
+            return UINT64_MAX;
+        char line[512];
+        f->map_start = f->map_end = 0;
+        while (fgets(line, sizeof(line), maps)) {
+            unsigned long start, end, off;
+            if (sscanf(line, "%lx-%lx %*s %lx", &start, &end, &off) == 3 &&
+                a >= start && a < end) {
+                f->map_start = start;
+                f->map_end = end;
+                f->map_off = off;
+                break;
+            }
+        }
+        fclose(maps);
+        if (a < f->map_start || a >= f->map_end)
+            return UINT64_MAX;
+    }
+    return f->map_off + (a - f->map_start);
+}
+
+/* The file bytes an operation changed, as [*from, *to). */
+static bool op_range(const undo *u, uint64_t *from, uint64_t *to)
+{
+    if (u->kind == UNDO_PWRITE) {
+        *from = u->off;
+        *to = u->off + u->len;
+        return true;
+    }
+    if ((u->kind == UNDO_STORE64 || u->kind == UNDO_STORE32) &&
+        u->word_off != UINT64_MAX) {
+        *from = u->word_off;
+        *to = u->word_off + (u->kind == UNDO_STORE64 ? 8 : 4);
+        return true;
+    }
+    return false;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* A successful sync wrote the logged operations: an operation lost to an
+ * earlier failed sync is on the disk now only if later, synced writes
+ * covered all of its bytes. */
+static void settle_lost(coord_io_fault *f)
+{
+    if (!f->lost_len)
+        return;
+    uint64_t (*r)[2] = malloc((f->log_len + 1) * sizeof(*r));
+    if (!r)
+        return; /* keep them lost: pessimistic */
+    size_t n = 0;
+    for (size_t i = 0; i < f->log_len; i++)
+        if (op_range(&f->log[i], &r[n][0], &r[n][1]))
+            n++;
+    qsort(r, n, sizeof(*r), cmp_range);
+    size_t kept = 0;
+    for (size_t i = 0; i < f->lost_len; i++) {
+        uint64_t from, to;
+        bool covered = false;
+        if (op_range(&f->lost[i], &from, &to)) {
+            uint64_t reach = from; /* walk the sorted ranges over [from, to) */
+            for (size_t j = 0; j < n && r[j][0] <= reach && reach < to; j++)
+                if (r[j][1] > reach)
+                    reach = r[j][1];
+            covered = reach >= to;
+        }
+        if (covered)
+            free(f->lost[i].old);
+        else
+            f->lost[kept++] = f->lost[i];
+    }
+    f->lost_len = kept;
+    free(r);
+}
+
+/* A failed sync: what it covered may never reach the disk, even after a
+ * later sync succeeds (the kernel may have marked the pages clean). */
+static void mark_lost(coord_io_fault *f)
+{
+    for (size_t i = 0; i < f->log_len; i++) {
+        if (push(&f->lost, &f->lost_len, &f->lost_cap, &f->log[i]) != 0) {
+            free(f->log[i].old); /* out of memory: forget it */
+        }
+    }
+    f->log_len = 0;
+}
+
+static uint64_t file_size(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Remember what [off, off + len) holds now (zeros past the end). */
+static int remember_write(coord_io_fault *f, int fd, uint64_t off,
+                          uint64_t len)
+{
+    undo u = { .kind = UNDO_PWRITE, .fd = fd, .off = off, .len = len };
+    u.old = calloc(1, len ? len : 1);
+    if (!u.old)
+        return ENOMEM;
+    uint64_t size = file_size(fd);
+    if (off < size) {
+        uint64_t n = size - off < len ? size - off : len;
+        if (pread(fd, u.old, n, (off_t)off) != (ssize_t)n) {
+            free(u.old);
+            return errno ? errno : EIO;
+        }
+    }
+    if (off + len > size) {
+        u.grew = true;
+        u.old_size = size;
+    }
+    int rc = log_push(f, &u);
+    if (rc)
+        free(u.old);
+    return rc;
+}
+
+/* ---- hooks ------------------------------------------------------------ */
+
+static int f_open(coord_io *io, const char *path, int flags, unsigned mode,
+                  int *fd)
+{
+    coord_io_fault *f = of(io);
+    pthread_mutex_lock(&f->lock);
+    bool dead = f->dead;
+    pthread_mutex_unlock(&f->lock);
+    if (dead)
+        return EIO;
+    return coord_io_posix()->open(coord_io_posix(), path, flags, mode, fd);
+}
+
+static int f_pwrite(coord_io *io, int fd, const void *buf, size_t len,
+                    uint64_t offset)
+{
+    coord_io_fault *f = of(io);
+    pthread_mutex_lock(&f->lock);
+    int rc = decide(f, COORD_FAULT_PWRITE);
+    size_t keep = len;
+    if (!rc && f->shortw.at && f->count[COORD_FAULT_PWRITE] == f->shortw.at) {
+        keep = len ? (size_t)(rnd(f) % len) : 0;
+        rc = f->shortw.err;
+        f->injected++;
+    }
+    if (keep > 0 && (!rc || keep < len)) {
+        int lrc = remember_write(f, fd, offset, keep);
+        if (!lrc)
+            lrc = coord_io_posix()->pwrite(coord_io_posix(), fd, buf, keep, offset);
+        if (lrc)
+            rc = lrc;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int f_extend(coord_io *io, int fd, uint64_t old_size, uint64_t new_size)
+{
+    coord_io_fault *f = of(io);
+    pthread_mutex_lock(&f->lock);
+    int rc = decide(f, COORD_FAULT_EXTEND);
+    if (!rc) {
+        undo u = { .kind = UNDO_EXTEND, .fd = fd, .grew = true,
+                   .old_size = file_size(fd) };
+        rc = log_push(f, &u);
+    }
+    if (!rc)
+        rc = coord_io_posix()->extend(coord_io_posix(), fd, old_size, new_size);
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int f_sync(coord_io *io, int fd)
+{
+    coord_io_fault *f = of(io);
+    pthread_mutex_lock(&f->lock);
+    int rc = decide(f, COORD_FAULT_SYNC);
+    if (!rc)
+        rc = coord_io_posix()->sync(coord_io_posix(), fd);
+    if (!rc) {
+        settle_lost(f);
+        log_clear(f); /* everything so far is on disk */
+    } else {
+        mark_lost(f);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int f_sync_dir(coord_io *io, const char *path)
+{
+    coord_io_fault *f = of(io);
+    pthread_mutex_lock(&f->lock);
+    bool dead = f->dead;
+    pthread_mutex_unlock(&f->lock);
+    return dead ? EIO : coord_io_posix()->sync_dir(coord_io_posix(), path);
+}
+
+static int f_store64(coord_io *io, uint64_t *word, uint64_t value)
+{
+    coord_io_fault *f = of(io);
+    pthread_mutex_lock(&f->lock);
+    int rc = decide(f, COORD_FAULT_STORE);
+    if (!rc) {
+        undo u = { .kind = UNDO_STORE64, .fd = -1, .word = word,
+                   .old_word = __atomic_load_n(word, __ATOMIC_RELAXED),
+                   .word_off = word_offset(f, word) };
+        rc = log_push(f, &u);
+    }
+    if (!rc)
+        __atomic_store_n(word, value, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int f_store32(coord_io *io, uint32_t *word, uint32_t value)
+{
+    coord_io_fault *f = of(io);
+    pthread_mutex_lock(&f->lock);
+    int rc = decide(f, COORD_FAULT_STORE);
+    if (!rc) {
+        undo u = { .kind = UNDO_STORE32, .fd = -1, .word = word,
+                   .old_word = __atomic_load_n(word, __ATOMIC_RELAXED),
+                   .word_off = word_offset(f, word) };
+        rc = log_push(f, &u);
+    }
+    if (!rc)
+        __atomic_store_n(word, value, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+/* Writes through a closed descriptor cannot be rewound any more; the
+ * coordinator syncs every file before closing it, so none are expected. */
+static void f_close(coord_io *io, int fd)
+{
+    coord_io_fault *f = of(io);
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < f->log_len; i++)
+        if (f->log[i].fd == fd)
+            f->log[i].fd = -1;
+    for (size_t i = 0; i < f->lost_len; i++)
+        if (f->lost[i].fd == fd)
+            f->lost[i].fd = -1;
+    pthread_mutex_unlock(&f->lock);
+    coord_io_posix()->close(coord_io_posix(), fd);
+}
+
+/* ---- power loss ------------------------------------------------------- */
+
+typedef struct cut {
+    enum coord_power_mode mode;
+    uint64_t prefix;     /* PREFIX modes: ops 1..prefix survive            */
+    uint64_t torn_keep;  /* PREFIX_TORN: bytes of op prefix+1 that survive  */
+    uint64_t salt;       /* PAGES: per-page choices                          */
+    uint64_t n;
+} cut;
+
+/* Whether op `i` (1-based) survived on page `key`. */
+static bool survived(const cut *c, uint64_t i, uint64_t key)
+{
+    if (c->mode == COORD_POWER_PAGES)
+        return i <= mix64(c->salt ^ mix64(key)) % (c->n + 1);
+    return i <= c->prefix;
+}
+
+/* Stores and pwrites to the same file page share its fate. */
+static uint64_t store_key(const undo *u)
+{
+    if (u->word_off != UINT64_MAX)
+        return u->word_off / PAGE;
+    return STORE_KEY_BIT | ((uintptr_t)u->word / PAGE);
+}
+
+static void rewind_write(const undo *u, const cut *c, uint64_t i,
+                         uint64_t *truncate_to)
+{
+    if (u->grew && !survived(c, i, SIZE_KEY) && u->old_size < *truncate_to)
+        *truncate_to = u->old_size;
+    if (u->fd < 0)
+        return;
+    uint64_t from = u->off;
+    if (c->mode == COORD_POWER_PREFIX_TORN && i == c->prefix + 1)
+        from += c->torn_keep < u->len ? c->torn_keep : u->len;
+    while (from < u->off + u->len) {
+        uint64_t page_end = (from / PAGE + 1) * PAGE;
+        uint64_t to = page_end < u->off + u->len ? page_end : u->off + u->len;
+        bool torn_op = c->mode == COORD_POWER_PREFIX_TORN && i == c->prefix + 1;
+        if (torn_op || !survived(c, i, from / PAGE))
+            (void)!pwrite(u->fd, u->old + (from - u->off), to - from,
+                          (off_t)from);
+        from = to;
+    }
+}
+
+static void rewind_op(const undo *u, const cut *c, uint64_t i,
+                      uint64_t *truncate_to, int *size_fd)
+{
+    switch (u->kind) {
+    case UNDO_PWRITE:
+        rewind_write(u, c, i, truncate_to);
+        if (u->fd >= 0)
+            *size_fd = u->fd;
+        break;
+    case UNDO_EXTEND:
+        if (!survived(c, i, SIZE_KEY) && u->old_size < *truncate_to)
+            *truncate_to = u->old_size;
+        if (u->fd >= 0)
+            *size_fd = u->fd;
+        break;
+    case UNDO_STORE64:
+        if (!survived(c, i, store_key(u)))
+            __atomic_store_n((uint64_t *)u->word, u->old_word, __ATOMIC_RELAXED);
+        break;
+    case UNDO_STORE32:
+        if (!survived(c, i, store_key(u)))
+            __atomic_store_n((uint32_t *)u->word, (uint32_t)u->old_word,
+                             __ATOMIC_RELAXED);
+        break;
+    }
+}
+
+static cut choose_cut(coord_io_fault *f, enum coord_power_mode mode)
+{
+    cut c = { .mode = mode, .n = f->log_len, .salt = rnd(f), .prefix = 0 };
+    if (mode == COORD_POWER_PREFIX || mode == COORD_POWER_PREFIX_TORN)
+        c.prefix = rnd(f) % (f->log_len + 1);
+    if (mode == COORD_POWER_PREFIX_TORN && c.prefix < f->log_len) {
+        const undo *u = &f->log[c.prefix];
+        c.torn_keep = u->kind == UNDO_PWRITE && u->len ? rnd(f) % u->len : 0;
+    }
+    return c;
+}
+
+/* The page a logged operation touches first (its "key" for PAGES mode). */
+static uint64_t first_key(const undo *u)
+{
+    switch (u->kind) {
+    case UNDO_PWRITE:
+        return u->off / PAGE;
+    case UNDO_EXTEND:
+        return SIZE_KEY;
+    default:
+        return store_key(u);
+    }
+}
+
+uint64_t coord_io_fault_power_loss(coord_io_fault *f, enum coord_power_mode mode)
+{
+    pthread_mutex_lock(&f->lock);
+    cut c = choose_cut(f, mode);
+    uint64_t truncate_to = UINT64_MAX, rewound = 0;
+    int size_fd = -1;
+    /* newest first, so each byte ends at the state of its oldest rewound op */
+    for (size_t k = f->log_len; k > 0; k--) {
+        rewind_op(&f->log[k - 1], &c, k, &truncate_to, &size_fd);
+        rewound += !survived(&c, k, first_key(&f->log[k - 1]));
+    }
+    /* then what a failed sync lost and nothing rewrote since (older still) */
+    cut all = { .mode = COORD_POWER_NOTHING };
+    for (size_t k = f->lost_len; k > 0; k--) {
+        rewind_op(&f->lost[k - 1], &all, k, &truncate_to, &size_fd);
+        rewound++;
+    }
+    if (truncate_to != UINT64_MAX && size_fd >= 0)
+        (void)!ftruncate(size_fd, (off_t)truncate_to);
+    log_clear(f);
+    lost_clear(f);
+    f->dead = false;
+    f->crash_at = 0;
+    pthread_mutex_unlock(&f->lock);
+    return rewound;
+}
+
+/* ---- control ---------------------------------------------------------- */
+
+int coord_io_fault_new(uint64_t seed, coord_io_fault **out)
+{
+    coord_io_fault *f = calloc(1, sizeof(*f));
+    if (!f)
+        return ENOMEM;
+    f->io = (coord_io){ .open = f_open, .pwrite = f_pwrite, .extend = f_extend,
+                        .sync = f_sync, .sync_dir = f_sync_dir,
+                        .store64 = f_store64, .store32 = f_store32,
+                        .close = f_close, .ctx = f };
+    pthread_mutex_init(&f->lock, NULL);
+    f->rng = seed;
+    *out = f;
+    return 0;
+}
+
+void coord_io_fault_free(coord_io_fault *f)
+{
+    if (!f)
+        return;
+    log_clear(f);
+    lost_clear(f);
+    free(f->log);
+    free(f->lost);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+coord_io *coord_io_fault_io(coord_io_fault *f)
+{
+    return &f->io;
+}
+
+void coord_io_fault_fail(coord_io_fault *f, enum coord_fault_kind kind,
+                         uint64_t nth, int err, bool sticky)
+{
+    pthread_mutex_lock(&f->lock);
+    f->fail[kind] = (arm){ .at = f->count[kind] + (nth ? nth : 1), .err = err,
+                           .sticky = sticky };
+    pthread_mutex_unlock(&f->lock);
+}
+
+void coord_io_fault_short_write(coord_io_fault *f, uint64_t nth, int err)
+{
+    pthread_mutex_lock(&f->lock);
+    f->shortw = (arm){ .at = f->count[COORD_FAULT_PWRITE] + (nth ? nth : 1),
+                       .err = err };
+    pthread_mutex_unlock(&f->lock);
+}
+
+void coord_io_fault_crash_at(coord_io_fault *f, uint64_t nth)
+{
+    pthread_mutex_lock(&f->lock);
+    f->crash_at = f->total + (nth ? nth : 1);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void coord_io_fault_disarm(coord_io_fault *f)
+{
+    pthread_mutex_lock(&f->lock);
+    memset(f->fail, 0, sizeof(f->fail));
+    f->shortw = (arm){ 0 };
+    f->crash_at = 0;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void coord_io_fault_revive(coord_io_fault *f)
+{
+    pthread_mutex_lock(&f->lock);
+    f->dead = false;
+    f->crash_at = 0;
+    pthread_mutex_unlock(&f->lock);
+}
+
+bool coord_io_fault_crashed(coord_io_fault *f)
+{
+    pthread_mutex_lock(&f->lock);
+    bool dead = f->dead;
+    pthread_mutex_unlock(&f->lock);
+    return dead;
+}
+
+static uint64_t locked_read(coord_io_fault *f, const uint64_t *v)
+{
+    pthread_mutex_lock(&f->lock);
+    uint64_t x = *v;
+    pthread_mutex_unlock(&f->lock);
+    return x;
+}
+
+uint64_t coord_io_fault_count(coord_io_fault *f, enum coord_fault_kind kind)
+{
+    return locked_read(f, &f->count[kind]);
+}
+
+uint64_t coord_io_fault_total(coord_io_fault *f)
+{
+    return locked_read(f, &f->total);
+}
+
+uint64_t coord_io_fault_injected(coord_io_fault *f)
+{
+    return locked_read(f, &f->injected);
+}
+
+uint64_t coord_io_fault_unsynced(coord_io_fault *f)
+{
+    pthread_mutex_lock(&f->lock);
+    uint64_t n = f->log_len + f->lost_len;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}

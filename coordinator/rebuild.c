@@ -1,0 +1,646 @@
+/*
+ * coordinator/rebuild.c — reading the log forward to find how much of it
+ * reached the disk, and rebuilding the in-place structures from it
+ * (docs/format.md F-REC-5, F-REC-6).
+ *
+ * Under --sync interval and none nothing orders record bytes before the
+ * in-place words and meta slot that name them, so after a power cut a meta
+ * slot or a head can name records whose pages never reached the disk.  The
+ * fast repair of recover.c trusts the records below committed_end; this
+ * file is what checks them and what takes over when they fail:
+ *
+ *   - coord_verify_tail() (F-REC-5) scans the records between the durable
+ *     end (header word F-HDR-7, stored after each successful sync) and the
+ *     recovered committed_end and checks every checksum and every commit
+ *     record's bookkeeping.  Under --sync commit that range is empty, so a
+ *     kill -9 costs nothing; under interval it is at most an interval's
+ *     writes.
+ *   - coord_rebuild() (F-REC-6) scans from data_start, keeps the longest
+ *     prefix that ends with a valid COMMIT record whose whole group verifies
+ *     (every record checksummed, seqs contiguous, counts and roots
+ *     consistent, the commit chain unbroken), and rewrites the meta slot,
+ *     the node table, the node chunk words and the hash table from it.
+ *     It refuses to discard bytes below the durable end unless the file
+ *     simply ends there (a short copy): rot in durable data is reported,
+ *     never silently cut away.
+ *
+ * A record that fails is never trusted for anything, including its length:
+ * the scan stops at the first one.  Gaps of up to seven zero words are
+ * padding (F-LOG-4); a longer run of zeros is where the log ends.
+ *
+ * Concurrency: committer thread only, before the store accepts writes.
+ * The rebuild assumes no live reader depends on the words it rewrites: it
+ * only runs when the log itself is damaged, which a process crash cannot
+ * cause (the page cache survives it), so it follows a power loss, a restore
+ * of a short copy, or damage that readers already see.
+ */
+#include "coordinator/store_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sutra/sutra.h"
+
+#define MAX_PAD_WORDS 7u /* the widest alignment gap: 56 bytes before a
+                            64-aligned region */
+
+/* What a scan established. */
+typedef struct scan {
+    /* inputs */
+    uint64_t limit;         /* scan below this offset                        */
+    bool from_start;        /* scanning from data_start: counts, the commit
+                               chain and the regions are known from zero    */
+    /* running state */
+    uint64_t last_seq;      /* seq of the last data record (0 at start)      */
+    bool seq_known;
+    uint64_t group_first, group_last; /* data seqs of the open group         */
+    uint64_t versions, tombstones;    /* records since data_start            */
+    uint64_t expect_gen, prev_commit;
+    uint64_t hash_off, hash_slots;    /* newest hash table region seen       */
+    uint64_t chunk_off[LAYOUT_NODE_CHUNKS];
+    /* the last valid commit */
+    uint64_t good_end;
+    layout_roots good;      /* its roots (generation 0 before any commit)   */
+    uint64_t good_chunk[LAYOUT_NODE_CHUNKS];
+    /* where and why the scan stopped (bad_why NULL: clean end) */
+    uint64_t bad_off;
+    const char *bad_why;
+    bool bad_truncated;     /* the record runs past the end of the file     */
+} scan;
+
+static bool is_pow2(uint64_t x)
+{
+    return x && (x & (x - 1)) == 0;
+}
+
+static bool is_data(uint16_t type)
+{
+    return type == LAYOUT_REC_CONCEPT || type == LAYOUT_REC_CONCEPT_TOMBSTONE ||
+           type == LAYOUT_REC_ASSOC || type == LAYOUT_REC_ASSOC_TOMBSTONE;
+}
+
+static bool stop(scan *sc, uint64_t off, const char *why, bool truncated)
+{
+    sc->bad_off = off;
+    sc->bad_why = why;
+    sc->bad_truncated = truncated;
+    return false;
+}
+
+/* ---- one record ------------------------------------------------------- */
+
+/* F-LOG-6 (region part) and §6.6: the descriptor says what the record is. */
+static bool region_ok(scan *sc, uint64_t off, const layout_region *r,
+                      uint64_t size)
+{
+    if (off % LAYOUT_REGION_ALIGN != 0 || size < LAYOUT_REGION_BODY)
+        return stop(sc, off, "F-LOG-3: region misaligned or too small", false);
+    if (r->rec.type == LAYOUT_REC_HASH_TABLE) {
+        if (!is_pow2(r->arg0) || r->arg0 < LAYOUT_HASH_MIN_SLOTS ||
+            r->arg0 > COORD_MAX_HASH_SLOTS ||
+            size != LAYOUT_REGION_BODY + r->arg0 * sizeof(uint64_t))
+            return stop(sc, off, "F-HASH-1: hash table descriptor invalid",
+                        false);
+        sc->hash_off = off;
+        sc->hash_slots = r->arg0;
+    } else if (r->rec.type == LAYOUT_REC_NODE_CHUNK) {
+        uint64_t k = r->arg0;
+        if (k > COORD_MAX_NODE_CHUNK ||
+            r->arg1 != layout_node_chunk_entries((uint32_t)k) ||
+            r->arg2 != layout_node_chunk_first((uint32_t)k) ||
+            size != LAYOUT_REGION_BODY + r->arg1 * sizeof(layout_node))
+            return stop(sc, off, "F-NODE-2: node chunk descriptor invalid",
+                        false);
+        sc->chunk_off[k] = off;
+    }
+    return true;
+}
+
+/* F-LOG-5, F-LOG-6 and the per-type rules that need no other record. */
+static bool record_ok(scan *sc, const coord_store *s, uint64_t off,
+                      uint64_t *size_out)
+{
+    const layout_rec *rec = (const layout_rec *)(s->map + off);
+    if (sc->limit - off < sizeof(*rec))
+        return stop(sc, off, "F-LOG-5: record header past the end", true);
+    uint64_t size = layout_rec_size(rec);
+    if (size < sizeof(*rec))
+        return stop(sc, off, "F-LOG-5: record length below 24", false);
+    if (size > sc->limit - off)
+        return stop(sc, off, "F-LOG-5: record runs past the end", true);
+    if (!layout_rec_verify(rec))
+        return stop(sc, off, "F-LOG-6: record checksum mismatch", false);
+    if (rec->flags & LAYOUT_REC_F_REGION) {
+        if (rec->seq != 0)
+            return stop(sc, off, "F-LOG-5: region with a seq", false);
+        if (!region_ok(sc, off, (const layout_region *)rec, size))
+            return false;
+    } else if ((rec->type == LAYOUT_REC_CONCEPT ||
+                rec->type == LAYOUT_REC_CONCEPT_TOMBSTONE) &&
+               size < sizeof(layout_concept)) {
+        return stop(sc, off, "F-CON-1: concept record too short", false);
+    }
+    *size_out = size;
+    return true;
+}
+
+/* §6.2: data seqs run on without a gap, across groups too. */
+static bool data_ok(scan *sc, uint64_t off, const layout_rec *rec)
+{
+    if (sc->seq_known && rec->seq != sc->last_seq + 1)
+        return stop(sc, off, "F-LOG-5: seq out of order (a record is missing)",
+                    false);
+    if (!sc->group_first)
+        sc->group_first = rec->seq;
+    sc->group_last = rec->seq;
+    sc->last_seq = rec->seq;
+    sc->seq_known = true;
+    sc->versions += rec->type == LAYOUT_REC_CONCEPT;
+    sc->tombstones += rec->type == LAYOUT_REC_CONCEPT_TOMBSTONE;
+    return true;
+}
+
+/* F-COM-1, F-COM-2: the commit record closes exactly the group before it. */
+static bool commit_ok(scan *sc, const coord_store *s, uint64_t off,
+                      const layout_commit *c, uint64_t size)
+{
+    const layout_roots *r = &c->roots;
+    if (size != sizeof(*c) + (uint64_t)c->request_count * sizeof(layout_commit_entry) ||
+        r->last_commit != off ||
+        r->committed_end != layout_align_up(off + size, LAYOUT_RECORD_ALIGN) ||
+        c->rec.seq != r->last_seq)
+        return stop(sc, off, "F-COM-1: commit record inconsistent", false);
+    if ((sc->expect_gen && r->generation != sc->expect_gen) ||
+        (sc->from_start ? c->prev_commit != sc->prev_commit
+                        : c->prev_commit >= off))
+        return stop(sc, off, "F-COM-2: commit chain broken", false);
+    bool has_data = sc->group_first != 0;
+    if (has_data ? (c->first_seq != sc->group_first ||
+                    r->last_seq != sc->group_last)
+                 : (c->first_seq != 0 ||
+                    (sc->seq_known && r->last_seq != sc->last_seq)))
+        return stop(sc, off, "F-COM-1: commit does not cover its group's seqs",
+                    false);
+    if (sc->from_start &&
+        (r->version_count != sc->versions ||
+         r->tombstone_count != sc->tombstones || r->hash_root != sc->hash_off ||
+         r->hash_slots != sc->hash_slots || r->node_count > r->hash_slots / 2))
+        return stop(sc, off, "F-META-5: commit roots disagree with the log",
+                    false);
+    for (uint32_t k = 0; sc->from_start && k < LAYOUT_NODE_CHUNKS &&
+                         layout_node_chunk_first(k) < r->node_count; k++)
+        if (!sc->chunk_off[k])
+            return stop(sc, off, "F-NODE-2: a needed node chunk is missing",
+                        false);
+    (void)s;
+    sc->good = *r;
+    sc->good_end = r->committed_end;
+    memcpy(sc->good_chunk, sc->chunk_off, sizeof(sc->chunk_off));
+    sc->expect_gen = r->generation + 1;
+    sc->prev_commit = off;
+    sc->last_seq = r->last_seq;
+    sc->seq_known = true;
+    sc->group_first = sc->group_last = 0;
+    return true;
+}
+
+/* ---- the scan --------------------------------------------------------- */
+
+/* F-META-5: generation 0 is the file's first hash table and node chunk
+ * with nothing logged after them yet; it has no commit record. */
+static void note_generation_zero(scan *sc, uint64_t end)
+{
+    if (!sc->from_start || sc->expect_gen != 1 || sc->group_first ||
+        !sc->hash_off || !sc->chunk_off[0] || sc->good_end)
+        return;
+    memset(&sc->good, 0, sizeof(sc->good));
+    sc->good.committed_end = end;
+    sc->good.hash_root = sc->hash_off;
+    sc->good.hash_slots = sc->hash_slots;
+    sc->good_end = end;
+    memcpy(sc->good_chunk, sc->chunk_off, sizeof(sc->chunk_off));
+}
+
+/* Scan [from, sc->limit), stopping at the first record that fails.
+ * `visit` (may be NULL) sees every record that passed, in order. */
+typedef void (*record_visit)(void *ctx, uint64_t off, const layout_rec *rec);
+
+static void scan_log(const coord_store *s, uint64_t from, scan *sc,
+                     record_visit visit, void *ctx)
+{
+    uint64_t off = from, zeros = 0;
+    while (off + sizeof(uint64_t) <= sc->limit) {
+        uint64_t word;
+        memcpy(&word, s->map + off, sizeof(word));
+        if (word == 0) { /* F-LOG-4: padding, or the end of the log */
+            if (++zeros > MAX_PAD_WORDS) {
+                sc->bad_off = off - MAX_PAD_WORDS * sizeof(word);
+                return;
+            }
+            off += sizeof(word);
+            continue;
+        }
+        zeros = 0;
+        uint64_t size;
+        if (!record_ok(sc, s, off, &size))
+            return;
+        const layout_rec *rec = (const layout_rec *)(s->map + off);
+        if (is_data(rec->type) && !data_ok(sc, off, rec))
+            return;
+        if (rec->type == LAYOUT_REC_COMMIT &&
+            !commit_ok(sc, s, off, (const layout_commit *)rec, size))
+            return;
+        if (visit)
+            visit(ctx, off, rec);
+        off = layout_align_up(off + size, LAYOUT_RECORD_ALIGN);
+        note_generation_zero(sc, off);
+    }
+    sc->bad_off = off; /* the end of the range */
+}
+
+/* The generation-0 state of a file (F-META-5): its first two regions. */
+static void scan_from_start(const coord_store *s, uint64_t limit, scan *sc,
+                            record_visit visit, void *ctx)
+{
+    memset(sc, 0, sizeof(*sc));
+    sc->limit = limit;
+    sc->from_start = true;
+    sc->seq_known = true;
+    sc->expect_gen = 1;
+    scan_log(s, LAYOUT_DATA_START, sc, visit, ctx);
+}
+
+/* ---- F-REC-5: the tail past the durable end --------------------------- */
+
+/* Replaying the tail's index effects: after a power cut the in-place words
+ * its records set may be older than the records (their pages were not
+ * written back), and after a kill -9 they are already right; storing them
+ * again from the verified records is correct in both cases and costs only
+ * the tail. */
+typedef struct replay {
+    coord_store *s;
+    uint64_t from;
+    bool table_in_tail;  /* the hash table itself was allocated in the tail */
+    uint64_t bad_off;
+} replay;
+
+static int store_if_different(coord_store *s, uint64_t *word, uint64_t value)
+{
+    return *word == value ? 0 : s->io->store64(s->io, word, value);
+}
+
+/* A node born in the tail: its entry words (F-NODE-1), then its slot. */
+static int replay_birth(replay *rp, layout_node *e, const layout_concept *c)
+{
+    coord_store *s = rp->s;
+    uint64_t id[2];
+    memcpy(id, c->id, 16);
+    uint64_t *w = (uint64_t *)(void *)e->id;
+    int rc = store_if_different(s, &w[0], id[0]);
+    if (!rc)
+        rc = store_if_different(s, &w[1], id[1]);
+    if (!rc)
+        rc = store_if_different(s, &e->first_seq, c->rec.seq);
+    for (int i = 0; i < 2 && !rc; i++)
+        rc = store_if_different(s, &e->reserved[i], 0);
+    uint32_t found;
+    if (!rc && !rp->table_in_tail && coord_hash_find(s, c->id, &found) != 0)
+        rc = coord_hash_insert(s, s->hash, s->roots.hash_slots, c->id, c->node);
+    return rc;
+}
+
+static int replay_concept(replay *rp, uint64_t off, const layout_concept *c)
+{
+    coord_store *s = rp->s;
+    layout_node *e = c->node < s->roots.node_count
+                         ? coord_node_entry(s, c->node) : NULL;
+    if (!e)
+        return SUTRA_ECORRUPT;
+    int rc = 0;
+    if (c->prev == 0)
+        rc = replay_birth(rp, e, c);
+    else if (memcmp(e->id, c->id, 16) != 0)
+        return SUTRA_ECORRUPT; /* a durable entry that disagrees: damage */
+    return rc ? rc : store_if_different(s, &e->head, off);
+}
+
+static void replay_record(void *ctx, uint64_t off, const layout_rec *rec)
+{
+    replay *rp = ctx;
+    coord_store *s = rp->s;
+    if (rp->bad_off)
+        return;
+    int rc = 0;
+    if (rec->type == LAYOUT_REC_CONCEPT ||
+        rec->type == LAYOUT_REC_CONCEPT_TOMBSTONE) {
+        rc = replay_concept(rp, off, (const layout_concept *)rec);
+    } else if (rec->type == LAYOUT_REC_ADJ_BLOCK) {
+        const layout_region *r = (const layout_region *)rec;
+        uint32_t n = (uint32_t)r->arg0, dir = (uint32_t)(r->arg0 >> 32);
+        layout_node *e = n < s->roots.node_count ? coord_node_entry(s, n) : NULL;
+        if (e && dir <= LAYOUT_ADJ_IN)
+            rc = store_if_different(s, dir == LAYOUT_ADJ_OUT ? &e->out_adj
+                                                             : &e->in_adj, off);
+    }
+    if (rc)
+        rp->bad_off = off;
+}
+
+/* F-HASH-2: a table allocated in the tail is recomputed whole. */
+static int replay_table(coord_store *s)
+{
+    uint64_t slots = s->roots.hash_slots, mask = slots - 1;
+    uint64_t *want = calloc(slots, sizeof(uint64_t));
+    if (!want)
+        return ENOMEM;
+    for (uint64_t n = 0; n < s->roots.node_count; n++) {
+        const layout_node *e = coord_node_entry(s, (uint32_t)n);
+        uint64_t h = layout_id_hash(e->id), i = h & mask;
+        while (want[i])
+            i = (i + 1) & mask;
+        want[i] = (h & 0xFFFFFFFF00000000ull) | (n + 1);
+    }
+    int rc = 0;
+    for (uint64_t i = 0; i < slots && !rc; i++)
+        rc = store_if_different(s, &s->hash[i], want[i]);
+    free(want);
+    return rc;
+}
+
+int coord_verify_tail(coord_store *s, coord_error *err)
+{
+    uint64_t end = s->roots.committed_end;
+    uint64_t from = __atomic_load_n(&s->hdr->durable_end, __ATOMIC_ACQUIRE);
+    if (from > end)
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-REC-5: the meta's committed end %llu is below the "
+                          "durable end %llu: a durable meta slot was lost",
+                          (unsigned long long)end, (unsigned long long)from);
+    if (from < LAYOUT_DATA_START || s->roots.generation == 0)
+        from = LAYOUT_DATA_START;
+    if (from == end)
+        return 0;
+    replay rp = { .s = s, .from = from,
+                  .table_in_tail = s->roots.hash_root >= from };
+    scan sc;
+    if (from == LAYOUT_DATA_START) {
+        scan_from_start(s, end, &sc, replay_record, &rp);
+    } else {
+        memset(&sc, 0, sizeof(sc));
+        sc.limit = end;
+        scan_log(s, from, &sc, replay_record, &rp);
+    }
+    if (sc.bad_why)
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-REC-5: record at %llu below the committed end "
+                          "%llu: %s", (unsigned long long)sc.bad_off,
+                          (unsigned long long)end, sc.bad_why);
+    if (sc.good_end != end || sc.good.last_commit != s->roots.last_commit)
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-REC-5: the log between %llu and the committed end "
+                          "%llu does not end with its commit record",
+                          (unsigned long long)from, (unsigned long long)end);
+    if (rp.bad_off)
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-REC-5: record at %llu disagrees with the node "
+                          "table", (unsigned long long)rp.bad_off);
+    int rc = rp.table_in_tail ? replay_table(s) : 0;
+    if (rc)
+        return coord_fail(err, rc, "cannot rewrite the hash table");
+    return 0;
+}
+
+/* ---- F-REC-6: rebuild --------------------------------------------------- */
+
+typedef struct node_state {
+    uint8_t id[16];
+    uint64_t first_seq, head, out_adj, in_adj;
+} node_state;
+
+typedef struct rebuild {
+    node_state *nodes;
+    uint64_t node_count;     /* nodes seen so far                          */
+    uint64_t node_cap;       /* = the recovered roots' node_count           */
+    uint64_t live;           /* concept_count as the records say           */
+    bool *is_live;
+    uint64_t bad_off;        /* first record inconsistent with the others  */
+} rebuild;
+
+static void visit_concept(rebuild *rb, uint64_t off, const layout_concept *c)
+{
+    uint64_t n = c->node;
+    if (n > rb->node_count || n >= rb->node_cap) {
+        rb->bad_off = rb->bad_off ? rb->bad_off : off;
+        return;
+    }
+    node_state *e = &rb->nodes[n];
+    if (n == rb->node_count) { /* F-NODE-1: numbered at first insert */
+        if (c->prev != 0) {
+            rb->bad_off = rb->bad_off ? rb->bad_off : off;
+            return;
+        }
+        memcpy(e->id, c->id, 16);
+        e->first_seq = c->rec.seq;
+        rb->node_count++;
+    } else if (memcmp(e->id, c->id, 16) != 0 || c->prev != e->head) {
+        rb->bad_off = rb->bad_off ? rb->bad_off : off; /* F-CON-2 */
+        return;
+    }
+    e->head = off;
+    bool live = c->rec.type == LAYOUT_REC_CONCEPT;
+    rb->live += (uint64_t)live - (uint64_t)rb->is_live[n];
+    rb->is_live[n] = live;
+}
+
+static void visit_record(void *ctx, uint64_t off, const layout_rec *rec)
+{
+    rebuild *rb = ctx;
+    if (rec->type == LAYOUT_REC_CONCEPT ||
+        rec->type == LAYOUT_REC_CONCEPT_TOMBSTONE) {
+        visit_concept(rb, off, (const layout_concept *)rec);
+    } else if (rec->type == LAYOUT_REC_ADJ_BLOCK) {
+        /* F-ADJ-1: the newest block of a list is the last one logged */
+        const layout_region *r = (const layout_region *)rec;
+        uint64_t n = (uint32_t)r->arg0, dir = r->arg0 >> 32;
+        if (n < rb->node_count && dir <= LAYOUT_ADJ_IN)
+            *(dir == LAYOUT_ADJ_OUT ? &rb->nodes[n].out_adj
+                                    : &rb->nodes[n].in_adj) = off;
+    }
+}
+
+/* The node chunk words and every entry, from the rebuilt table. */
+static int write_nodes(coord_store *s, const scan *sc, const rebuild *rb)
+{
+    for (uint32_t k = 0; k < LAYOUT_NODE_CHUNKS; k++) {
+        uint64_t off = sc->good_chunk[k];
+        int rc = store_if_different(s, &s->hdr->node_chunk[k], off);
+        if (rc)
+            return rc;
+        s->chunk[k] = off ? (layout_node *)(s->map + off + LAYOUT_REGION_BODY)
+                          : NULL;
+        uint64_t first = layout_node_chunk_first(k);
+        for (uint64_t i = 0; off && i < layout_node_chunk_entries(k); i++) {
+            layout_node want = {0};
+            if (first + i < rb->node_count) {
+                const node_state *n = &rb->nodes[first + i];
+                memcpy(want.id, n->id, 16);
+                want.first_seq = n->first_seq;
+                want.head = n->head;
+                want.out_adj = n->out_adj;
+                want.in_adj = n->in_adj;
+            }
+            uint64_t *w = (uint64_t *)(void *)&s->chunk[k][i];
+            const uint64_t *v = (const uint64_t *)(const void *)&want;
+            for (size_t j = 0; j < sizeof(want) / sizeof(uint64_t); j++) {
+                rc = store_if_different(s, &w[j], v[j]);
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The hash table named by the roots, computed whole and stored where it
+ * differs (F-HASH-2). */
+static int write_hash(coord_store *s, const rebuild *rb)
+{
+    uint64_t slots = s->roots.hash_slots;
+    uint64_t *want = calloc(slots, sizeof(uint64_t));
+    if (!want)
+        return ENOMEM;
+    for (uint64_t n = 0; n < rb->node_count; n++) {
+        uint64_t h = layout_id_hash(rb->nodes[n].id), mask = slots - 1;
+        uint64_t i = h & mask;
+        while (want[i])
+            i = (i + 1) & mask;
+        want[i] = (h & 0xFFFFFFFF00000000ull) | (n + 1);
+    }
+    s->hash = (uint64_t *)(s->map + s->roots.hash_root + LAYOUT_REGION_BODY);
+    int rc = 0;
+    for (uint64_t i = 0; i < slots && !rc; i++)
+        rc = store_if_different(s, &s->hash[i], want[i]);
+    free(want);
+    return rc;
+}
+
+/* F-META-2/4: the recovered generation's slot holds its roots; a slot
+ * naming a newer generation is made invalid so it can never win again. */
+static int write_meta(coord_store *s)
+{
+    layout_meta m = {0};
+    m.roots = s->roots;
+    m.file_size = s->file_size;
+    layout_meta_seal(&m);
+    uint64_t gen = s->roots.generation;
+    uint64_t *slot = (uint64_t *)(void *)(s->map + (gen % 2 ? LAYOUT_META_OFFSET_1
+                                                            : LAYOUT_META_OFFSET_0));
+    const uint64_t *src = (const uint64_t *)(const void *)&m;
+    for (size_t i = 0; i < sizeof(m) / sizeof(uint64_t); i++) {
+        int rc = store_if_different(s, &slot[i], src[i]);
+        if (rc)
+            return rc;
+    }
+    int rc = s->io->sync(s->io, s->fd);
+    if (rc)
+        return rc;
+    layout_meta *other = (layout_meta *)(s->map + (gen % 2 ? LAYOUT_META_OFFSET_0
+                                                           : LAYOUT_META_OFFSET_1));
+    if (layout_meta_valid(other) && other->roots.generation > gen)
+        return s->io->store64(s->io, &other->magic, 0);
+    return 0;
+}
+
+static int rebuild_words(coord_store *s, const scan *sc, rebuild *rb,
+                         coord_error *err)
+{
+    s->roots = sc->good;
+    for (uint32_t k = 0; k < LAYOUT_NODE_CHUNKS; k++)
+        s->chunk[k] = NULL;
+    int rc = write_nodes(s, sc, rb);
+    if (!rc)
+        rc = write_hash(s, rb);
+    if (!rc)
+        rc = s->io->store64(s->io, &s->hdr->generation, s->roots.generation);
+    if (!rc)
+        rc = write_meta(s);
+    if (rc)
+        return coord_fail(err, rc, "F-REC-6: cannot rewrite the index words: %s",
+                          strerror(rc));
+    if (s->roots.assoc_count || s->roots.node_count) {
+        rc = coord_adj_repair(s, err);
+        if (rc)
+            return rc;
+    }
+    rc = s->io->sync(s->io, s->fd);
+    if (!rc)
+        rc = s->io->store64(s->io, &s->hdr->durable_end, s->roots.committed_end);
+    if (rc)
+        return coord_fail(err, rc, "F-REC-6: cannot sync the rebuilt file: %s",
+                          strerror(rc));
+    coord_count_sync(s);
+    return 0;
+}
+
+/* Whether discarding everything from the scan's stop is allowed. */
+static int may_discard(const coord_store *s, const scan *sc,
+                       uint64_t meta_generation, coord_error *err)
+{
+    uint64_t durable = __atomic_load_n(&s->hdr->durable_end, __ATOMIC_ACQUIRE);
+    /* a short copy that kept no commit at all is not worth opening empty */
+    if (sc->good.generation == 0 && meta_generation > 0 &&
+        durable > sc->good_end)
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-REC-6: no valid commit record remains: the record "
+                          "at %llu fails (%s)", (unsigned long long)sc->bad_off,
+                          sc->bad_why ? sc->bad_why : "end of log");
+    if (sc->good_end < durable && !sc->bad_truncated &&
+        sc->bad_off < s->file_size)
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-REC-6: the record at %llu, below the durable end "
+                          "%llu, fails (%s); refusing to discard durable data",
+                          (unsigned long long)sc->bad_off,
+                          (unsigned long long)durable,
+                          sc->bad_why ? sc->bad_why : "end of log");
+    return 0;
+}
+
+int coord_rebuild(coord_store *s, uint64_t meta_generation, coord_error *err)
+{
+    uint64_t limit = s->file_size < s->map_reserve ? s->file_size : s->map_reserve;
+    scan sc;
+    scan_from_start(s, limit, &sc, NULL, NULL);
+    if (sc.good_end == 0) {
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-REC-6: the initial regions at %llu fail (%s)",
+                          (unsigned long long)sc.bad_off,
+                          sc.bad_why ? sc.bad_why : "end of log");
+    }
+    int rc = may_discard(s, &sc, meta_generation, err);
+    if (rc)
+        return rc;
+    rebuild rb = { .node_cap = sc.good.node_count };
+    rb.nodes = calloc(rb.node_cap ? rb.node_cap : 1, sizeof(*rb.nodes));
+    rb.is_live = calloc(rb.node_cap ? rb.node_cap : 1, sizeof(*rb.is_live));
+    if (!rb.nodes || !rb.is_live) {
+        free(rb.nodes);
+        free(rb.is_live);
+        return coord_fail(err, ENOMEM, "no memory to rebuild %llu nodes",
+                          (unsigned long long)rb.node_cap);
+    }
+    scan again;
+    scan_from_start(s, sc.good_end, &again, visit_record, &rb);
+    if (rb.bad_off || rb.node_count != sc.good.node_count ||
+        rb.live != sc.good.concept_count)
+        rc = coord_fail(err, SUTRA_ECORRUPT,
+                        "F-REC-6: concept records disagree with the roots of "
+                        "generation %llu (at %llu)",
+                        (unsigned long long)sc.good.generation,
+                        (unsigned long long)rb.bad_off);
+    else
+        rc = rebuild_words(s, &sc, &rb, err);
+    free(rb.nodes);
+    free(rb.is_live);
+    return rc;
+}
