@@ -155,7 +155,8 @@ soak: deps all $(BUILD)/tests/test_soak ## alternate write-heavy and read-heavy 
 # Fuzz targets link the library sources directly, built with libFuzzer.
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LAYOUT_SRC) $(READER_SRC) $(COORD_SRC) | san-deps
 	@mkdir -p $(dir $@)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -std=c11 -D_GNU_SOURCE \
 	  -I. -Iinclude $^ -o $@ $(LIBS)
 
 fuzz: $(FUZZ_BINS) ## run each libFuzzer target for FUZZ_SECONDS (default 300) on its corpus

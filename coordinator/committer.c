@@ -65,6 +65,7 @@ struct coord_committer {
     coord_counters *counters;
     coord_committer_config cfg;
     uint64_t last_sync_ns;      /* interval policy                          */
+    uint64_t last_reverify_ns;  /* read-only store: last re-verification    */
     bool read_only_logged;
     int final_status;
 };
@@ -170,9 +171,34 @@ static void note_read_only(coord_committer *c, const coord_error *err)
     if (st.read_only && !c->read_only_logged) {
         c->read_only_logged = true;
         coord_log_error("storage is read-only after an I/O failure (%s); "
-                        "writes are refused until the coordinator restarts",
+                        "writes are refused until it is re-verified on disk",
                         err->message);
     }
+}
+
+/* A store that turned read-only after a failed sync is re-verified before
+ * a write is refused, at most once per reverify_ms, so a disk that comes
+ * back brings writes back without a restart; until it succeeds every write
+ * gets SUTRA_EREADONLY. */
+static void maybe_reverify(coord_committer *c)
+{
+    coord_store_stats st;
+    coord_store_stats_get(c->store, &st);
+    uint64_t now = now_ns();
+    if (!st.read_only ||
+        now - c->last_reverify_ns < c->cfg.reverify_ms * 1000000u)
+        return;
+    c->last_reverify_ns = now;
+    coord_error err = { 0 };
+    int rc = coord_store_reverify(c->store, &err);
+    if (rc) {
+        coord_log_warn("storage is still read-only: re-verification failed "
+                       "(%s)", err.message);
+        return;
+    }
+    coord_log_info("storage re-verified on disk; accepting writes again");
+    c->read_only_logged = false;
+    c->last_sync_ns = now;
 }
 
 /* ---- groups ----------------------------------------------------------- */
@@ -223,6 +249,8 @@ static void process(coord_committer *c, group *g, coord_request *r)
         group_append(g, r, 0);
         return;
     }
+    if (!g->requests)
+        maybe_reverify(c); /* never with a group open: it drops the group */
     coord_apply_result res = { .failed_op = WIRE_NO_FAILED_OP };
     coord_error err = { 0 };
     int rc = coord_store_apply(c->store, &r->wire, &res, &err);
@@ -383,6 +411,8 @@ int coord_committer_start(coord_store *store, coord_dedup *dedup,
         c->cfg.group_max_ops = COORD_GROUP_MAX_OPS;
     if (c->cfg.sync_interval_ms == 0)
         c->cfg.sync_interval_ms = 1000;
+    if (c->cfg.reverify_ms == 0)
+        c->cfg.reverify_ms = 1000;
     c->last_sync_ns = now_ns();
     int rc = pthread_create(&c->thread, NULL, committer_main, c);
     if (rc) {

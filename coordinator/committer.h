@@ -84,6 +84,9 @@ typedef struct coord_committer_config {
     uint64_t sync_interval_ms;         /* interval policy                 */
     uint64_t group_max_bytes;          /* 0 = COORD_GROUP_MAX_BYTES       */
     uint32_t group_max_ops;            /* 0 = COORD_GROUP_MAX_OPS         */
+    uint64_t reverify_ms;              /* a read-only store is re-verified
+                                          (coord_store_reverify) at most
+                                          this often; 0 = 1000            */
     /* Called on the committer thread after each published generation
      * (events); may be NULL.  Must not block. */
     void (*published)(void *arg, const coord_commit_info *info);

@@ -1,0 +1,655 @@
+/*
+ * tests/unit/test_faults.c — disk full, I/O errors, failed fsyncs and power
+ * cuts, injected through the fault-injecting io (coordinator/io_fault.h)
+ * under the store API and the committer.
+ *
+ * What each test proves:
+ *   - ENOSPC on extend or pwrite, a short write, EIO on pwrite: the commit
+ *     fails with a clear error, nothing is published (every byte below the
+ *     committed end — header words, meta slots, index words — is unchanged,
+ *     so readers see exactly what they saw), the store stays writable, and
+ *     later commits succeed once the fault is gone.
+ *   - A failed fsync (before or after the meta slot, or an interval sync):
+ *     the store turns read-only (SUTRA_EREADONLY) and stays so until
+ *     coord_store_reverify() has rewritten and synced what it published;
+ *     a power cut after that loses nothing published, and the group whose
+ *     sync failed is gone.  The io model keeps what a failed sync covered
+ *     lost until it is written again (Linux marks such pages clean).
+ *   - Power cuts under --sync none and interval (F-REC-5, F-REC-6): the
+ *     recovered state is exactly one of the committed generations, at
+ *     least the last one synced, and the file verifies.
+ *   - Through the committer: clients get the errno, then SUTRA_EREADONLY,
+ *     then success again after re-verification; SUTRA_EFULL when the file
+ *     reaches its reserve, without turning read-only.
+ * Seeds are printed; SUTRA_FAULT_SEED replays a run, SUTRA_FAULT_CYCLES
+ * changes the number of power cuts.
+ */
+#include "tests/unit/fault_fixture.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "coordinator/committer.h"
+#include "coordinator/dedup.h"
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoull(v, NULL, 0) : dflt;
+}
+
+static uint64_t g_faults; /* injected over the whole run, for the summary */
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static uint8_t *image_of(const char *path, uint64_t len)
+{
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, len, 0), (ssize_t)len);
+    close(fd);
+    return buf;
+}
+
+/* Nothing below `len` changed: no word, no meta slot, no record. */
+static void assert_image_same(const char *path, const uint8_t *before,
+                              uint64_t len)
+{
+    uint8_t *now = image_of(path, len);
+    for (uint64_t i = 0; i < len; i++) {
+        if (now[i] != before[i]) {
+            print_error("byte %llu changed: %02x -> %02x\n",
+                        (unsigned long long)i, before[i], now[i]);
+            fail();
+        }
+    }
+    free(now);
+}
+
+static coord_store_stats stats_of(coord_store *s)
+{
+    coord_store_stats st;
+    coord_store_stats_get(s, &st);
+    return st;
+}
+
+typedef struct rig {
+    fx_dir d;
+    coord_io_fault *f;
+    coord_store *s;
+    fx_model *m;
+    uint64_t no;
+} rig;
+
+static void rig_open(rig *r, uint64_t seed, uint32_t gens)
+{
+    memset(r, 0, sizeof(*r));
+    fx_dir_make(&r->d);
+    assert_int_equal(coord_io_fault_new(seed, &r->f), 0);
+    coord_error err = { 0 };
+    r->s = fx_open(r->d.path, coord_io_fault_io(r->f), NULL, &err);
+    r->m = calloc(1, sizeof(*r->m));
+    for (uint32_t g = 0; g < gens; g++) {
+        fx_req q = { 0 };
+        fx_build_group(&q, r->m, seed + g, 12);
+        assert_int_equal(fx_commit(r->s, &q, r->m, ++r->no, true, &err), 0);
+    }
+}
+
+static void rig_close(rig *r)
+{
+    g_faults += coord_io_fault_injected(r->f);
+    coord_store_close(r->s, true);
+    coord_io_fault_free(r->f);
+    fx_dir_remove(&r->d);
+    free(r->m);
+}
+
+/* A group that commits cleanly once the fault is gone. */
+static void commit_next(rig *r, bool sync)
+{
+    coord_error err = { 0 };
+    fx_req q = { 0 };
+    fx_build_group(&q, r->m, 1000 + r->no, 10);
+    int rc = fx_commit(r->s, &q, r->m, ++r->no, sync, &err);
+    if (rc)
+        print_error("commit: %d %s\n", rc, err.message);
+    assert_int_equal(rc, 0);
+}
+
+/* Try a group that must fail with `want`; the model does not advance. */
+static void commit_fails(rig *r, int want, const char *in_message)
+{
+    coord_error err = { 0 };
+    fx_req q = { 0 };
+    fx_state saved = r->m->open;
+    fx_build_group(&q, r->m, 5000 + r->no, 10);
+    int rc = fx_commit(r->s, &q, NULL, ++r->no, true, &err);
+    r->m->open = saved;
+    if (rc != want)
+        print_error("commit: %d (want %d) %s\n", rc, want, err.message);
+    assert_int_equal(rc, want);
+    if (in_message)
+        assert_non_null(strstr(err.message, in_message));
+}
+
+/* ---- disk full and write errors ---------------------------------------- */
+
+static void test_faults_enospc_on_extend(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 11, 3);
+    coord_store_stats before = stats_of(r.s);
+    uint8_t *img = image_of(r.d.path, before.committed_end);
+
+    /* a concept bigger than the room left forces an extend */
+    uint64_t big = before.file_size - before.committed_end + 4096;
+    char *content = calloc(1, big);
+    memset(content, 'z', big);
+    coord_io_fault_fail(r.f, COORD_FAULT_EXTEND, 1, ENOSPC, true);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        fx_req q = { 0 };
+        fx_req_learn_bytes(&q, 1, content, (uint32_t)big);
+        coord_error err = { 0 };
+        assert_int_equal(fx_commit(r.s, &q, NULL, ++r.no, true, &err), ENOSPC);
+        assert_non_null(strstr(err.message, "extend"));
+    }
+    coord_store_stats after = stats_of(r.s);
+    assert_int_equal(after.generation, before.generation);
+    assert_int_equal(after.file_size, before.file_size);
+    assert_false(after.read_only);
+    assert_image_same(r.d.path, img, before.committed_end);
+    fx_check_state(r.d.dir, r.m, 3);
+
+    /* space returns: the big write commits (as an item outside the model,
+     * checked here and then forgotten), and so do later ones */
+    coord_io_fault_disarm(r.f);
+    const uint32_t big_item = FX_ITEMS + 1;
+    fx_req q = { 0 };
+    fx_req_learn_bytes(&q, big_item, content, (uint32_t)big);
+    coord_error err = { 0 };
+    assert_int_equal(fx_commit(r.s, &q, NULL, ++r.no, true, &err), 0);
+    assert_true(stats_of(r.s).file_size > before.file_size);
+    sutra_db *db;
+    assert_int_equal(sutra_open(r.d.dir, NULL, &db), 0);
+    struct sutra_snapshot snap;
+    assert_int_equal(sutra_snapshot(db, &snap), 0);
+    uint8_t id[16];
+    fx_item_id(big_item, id);
+    sutra_concept c;
+    assert_int_equal(sutra_get(&snap, (const sutra_id *)id, &c), 0);
+    assert_int_equal(c.content_len, big);
+    assert_memory_equal(c.content, content, big);
+    sutra_close(db);
+    fx_req_forget(&q, NULL, big_item);
+    assert_int_equal(fx_commit(r.s, &q, NULL, ++r.no, true, &err), 0);
+    r.m->gen[4] = r.m->gen[3];
+    r.m->gen[5] = r.m->gen[3];
+    r.m->gens = 5;
+    commit_next(&r, true);
+    fx_check_state(r.d.dir, r.m, 6);
+    free(content);
+    free(img);
+    rig_close(&r);
+}
+
+static void check_write_fault(int err_code, bool short_write)
+{
+    rig r;
+    rig_open(&r, 21 + (uint64_t)err_code, 4);
+    coord_store_stats before = stats_of(r.s);
+    uint8_t *img = image_of(r.d.path, before.committed_end);
+    if (short_write)
+        coord_io_fault_short_write(r.f, 1, err_code);
+    else
+        coord_io_fault_fail(r.f, COORD_FAULT_PWRITE, 1, err_code, true);
+    commit_fails(&r, err_code, "write");
+    if (!short_write)
+        commit_fails(&r, err_code, "write"); /* still failing: still nothing */
+    coord_store_stats after = stats_of(r.s);
+    assert_int_equal(after.generation, before.generation);
+    assert_int_equal(after.last_seq, before.last_seq);
+    assert_false(after.read_only);
+    assert_image_same(r.d.path, img, before.committed_end);
+    fx_check_state(r.d.dir, r.m, 4);
+    assert_true(coord_io_fault_injected(r.f) >= 1);
+
+    coord_io_fault_disarm(r.f);
+    commit_next(&r, true);
+    commit_next(&r, false);
+    fx_check_state(r.d.dir, r.m, 6);
+    if (short_write) {
+        /* the torn bytes past the committed end do not confuse a restart */
+        coord_store_close(r.s, false);
+        coord_error err = { 0 };
+        r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+        fx_check_state(r.d.dir, r.m, 6);
+    }
+    free(img);
+    rig_close(&r);
+}
+
+static void test_faults_enospc_on_pwrite(void **state)
+{
+    (void)state;
+    check_write_fault(ENOSPC, false);
+}
+
+static void test_faults_eio_on_pwrite(void **state)
+{
+    (void)state;
+    check_write_fault(EIO, false);
+}
+
+static void test_faults_short_write(void **state)
+{
+    (void)state;
+    check_write_fault(ENOSPC, true);
+}
+
+/* ---- failed fsync ------------------------------------------------------- */
+
+/* After a failed sync: writes refused, reverify refused while the disk still
+ * fails, accepted once it works; then a power cut loses nothing published. */
+static void check_read_only_until_reverified(rig *r, uint64_t published)
+{
+    coord_store_stats st = stats_of(r->s);
+    assert_true(st.read_only);
+    assert_int_equal(st.generation, published);
+    commit_fails(r, SUTRA_EREADONLY, "I/O error");
+    coord_error err = { 0 };
+    assert_int_equal(coord_store_sync(r->s, &err), SUTRA_EREADONLY);
+
+    coord_io_fault_fail(r->f, COORD_FAULT_SYNC, 1, EIO, true);
+    assert_int_equal(coord_store_reverify(r->s, &err), EIO);
+    assert_true(stats_of(r->s).read_only);
+    commit_fails(r, SUTRA_EREADONLY, NULL);
+
+    coord_io_fault_disarm(r->f);
+    int rc = coord_store_reverify(r->s, &err);
+    if (rc)
+        print_error("reverify: %d %s\n", rc, err.message);
+    assert_int_equal(rc, 0);
+    assert_false(stats_of(r->s).read_only);
+    assert_int_equal(stats_of(r->s).generation, published);
+    fx_check_state(r->d.dir, r->m, published);
+
+    /* power cut right after: every published generation is on disk */
+    coord_io_fault_power_loss(r->f, COORD_POWER_NOTHING);
+    coord_store_close(r->s, false);
+    r->s = fx_open(r->d.path, coord_io_fault_io(r->f), NULL, &err);
+    fx_check_state(r->d.dir, r->m, published);
+    commit_next(r, true);
+    fx_check_state(r->d.dir, r->m, published + 1);
+}
+
+static void test_faults_fsync_fails_before_publish(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 31, 3);
+    uint64_t end = stats_of(r.s).committed_end;
+    uint8_t *img = image_of(r.d.path, end);
+    coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 1, EIO, false);
+    commit_fails(&r, EIO, "fdatasync");
+    assert_image_same(r.d.path, img, end); /* nothing was stored */
+    check_read_only_until_reverified(&r, 3);
+    free(img);
+    rig_close(&r);
+}
+
+static void test_faults_fsync_fails_after_meta(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 41, 3);
+    coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 2, EIO, false);
+    commit_fails(&r, EIO, "fdatasync");
+    /* the failed generation's meta slot is written but never published */
+    const uint64_t slot = (4 % 2) ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
+    uint8_t *img = image_of(r.d.path, slot + LAYOUT_META_SIZE);
+    const layout_meta *m4 = (const layout_meta *)(img + slot);
+    assert_true(layout_meta_valid(m4));
+    assert_int_equal(m4->roots.generation, 4);
+    assert_int_equal(((const layout_header *)img)->generation, 3);
+    free(img);
+    fx_check_state(r.d.dir, r.m, 3);
+    check_read_only_until_reverified(&r, 3);
+    rig_close(&r);
+}
+
+static void test_faults_interval_sync_fails(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 51, 2);
+    commit_next(&r, false);
+    commit_next(&r, false);
+    commit_next(&r, false); /* generations 3..5 published, not synced */
+    coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 1, EIO, false);
+    coord_error err = { 0 };
+    assert_int_equal(coord_store_sync(r.s, &err), EIO);
+    assert_non_null(strstr(err.message, "fdatasync"));
+    assert_false(coord_store_synced(r.s));
+    check_read_only_until_reverified(&r, 5);
+    rig_close(&r);
+}
+
+/* The io model itself: a failed sync loses its writes until they are
+ * written again (what makes the rewrite in coord_store_reverify needed). */
+static void test_faults_io_model_failed_sync_loses_writes(void **state)
+{
+    (void)state;
+    fx_dir d;
+    fx_dir_make(&d);
+    coord_io_fault *f;
+    assert_int_equal(coord_io_fault_new(61, &f), 0);
+    coord_io *io = coord_io_fault_io(f);
+    int fd;
+    assert_int_equal(io->open(io, d.path, O_RDWR | O_CREAT, 0640, &fd), 0);
+    assert_int_equal(io->pwrite(io, fd, "AAAA", 4, 0), 0);
+    assert_int_equal(io->sync(io, fd), 0);
+
+    assert_int_equal(io->pwrite(io, fd, "BBBB", 4, 0), 0);
+    coord_io_fault_fail(f, COORD_FAULT_SYNC, 1, EIO, false);
+    assert_int_equal(io->sync(io, fd), EIO);
+    assert_int_equal(io->sync(io, fd), 0); /* "succeeds", wrote nothing */
+    assert_int_equal(coord_io_fault_unsynced(f), 1);
+    coord_io_fault_power_loss(f, COORD_POWER_NOTHING);
+    char buf[5] = { 0 };
+    assert_int_equal(pread(fd, buf, 4, 0), 4);
+    assert_string_equal(buf, "AAAA");
+
+    assert_int_equal(io->pwrite(io, fd, "BBBB", 4, 0), 0);
+    coord_io_fault_fail(f, COORD_FAULT_SYNC, 1, EIO, false);
+    assert_int_equal(io->sync(io, fd), EIO);
+    assert_int_equal(io->pwrite(io, fd, "BBBB", 4, 0), 0); /* rewritten */
+    assert_int_equal(io->sync(io, fd), 0);
+    assert_int_equal(coord_io_fault_unsynced(f), 0);
+    coord_io_fault_power_loss(f, COORD_POWER_NOTHING);
+    assert_int_equal(pread(fd, buf, 4, 0), 4);
+    assert_string_equal(buf, "BBBB");
+
+    /* a crash refuses the operation and every later one */
+    coord_io_fault_crash_at(f, 2);
+    assert_int_equal(io->pwrite(io, fd, "CCCC", 4, 0), 0);
+    assert_int_equal(io->pwrite(io, fd, "DDDD", 4, 0), EIO);
+    assert_int_equal(io->sync(io, fd), EIO);
+    assert_true(coord_io_fault_crashed(f));
+    assert_int_equal(pread(fd, buf, 4, 0), 4);
+    assert_string_equal(buf, "CCCC"); /* the page cache still has it */
+    assert_int_equal(coord_io_fault_power_loss(f, COORD_POWER_NOTHING), 1);
+    assert_int_equal(pread(fd, buf, 4, 0), 4);
+    assert_string_equal(buf, "BBBB"); /* the disk never did */
+    assert_false(coord_io_fault_crashed(f));
+    g_faults += coord_io_fault_injected(f);
+    io->close(io, fd);
+    coord_io_fault_free(f);
+    fx_dir_remove(&d);
+}
+
+/* ---- power cuts under sync none / interval / commit ---------------------- */
+
+typedef struct cut_totals {
+    uint64_t cycles, faults, rebuilt, lost_gens, crashes_mid_commit;
+} cut_totals;
+
+/* The newest generation a valid meta slot of the file names (what the
+ * fast path would pick), or 0. */
+static uint64_t newest_meta_generation(const char *path)
+{
+    uint8_t *img = image_of(path, LAYOUT_DATA_START);
+    const layout_meta *m0 = (const layout_meta *)(img + LAYOUT_META_OFFSET_0);
+    const layout_meta *m1 = (const layout_meta *)(img + LAYOUT_META_OFFSET_1);
+    int pick = layout_meta_pick(m0, m1);
+    uint64_t g = pick < 0 ? 0 : (pick ? m1 : m0)->roots.generation;
+    free(img);
+    return g;
+}
+
+enum policy { POLICY_NONE, POLICY_INTERVAL, POLICY_COMMIT };
+
+static void power_cut_cycle(enum policy pol, uint64_t seed, cut_totals *t)
+{
+    rig r;
+    memset(&r, 0, sizeof(r));
+    fx_dir_make(&r.d);
+    assert_int_equal(coord_io_fault_new(seed, &r.f), 0);
+    coord_error err = { 0 };
+    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    r.m = calloc(1, sizeof(*r.m));
+    uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
+#define NEXT() (rng = rng * 6364136223846793005ull + 1442695040888963407ull, rng >> 33)
+    uint32_t gens = 4 + (uint32_t)(NEXT() % 20);
+    uint32_t crash_after = (uint32_t)(NEXT() % gens);
+    uint64_t synced = 0, acked = 0;
+    bool mid_commit = false;
+    for (uint32_t g = 0; g < gens; g++) {
+        if (g == crash_after)
+            coord_io_fault_crash_at(r.f, 1 + NEXT() % 400);
+        fx_req q = { 0 };
+        fx_build_group(&q, r.m, seed * 1000 + g, 1 + (uint32_t)(NEXT() % 40));
+        int rc = fx_commit(r.s, &q, NULL, ++r.no, pol == POLICY_COMMIT, &err);
+        if (rc) { /* the crash hit this commit: it may or may not survive */
+            r.m->gen[r.m->gens + 1] = r.m->open;
+            mid_commit = true;
+            break;
+        }
+        fx_model_commit(r.m);
+        if (pol == POLICY_COMMIT)
+            synced = acked = r.m->gens;
+        if (pol == POLICY_INTERVAL && NEXT() % 3 == 0) {
+            if (coord_store_sync(r.s, &err) != 0)
+                break; /* crashed during the sync */
+            synced = r.m->gens;
+        }
+    }
+    uint64_t published = r.m->gens;
+    enum coord_power_mode mode = (enum coord_power_mode)(1 + NEXT() % 3);
+    coord_io_fault_power_loss(r.f, mode);
+    coord_store_close(r.s, false);
+    uint64_t meta_gen = newest_meta_generation(r.d.path);
+
+    r.s = fx_open(r.d.path, NULL, NULL, &err);
+    uint64_t rec = stats_of(r.s).generation;
+    if (rec < synced || rec < acked || rec > published + mid_commit)
+        print_error("seed %llu: recovered generation %llu, synced %llu, "
+                    "published %llu\n", (unsigned long long)seed,
+                    (unsigned long long)rec, (unsigned long long)synced,
+                    (unsigned long long)published);
+    assert_true(rec >= synced && rec >= acked);
+    assert_true(rec <= published + mid_commit);
+    fx_check_state(r.d.dir, r.m, rec);
+    /* and it keeps working */
+    r.m->gens = rec;
+    commit_next(&r, true);
+    fx_check_state(r.d.dir, r.m, rec + 1);
+
+    t->cycles++;
+    t->faults += (coord_io_fault_injected(r.f) > 0) + 1; /* crash + cut */
+    t->rebuilt += rec < meta_gen;
+    t->lost_gens += published - (rec < published ? rec : published);
+    t->crashes_mid_commit += mid_commit;
+    rig_close(&r);
+#undef NEXT
+}
+
+static void run_power_cuts(enum policy pol, const char *name)
+{
+    uint64_t seed = env_u64("SUTRA_FAULT_SEED", (uint64_t)time(NULL));
+    uint64_t cycles = env_u64("SUTRA_FAULT_CYCLES", 40);
+    print_message("power cuts under sync %s: seed %llu (SUTRA_FAULT_SEED)\n",
+                  name, (unsigned long long)seed);
+    cut_totals t = { 0 };
+    for (uint64_t i = 0; i < cycles; i++)
+        power_cut_cycle(pol, seed + i, &t);
+    print_message("sync %s: %llu power cuts, %llu faults injected, %llu "
+                  "crashes inside a commit, %llu recoveries rolled back past "
+                  "a valid meta slot (rebuild), %llu unsynced generations "
+                  "lost\n", name, (unsigned long long)t.cycles,
+                  (unsigned long long)t.faults,
+                  (unsigned long long)t.crashes_mid_commit,
+                  (unsigned long long)t.rebuilt,
+                  (unsigned long long)t.lost_gens);
+    g_faults += t.faults;
+    assert_int_equal(t.cycles, cycles);
+}
+
+static void test_faults_power_cut_sync_none(void **state)
+{
+    (void)state;
+    run_power_cuts(POLICY_NONE, "none");
+}
+
+static void test_faults_power_cut_sync_interval(void **state)
+{
+    (void)state;
+    run_power_cuts(POLICY_INTERVAL, "interval");
+}
+
+static void test_faults_power_cut_sync_commit(void **state)
+{
+    (void)state;
+    run_power_cuts(POLICY_COMMIT, "commit");
+}
+
+/* A kill -9 under sync none (the page cache survives): recovery keeps every
+ * published generation — the fast path, no rebuild. */
+static void test_faults_kill_under_sync_none_keeps_all(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 71, 0);
+    for (int g = 0; g < 12; g++)
+        commit_next(&r, false);
+    coord_io_fault_crash_at(r.f, 3); /* dies inside the next commit */
+    commit_fails(&r, EIO, NULL);
+    coord_store_close(r.s, false);
+    coord_io_fault_revive(r.f);
+    coord_error err = { 0 };
+    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    assert_int_equal(stats_of(r.s).generation, 12);
+    fx_check_state(r.d.dir, r.m, 12);
+    rig_close(&r);
+}
+
+/* ---- through the committer ------------------------------------------------ */
+
+typedef struct waiter {
+    coord_request req;
+    fx_req msg;
+    _Atomic int done;
+    int32_t status;
+} waiter;
+
+static void on_reply(coord_request *req, const coord_reply *rep)
+{
+    waiter *w = (waiter *)req;
+    w->status = rep->status;
+    atomic_store(&w->done, 1);
+}
+
+static int32_t submit_one(coord_committer *c, uint32_t item, uint64_t no)
+{
+    waiter *w = calloc(1, sizeof(*w));
+    fx_req_learn(&w->msg, NULL, item, 1);
+    w->req.wire = *fx_req_done(&w->msg, 9, no);
+    w->req.reply = on_reply;
+    coord_committer_submit(c, &w->req);
+    for (int i = 0; i < 5000 && !atomic_load(&w->done); i++)
+        usleep(1000);
+    assert_true(atomic_load(&w->done));
+    int32_t st = w->status;
+    fx_req_free(&w->msg);
+    free(w);
+    return st;
+}
+
+static void test_faults_committer_replies(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 81, 1);
+    coord_dedup *dd;
+    assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
+    coord_counters counters = { 0 };
+    coord_committer_config cfg = { .sync_policy = COORD_SYNC_COMMIT,
+                                   .reverify_ms = 20 };
+    coord_committer *c;
+    assert_int_equal(coord_committer_start(r.s, dd, &counters, &cfg, &c), 0);
+    uint64_t no = 100;
+    assert_int_equal(submit_one(c, 1, ++no), 0);
+
+    coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 1, EIO, true);
+    assert_int_equal(submit_one(c, 2, ++no), EIO);
+    usleep(30000); /* past reverify_ms: a re-verification runs and fails */
+    assert_int_equal(submit_one(c, 3, ++no), SUTRA_EREADONLY);
+    assert_int_equal(submit_one(c, 4, ++no), SUTRA_EREADONLY);
+    coord_store_stats st = stats_of(r.s); /* stats stay readable */
+    assert_true(st.read_only);
+    uint64_t gen = st.generation;
+
+    coord_io_fault_disarm(r.f);
+    usleep(30000);
+    assert_int_equal(submit_one(c, 5, ++no), 0);
+    st = stats_of(r.s);
+    assert_false(st.read_only);
+    assert_int_equal(st.generation, gen + 1);
+    assert_int_equal(coord_committer_stop(c), 0);
+    coord_dedup_destroy(dd);
+    rig_close(&r);
+
+    /* the file reaching its reserve: SUTRA_EFULL, still writable */
+    fx_dir d;
+    fx_dir_make(&d);
+    coord_store_options o = { .vector_dim = FX_DIM, .map_reserve = 128 * 1024 };
+    coord_store *s;
+    coord_error err = { 0 };
+    assert_int_equal(coord_store_open(d.path, &o, &s, &err), 0);
+    assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
+    assert_int_equal(coord_committer_start(s, dd, &counters, &cfg, &c), 0);
+    int32_t status = 0;
+    for (uint32_t i = 0; i < 2000 && status == 0; i++)
+        status = submit_one(c, i % FX_ITEMS, ++no);
+    assert_int_equal(status, SUTRA_EFULL);
+    assert_false(stats_of(s).read_only);
+    assert_int_equal(coord_committer_stop(c), 0);
+    coord_dedup_destroy(dd);
+    coord_store_close(s, true);
+    fx_dir_remove(&d);
+}
+
+static int summary(void **state)
+{
+    (void)state;
+    print_message("test_faults: %llu operations failed by injected faults, "
+                  "power cuts included\n",
+                  (unsigned long long)g_faults);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_faults_enospc_on_extend),
+        cmocka_unit_test(test_faults_enospc_on_pwrite),
+        cmocka_unit_test(test_faults_eio_on_pwrite),
+        cmocka_unit_test(test_faults_short_write),
+        cmocka_unit_test(test_faults_fsync_fails_before_publish),
+        cmocka_unit_test(test_faults_fsync_fails_after_meta),
+        cmocka_unit_test(test_faults_interval_sync_fails),
+        cmocka_unit_test(test_faults_io_model_failed_sync_loses_writes),
+        cmocka_unit_test(test_faults_kill_under_sync_none_keeps_all),
+        cmocka_unit_test(test_faults_power_cut_sync_none),
+        cmocka_unit_test(test_faults_power_cut_sync_interval),
+        cmocka_unit_test(test_faults_power_cut_sync_commit),
+        cmocka_unit_test(test_faults_committer_replies),
+    };
+    return cmocka_run_group_tests(tests, NULL, summary);
+}
