@@ -198,6 +198,26 @@ typedef struct daemon_state {
     coord_counters counters;
 } daemon_state;
 
+/* Say who may write, so an operator can tell a refused writer's cause. */
+static void log_allow_lists(const coord_options *o)
+{
+    if (!o->allow_uid_count && !o->allow_gid_count) {
+        coord_log_info("writers: anyone who can open the socket");
+        return;
+    }
+    char text[2 * COORD_ALLOW_MAX * 12 + 32];
+    size_t n = 0;
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "uids");
+    for (uint32_t i = 0; i < o->allow_uid_count; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n, " %u",
+                              o->allow_uids[i]);
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "; gids");
+    for (uint32_t i = 0; i < o->allow_gid_count; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n, " %u",
+                              o->allow_gids[i]);
+    coord_log_info("writers: only %s (P-AUTH-1)", text);
+}
+
 static int start_serving(const coord_options *o, daemon_state *d)
 {
     char err[512] = "";
@@ -225,6 +245,7 @@ static int start_serving(const coord_options *o, daemon_state *d)
     coord_log_info("ready: requests on %s, events on %s, %u contexts, "
                    "sync %s", o->socket_url, o->events_url, o->contexts,
                    coord_sync_policy_name(o->sync_policy));
+    log_allow_lists(o);
     return 0;
 }
 

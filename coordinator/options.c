@@ -6,11 +6,15 @@
  * NNG.  Flags take their value as the next argument or after '='.  The
  * socket path limit matters in practice: a data directory nested deeply
  * enough makes the default ipc:// path longer than sun_path, and NNG would
- * only fail later with an opaque "invalid address".
+ * only fail later with an opaque "invalid address".  User and group names
+ * of the allow-lists are resolved here too, once, so the request path only
+ * compares numbers.
  */
 #include "coordinator/options.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +108,9 @@ void coord_options_usage(FILE *to)
         "  --dim N               embedding dimension of a new file (default %u)\n"
         "  --contexts N          requests served concurrently (default %u)\n"
         "  --log-level LEVEL     error, warn, info (default) or debug\n"
+        "  --allow-uid UID,...   only these users may write (names or numbers;\n"
+        "                        repeatable; ping and stats stay open)\n"
+        "  --allow-gid GID,...   ...or processes whose primary group is one of these\n"
         "  --help, --version\n",
         COORD_DEFAULT_MAX_BATCH, COORD_DEFAULT_DIM, COORD_DEFAULT_CONTEXTS);
 }
@@ -174,6 +181,66 @@ static int parse_u32(const char *flag, const char *v, uint32_t min,
     return 0;
 }
 
+/* A user (or group) as a decimal id or a name from the user (group)
+ * database.  (uid_t)-1 is not an id: chown() and setreuid() read it as
+ * "unchanged". */
+static int principal_parse(bool group, const char *text, uint32_t *out)
+{
+    if (*text >= '0' && *text <= '9') {
+        uint64_t n;
+        if (strpbrk(text, "kKmMgG") || coord_size_parse(text, &n) != 0 ||
+            n >= UINT32_MAX)
+            return SUTRA_EINVAL;
+        *out = (uint32_t)n;
+        return 0;
+    }
+    char buf[16384];
+    if (group) {
+        struct group g, *found = NULL;
+        if (getgrnam_r(text, &g, buf, sizeof(buf), &found) != 0 || !found)
+            return SUTRA_EINVAL;
+        *out = (uint32_t)found->gr_gid;
+    } else {
+        struct passwd pw, *found = NULL;
+        if (getpwnam_r(text, &pw, buf, sizeof(buf), &found) != 0 || !found)
+            return SUTRA_EINVAL;
+        *out = (uint32_t)found->pw_uid;
+    }
+    return 0;
+}
+
+/* "--allow-uid a,b,c": add each entry (once) to the list. */
+static int allow_list_add(const char *flag, const char *v, uint32_t *list,
+                          uint32_t *count, char *err, size_t err_size)
+{
+    bool group = strcmp(flag, "--allow-gid") == 0;
+    for (const char *p = v;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[256];
+        if (len == 0 || len >= sizeof(item))
+            return fail(err, err_size, "%s: '%s' has an empty or overlong "
+                        "entry", flag, v);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        uint32_t id;
+        if (principal_parse(group, item, &id) != 0)
+            return fail(err, err_size, "%s: '%s' is not a %s name or number",
+                        flag, item, group ? "group" : "user");
+        bool known = false;
+        for (uint32_t i = 0; i < *count; i++)
+            known = known || list[i] == id;
+        if (!known && *count >= COORD_ALLOW_MAX)
+            return fail(err, err_size, "%s: more than %u entries", flag,
+                        COORD_ALLOW_MAX);
+        if (!known)
+            list[(*count)++] = id;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
 /* Apply one "--flag value".  Returns 0, or SUTRA_EINVAL with err set. */
 static int apply_flag(coord_options *o, const char *flag, const char *v,
                       char *err, size_t err_size)
@@ -212,6 +279,12 @@ static int apply_flag(coord_options *o, const char *flag, const char *v,
     if (strcmp(flag, "--contexts") == 0)
         return parse_u32(flag, v, 1, COORD_MAX_CONTEXTS, &o->contexts, err,
                          err_size);
+    if (strcmp(flag, "--allow-uid") == 0)
+        return allow_list_add(flag, v, o->allow_uids, &o->allow_uid_count,
+                              err, err_size);
+    if (strcmp(flag, "--allow-gid") == 0)
+        return allow_list_add(flag, v, o->allow_gids, &o->allow_gid_count,
+                              err, err_size);
     if (strcmp(flag, "--log-level") == 0) {
         if (coord_log_level_parse(v, &o->log_level) != 0)
             return fail(err, err_size, "--log-level: '%s' is not error, warn, "
@@ -237,7 +310,8 @@ static bool known_flag(const char *flag)
 {
     static const char *const flags[] = {
         "--socket", "--events", "--sync", "--max-message", "--max-content",
-        "--max-batch", "--dim", "--contexts", "--log-level", NULL };
+        "--max-batch", "--dim", "--contexts", "--log-level", "--allow-uid",
+        "--allow-gid", NULL };
     for (int i = 0; flags[i]; i++)
         if (strcmp(flag, flags[i]) == 0)
             return true;
@@ -318,6 +392,10 @@ int coord_options_parse(int argc, char *const argv[], coord_options *out,
             return rc;
         if (strcmp(o.socket_url, o.events_url) == 0)
             return fail(err, err_size, "--socket and --events must differ");
+        if ((o.allow_uid_count || o.allow_gid_count) &&
+            strncmp(o.socket_url, "ipc://", 6) != 0)
+            return fail(err, err_size, "--allow-uid/--allow-gid need an "
+                        "ipc:// --socket: only IPC tells who the peer is");
     }
     *out = o;
     return 0;

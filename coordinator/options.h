@@ -4,10 +4,12 @@
  *   sutra-coordinator DIR [--socket URL] [--events URL]
  *     [--sync commit|interval:MS|none] [--max-message BYTES]
  *     [--max-content BYTES] [--max-batch N] [--dim N] [--contexts N]
- *     [--log-level error|warn|info|debug] [--help] [--version]
+ *     [--log-level error|warn|info|debug] [--allow-uid UID[,UID...]]
+ *     [--allow-gid GID[,GID...]] [--help] [--version]
  *
- * Parsing is pure (no file system access besides getcwd for a relative DIR)
- * so every rule, including the socket path length, is checked before the
+ * Parsing is pure (no file system access besides getcwd for a relative DIR,
+ * and the user and group databases for names given to --allow-uid/-gid) so
+ * every rule, including the socket path length, is checked before the
  * daemon touches anything, and unit tests can exercise it directly.
  */
 #ifndef SUTRA_COORD_OPTIONS_H
@@ -37,6 +39,8 @@ enum coord_sync_policy {
 /* sockaddr_un.sun_path holds 108 bytes including the NUL. */
 #define COORD_IPC_PATH_MAX 107u
 #define COORD_URL_MAX (COORD_IPC_PATH_MAX + 16u)
+/* Entries of each writer allow-list (--allow-uid, --allow-gid). */
+#define COORD_ALLOW_MAX 64u
 
 typedef struct coord_options {
     char dir[PATH_MAX];          /* absolute data directory, no trailing / */
@@ -51,6 +55,13 @@ typedef struct coord_options {
     bool dim_explicit;           /* --dim given: must match an old file    */
     uint32_t contexts;           /* concurrent requests (nng_ctx count)    */
     enum coord_log_level log_level;
+    /* Writer allow-lists (P-AUTH-1): when either count is nonzero, only a
+     * peer whose uid is in allow_uids or whose primary gid is in
+     * allow_gids may send writes; ping and stats stay open. */
+    uint32_t allow_uids[COORD_ALLOW_MAX];
+    uint32_t allow_uid_count;
+    uint32_t allow_gids[COORD_ALLOW_MAX];
+    uint32_t allow_gid_count;
     bool help;                   /* --help: print usage, exit 0            */
     bool version;                /* --version: print version, exit 0       */
 } coord_options;
@@ -60,6 +71,9 @@ typedef struct coord_options {
  * A relative DIR is made absolute against the current directory; default
  * socket URLs are ipc://DIR/coordinator.sock and ipc://DIR/events.sock.
  * An ipc:// path longer than 107 bytes is refused (the kernel's limit).
+ * --allow-uid/--allow-gid take comma-separated names or numbers, may be
+ * repeated (the lists add up), and need an ipc:// request socket: only IPC
+ * carries the peer's credentials.
  * @param err  receives a one-line reason on failure (may be NULL).
  * @return 0; SUTRA_EINVAL for a bad or missing argument (the caller prints
  *         usage and exits 2); *out written only on success.

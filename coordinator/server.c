@@ -13,6 +13,13 @@
  * handing it over, so coord_server_drain() knows when the committer's queue
  * can no longer grow and no callback still reads the store's stats (both are
  * seq_cst: each side stores its word, then loads the other's).
+ *
+ * Who may write (P-AUTH-1): with an allow-list, each write's sender is
+ * judged by the credentials the kernel recorded when its pipe connected
+ * (SO_PEERCRED, read through NNG's ipc:peer-uid/gid options: not
+ * forgeable).  The verdict is cached per pipe in a lock-free direct-mapped
+ * table, since reading the credentials costs NNG a lookup and a system call
+ * per option.
  */
 #include "coordinator/server.h"
 
@@ -35,6 +42,7 @@
 #define REPLY_MESSAGE_MAX 1024u
 #define CLOSE_SEND_WAIT_MS 2000u
 #define CLOSE_GRACE_MS 50u     /* let the last replies leave the pipes */
+#define VERDICT_SLOTS 4096u    /* per-pipe write verdicts; a power of two */
 
 enum ctx_state { CTX_RECV, CTX_WAIT, CTX_SEND };
 
@@ -65,6 +73,10 @@ struct coord_server {
     _Atomic int handling;    /* callbacks between receive and hand-over   */
     _Atomic int sending;     /* replies handed to NNG, not yet sent       */
     uint64_t start_ns;
+    bool check_writers;      /* an allow-list is configured              */
+    /* Cached verdicts, one word per slot: pipe id << 33 | allowed << 32 |
+     * peer uid; 0 = empty (NNG pipe ids are 1..2^31-1).  Any NNG thread. */
+    _Atomic uint64_t verdicts[VERDICT_SLOTS];
 };
 
 static uint64_t monotonic_ns(void)
@@ -85,7 +97,7 @@ static void sleep_ms(unsigned ms)
  * fail with an errno, which the reply's message still names. */
 static int32_t wire_status(int rc)
 {
-    if (rc <= 0 && rc >= SUTRA_ERETRY)
+    if (rc <= 0 && rc >= SUTRA_ERROR_MIN)
         return rc;
     if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
         return SUTRA_EFULL;
@@ -177,6 +189,7 @@ static void stats_fill(const coord_server *s, wire_stats *out)
     out->concept_count = st.concept_count;
     out->version_count = st.version_count;
     out->tombstone_count = st.tombstone_count;
+    out->assoc_count = st.assoc_count;
     out->requests = atomic_load_explicit(&c->requests, memory_order_relaxed);
     out->requests_failed =
         atomic_load_explicit(&c->requests_failed, memory_order_relaxed);
@@ -224,6 +237,93 @@ static uint64_t raw_request_no(const void *body, size_t len)
     return n;
 }
 
+/* ---- who may write (P-AUTH-1) ---------------------------------------- */
+
+static bool id_listed(const uint32_t *list, uint32_t count, uint64_t id)
+{
+    for (uint32_t i = 0; i < count; i++)
+        if (list[i] == id)
+            return true;
+    return false;
+}
+
+static _Atomic uint64_t *verdict_slot(coord_server *s, uint32_t pipe_id)
+{
+    return &s->verdicts[pipe_id & (VERDICT_SLOTS - 1u)];
+}
+
+/* NNG_PIPE_EV_ADD_PRE, on an NNG thread: NNG reuses a closed pipe's id once
+ * its ids wrap, so drop any verdict cached under this id before the new
+ * pipe can deliver a message.  Lock-free; races only with verdict stores,
+ * which replace what they saw by compare-and-swap. */
+static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)ev;
+    uint32_t id = (uint32_t)nng_pipe_id(p);
+    _Atomic uint64_t *slot = verdict_slot(arg, id);
+    uint64_t word = atomic_load_explicit(slot, memory_order_relaxed);
+    if (word >> 33 == id)
+        atomic_compare_exchange_strong_explicit(slot, &word, 0,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed);
+}
+
+/* Judge a pipe from its peer credentials.  Returns false (denied) when
+ * they cannot be read: the pipe is gone, or it is not IPC. */
+static bool verdict_compute(const coord_server *s, nng_pipe p, uint64_t *uid)
+{
+    uint64_t gid = UINT64_MAX;
+    *uid = UINT64_MAX;
+    if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, uid) != 0 ||
+        nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &gid) != 0)
+        return false;
+    const coord_options *o = s->opts;
+    bool ok = id_listed(o->allow_uids, o->allow_uid_count, *uid) ||
+              id_listed(o->allow_gids, o->allow_gid_count, gid);
+    if (!ok)
+        coord_log_info("uid %llu (gid %llu) may not write: not in the "
+                       "allow-list", (unsigned long long)*uid,
+                       (unsigned long long)gid);
+    return ok;
+}
+
+/* May the sender of msg write?  Any NNG thread, lock-free.  On a refusal
+ * *message gets the reply text. */
+static bool writer_allowed(coord_server *s, nng_msg *msg, char *message,
+                           size_t size)
+{
+    if (!s->check_writers)
+        return true;
+    nng_pipe p = nng_msg_get_pipe(msg);
+    int id = nng_pipe_id(p);
+    uint64_t uid = UINT64_MAX;
+    bool ok = false;
+    if (id > 0) {
+        _Atomic uint64_t *slot = verdict_slot(s, (uint32_t)id);
+        uint64_t word = atomic_load_explicit(slot, memory_order_relaxed);
+        if (word >> 33 == (uint32_t)id) {
+            ok = (word >> 32) & 1u;
+            uid = (uint32_t)word;
+        } else {
+            ok = verdict_compute(s, p, &uid);
+            if (uid < UINT32_MAX) /* credentials read: worth keeping */
+                atomic_compare_exchange_strong_explicit(
+                    slot, &word,
+                    (uint64_t)id << 33 | (uint64_t)ok << 32 | uid,
+                    memory_order_relaxed, memory_order_relaxed);
+        }
+    }
+    if (ok)
+        return true;
+    if (uid < UINT32_MAX)
+        snprintf(message, size, "P-AUTH-1: uid %llu may not write",
+                 (unsigned long long)uid);
+    else
+        snprintf(message, size, "P-AUTH-1: the sender's credentials are "
+                 "unknown, so it may not write");
+    return false;
+}
+
 /* Hand a write to the committer.  From here the committer owns x. */
 static void handle_write(coord_ctx *x)
 {
@@ -261,9 +361,14 @@ static void handle_message(coord_ctx *x)
         coord_log_debug("malformed request: %s (%d)", why, rc);
         ctx_send_status(x, raw_request_no(body, len), rc, failed_op, why);
     } else if (x->request.wire.is_control) {
-        handle_control(x);
+        handle_control(x); /* open to anyone who can connect */
     } else {
-        handle_write(x);
+        char denied[128];
+        if (writer_allowed(s, x->msg, denied, sizeof(denied)))
+            handle_write(x);
+        else
+            ctx_send_status(x, x->request.wire.header.request_no,
+                            SUTRA_EPERM, WIRE_NO_FAILED_OP, denied);
     }
 }
 
@@ -328,11 +433,14 @@ int coord_server_open(const coord_options *opts, coord_store *store,
     s->limits.max_content = opts->max_content;
     s->limits.max_batch = opts->max_batch;
     s->limits.vector_dim = coord_store_dim(store);
+    s->check_writers = opts->allow_uid_count || opts->allow_gid_count;
     int rv = nng_rep0_open(&s->rep);
     s->rep_open = rv == 0;
     if (rv == 0)
         rv = nng_socket_set_size(s->rep, NNG_OPT_RECVMAXSZ,
                                  (size_t)opts->max_message + RECV_SLACK);
+    if (rv == 0 && s->check_writers) /* before any pipe can exist */
+        rv = nng_pipe_notify(s->rep, NNG_PIPE_EV_ADD_PRE, pipe_added, s);
     if (rv == 0)
         rv = listen_on(s->rep, opts->socket_url, err, err_size);
     else

@@ -216,6 +216,65 @@ static void test_options_socket_path_too_long(void **state)
     expect_bad(ARGC(c), c, "--events");
 }
 
+static void test_options_allow_lists(void **state)
+{
+    (void)state;
+    char *d[] = { "c", "/d" };
+    coord_options o;
+    assert_int_equal(parse(ARGC(d), d, &o), 0);
+    assert_int_equal(o.allow_uid_count, 0); /* default: anyone may write */
+    assert_int_equal(o.allow_gid_count, 0);
+
+    /* names and numbers, repeatable, duplicates kept once */
+    char *a[] = { "c", "/d", "--allow-uid", "0,root", "--allow-uid=nobody",
+                  "--allow-gid", "nogroup,5", "--allow-uid", "1000" };
+    assert_int_equal(parse(ARGC(a), a, &o), 0);
+    assert_int_equal(o.allow_uid_count, 3);
+    assert_int_equal(o.allow_uids[0], 0);
+    assert_int_equal(o.allow_uids[1], 65534);
+    assert_int_equal(o.allow_uids[2], 1000);
+    assert_int_equal(o.allow_gid_count, 2);
+    assert_int_equal(o.allow_gids[0], 65534);
+    assert_int_equal(o.allow_gids[1], 5);
+
+    char *b1[] = { "c", "/d", "--allow-uid", "no-such-user-here" };
+    expect_bad(ARGC(b1), b1, "not a user name or number");
+    char *b2[] = { "c", "/d", "--allow-gid", "no-such-group-here" };
+    expect_bad(ARGC(b2), b2, "not a group name or number");
+    char *b3[] = { "c", "/d", "--allow-uid", "1,,2" };
+    expect_bad(ARGC(b3), b3, "empty");
+    char *b4[] = { "c", "/d", "--allow-uid", "" };
+    expect_bad(ARGC(b4), b4, "empty");
+    char *b5[] = { "c", "/d", "--allow-uid", "0," };
+    expect_bad(ARGC(b5), b5, "empty");
+    char *b6[] = { "c", "/d", "--allow-uid", "4294967295" }; /* (uid_t)-1 */
+    expect_bad(ARGC(b6), b6, "--allow-uid");
+    char *b7[] = { "c", "/d", "--allow-gid", "1K" };
+    expect_bad(ARGC(b7), b7, "--allow-gid");
+    char *b8[] = { "c", "/d", "--allow-uid", "-1" };
+    expect_bad(ARGC(b8), b8, "--allow-uid");
+    char *b9[] = { "c", "/d", "--allow-uid" };
+    expect_bad(ARGC(b9), b9, "needs a value");
+    /* only IPC carries the peer's credentials */
+    char *b10[] = { "c", "/d", "--socket", "tcp://127.0.0.1:5555",
+                    "--allow-uid", "0" };
+    expect_bad(ARGC(b10), b10, "ipc://");
+    char *ok[] = { "c", "/d", "--socket", "tcp://127.0.0.1:5555" };
+    assert_int_equal(parse(ARGC(ok), ok, &o), 0);
+
+    /* at most COORD_ALLOW_MAX distinct entries */
+    char many[COORD_ALLOW_MAX * 8 + 16];
+    size_t n = 0;
+    for (uint32_t i = 0; i <= COORD_ALLOW_MAX; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "%s%u",
+                              i ? "," : "", 100 + i);
+    char *b11[] = { "c", "/d", "--allow-uid", many };
+    expect_bad(ARGC(b11), b11, "more than");
+    many[strlen(many) - 4] = '\0'; /* drop the last entry: exactly 64 */
+    assert_int_equal(parse(ARGC(b11), b11, &o), 0);
+    assert_int_equal(o.allow_uid_count, COORD_ALLOW_MAX);
+}
+
 static void test_options_help_and_version(void **state)
 {
     (void)state;
@@ -239,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_options_every_flag),
         cmocka_unit_test(test_options_bad_flags),
         cmocka_unit_test(test_options_socket_path_too_long),
+        cmocka_unit_test(test_options_allow_lists),
         cmocka_unit_test(test_options_help_and_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
