@@ -35,6 +35,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "coordinator/listener.h"
 #include "coordinator/log.h"
 #include "sutra/sutra.h"
 
@@ -65,6 +66,8 @@ struct coord_server {
     nng_socket pub;
     bool rep_open;
     bool pub_open;
+    coord_listener *rep_listener; /* watched: see coordinator/listener.h */
+    coord_listener *pub_listener;
     wire_limits limits;
     coord_ctx *ctxs;
     uint32_t ctx_count;
@@ -401,21 +404,6 @@ static void ctx_callback(void *arg)
 
 /* ---- life cycle ------------------------------------------------------- */
 
-static int listen_on(nng_socket sock, const char *url, char *err,
-                     size_t err_size)
-{
-    nng_listener l;
-    int rv = nng_listener_create(&l, sock, url);
-    if (rv == 0 && strncmp(url, "ipc://", 6) == 0)
-        rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0660);
-    if (rv == 0)
-        rv = nng_listener_start(l, 0);
-    if (rv)
-        snprintf(err, err_size, "cannot listen on %s: %s", url,
-                 nng_strerror(rv));
-    return rv;
-}
-
 int coord_server_open(const coord_options *opts, coord_store *store,
                       coord_counters *counters, coord_server **out, char *err,
                       size_t err_size)
@@ -442,14 +430,16 @@ int coord_server_open(const coord_options *opts, coord_store *store,
     if (rv == 0 && s->check_writers) /* before any pipe can exist */
         rv = nng_pipe_notify(s->rep, NNG_PIPE_EV_ADD_PRE, pipe_added, s);
     if (rv == 0)
-        rv = listen_on(s->rep, opts->socket_url, err, err_size);
+        rv = coord_listener_open(s->rep, opts->socket_url, true,
+                                 &s->rep_listener, err, err_size);
     else
         snprintf(err, err_size, "request socket: %s", nng_strerror(rv));
     if (rv == 0) {
         rv = nng_pub0_open(&s->pub);
         s->pub_open = rv == 0;
         if (rv == 0)
-            rv = listen_on(s->pub, opts->events_url, err, err_size);
+            rv = coord_listener_open(s->pub, opts->events_url, false,
+                                     &s->pub_listener, err, err_size);
         else
             snprintf(err, err_size, "event socket: %s", nng_strerror(rv));
     }
@@ -514,6 +504,8 @@ void coord_server_close(coord_server *s)
     if (s->ctx_count)
         sleep_ms(CLOSE_GRACE_MS);
     atomic_store(&s->stopped, 1);
+    coord_listener_close(s->rep_listener); /* no watchdog restarts past here */
+    coord_listener_close(s->pub_listener);
     if (s->rep_open)
         nng_close(s->rep);
     if (s->pub_open)

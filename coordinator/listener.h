@@ -1,0 +1,56 @@
+/*
+ * coordinator/listener.h — a listening endpoint that keeps accepting.
+ *
+ * NNG 1.5.2 (Debian 12) has a listener bug (upstream issue #1518, fixed
+ * after 1.5.2): when a peer disconnects during the SP handshake — another
+ * process probing the socket path, a client killed or giving up mid-connect
+ * — the listener can stop calling accept() for good.  Already-connected
+ * clients keep working, new ones queue in the kernel and time out; any
+ * local process could trigger it.  A watched listener probes itself: a
+ * short-lived dialer's pipe must be attached to the socket within a
+ * deadline; after two failed probes in a row the listener is closed and
+ * recreated.  Closing
+ * it also drops its connections (the stuck half-open ones with them);
+ * clients reconnect by themselves and resend, and resent requests are
+ * answered once (P-IDEM-*).
+ */
+#ifndef SUTRA_COORD_LISTENER_H
+#define SUTRA_COORD_LISTENER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+typedef struct coord_listener coord_listener;
+
+/* How often a watched listener probes itself, and how long a probe may
+ * take to complete the handshake. */
+#define COORD_LISTENER_CHECK_MS 2000u
+#define COORD_LISTENER_PROBE_MS 1000u
+#define COORD_LISTENER_MAX_FAILS 2u
+
+/**
+ * Listen on `url` with `sock` (ipc:// endpoints get permissions 0660).  With
+ * `watch`, start the watchdog thread described above; `sock` must then be
+ * a REP socket (the probe dials it with REQ), and the listener takes the
+ * socket's NNG_PIPE_EV_ADD_POST notification for itself.
+ * @return 0, or an NNG error with a message in err.  On success *out is
+ *         freed by coord_listener_close().
+ * Thread rules: main thread.
+ */
+int coord_listener_open(nng_socket sock, const char *url, bool watch,
+                        coord_listener **out, char *err, size_t err_size);
+
+/** Times the watchdog recreated the listener.  Any thread. */
+uint64_t coord_listener_restarts(const coord_listener *l);
+
+/**
+ * Stop the watchdog and free.  The NNG listener itself is closed with its
+ * socket (nng_close), so call this before or after closing the socket.
+ * NULL is a no-op.  Main thread.
+ */
+void coord_listener_close(coord_listener *l);
+
+#endif

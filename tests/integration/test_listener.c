@@ -1,0 +1,86 @@
+/*
+ * tests/integration/test_listener.c — the coordinator keeps accepting new
+ * clients after NNG 1.5.2's listener bug (upstream issue 1518) strikes.
+ *
+ * The trigger is the one from the upstream report: another process tries
+ * to listen on the coordinator's socket path.  Its failed attempt connects
+ * to the live socket to see whether it is stale and hangs up during the
+ * handshake; from then on NNG 1.5.2 accepts connections but never attaches
+ * them, so new clients are never answered.  The coordinator's listener
+ * watchdog (coordinator/listener.c) must notice and recreate the listener,
+ * and a new client must get through well within its deadline.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <signal.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "sutra/sutra.h"
+#include "tests/integration/harness.h"
+
+static char *dir;
+
+/* In a child: what a second server on the same path does. */
+static int second_listener(void *arg)
+{
+    (void)arg;
+    char url[600];
+    snprintf(url, sizeof(url), "ipc://%s/coordinator.sock", dir);
+    nng_socket s;
+    if (nng_rep0_open(&s) != 0)
+        return 1;
+    int rv = nng_listen(s, url, NULL, 0);
+    nng_close(s);
+    return rv == NNG_EADDRINUSE ? 0 : 2;
+}
+
+/* In a child: a brand-new client must be answered within 12 s. */
+static int new_client_pings(void *arg)
+{
+    (void)arg;
+    sutra_client_options opts = { .timeout_ms = 12000, .resend_ms = 1000 };
+    sutra_client *c;
+    if (sutra_client_connect(dir, &opts, &c) != 0)
+        return 1;
+    uint64_t start = harness_now_ms();
+    int rc = sutra_ping(c);
+    print_message("new client answered in %llu ms (%s)\n",
+                  (unsigned long long)(harness_now_ms() - start),
+                  sutra_strerror(rc));
+    sutra_client_close(c);
+    return rc == 0 ? 0 : 3;
+}
+
+static void test_listener_recovers_from_a_probe_of_its_path(void **state)
+{
+    (void)state;
+    dir = harness_tmpdir();
+    const char *args[] = { "--dim", "4", NULL };
+    pid_t coord = harness_coordinator_start(dir, args);
+    assert_true(coord > 0);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(harness_wait(harness_spawn(second_listener, NULL)), 0);
+        assert_int_equal(harness_wait(harness_spawn(new_client_pings, NULL)), 0);
+    }
+    assert_int_equal(harness_coordinator_stop(coord, SIGTERM), 0);
+    /* the watchdog, not luck, let the clients in */
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "grep -q 'stopped accepting' '%s.log'", dir);
+    assert_int_equal(system(cmd), 0);
+    harness_rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_listener_recovers_from_a_probe_of_its_path),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
