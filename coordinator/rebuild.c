@@ -283,6 +283,7 @@ typedef struct replay {
     uint64_t from;
     bool table_in_tail;  /* the hash table itself was allocated in the tail */
     uint64_t bad_off;
+    coord_adj_tail adj;  /* records whose adjacency effects are replayed   */
 } replay;
 
 static int store_if_different(coord_store *s, uint64_t *word, uint64_t value)
@@ -329,6 +330,7 @@ static void replay_record(void *ctx, uint64_t off, const layout_rec *rec)
 {
     replay *rp = ctx;
     coord_store *s = rp->s;
+    coord_adj_tail_note(&rp->adj, off, rec);
     if (rp->bad_off)
         return;
     int rc = 0;
@@ -368,6 +370,9 @@ static int replay_table(coord_store *s)
     return rc;
 }
 
+static int verify_range(coord_store *s, uint64_t from, replay *rp,
+                        coord_error *err);
+
 int coord_verify_tail(coord_store *s, coord_error *err)
 {
     uint64_t end = s->roots.committed_end;
@@ -382,14 +387,28 @@ int coord_verify_tail(coord_store *s, coord_error *err)
     if (from == end)
         return 0;
     replay rp = { .s = s, .from = from,
-                  .table_in_tail = s->roots.hash_root >= from };
+                  .table_in_tail = s->roots.hash_root >= from,
+                  .adj = { .from = from } };
+    int rc = verify_range(s, from, &rp, err);
+    /* F-REC-5: the adjacency words the range's records set, last: they
+     * need the node table and the lists' heads as the records say */
+    if (!rc)
+        rc = coord_adj_replay(s, &rp.adj, err);
+    coord_adj_tail_free(&rp.adj);
+    return rc;
+}
+
+static int verify_range(coord_store *s, uint64_t from, replay *rp,
+                        coord_error *err)
+{
+    uint64_t end = s->roots.committed_end;
     scan sc;
     if (from == LAYOUT_DATA_START) {
-        scan_from_start(s, end, &sc, replay_record, &rp);
+        scan_from_start(s, end, &sc, replay_record, rp);
     } else {
         memset(&sc, 0, sizeof(sc));
         sc.limit = end;
-        scan_log(s, from, &sc, replay_record, &rp);
+        scan_log(s, from, &sc, replay_record, rp);
     }
     if (sc.bad_why)
         return coord_fail(err, SUTRA_ECORRUPT,
@@ -401,11 +420,11 @@ int coord_verify_tail(coord_store *s, coord_error *err)
                           "F-REC-5: the log between %llu and the committed end "
                           "%llu does not end with its commit record",
                           (unsigned long long)from, (unsigned long long)end);
-    if (rp.bad_off)
+    if (rp->bad_off)
         return coord_fail(err, SUTRA_ECORRUPT,
                           "F-REC-5: record at %llu disagrees with the node "
-                          "table", (unsigned long long)rp.bad_off);
-    int rc = rp.table_in_tail ? replay_table(s) : 0;
+                          "table", (unsigned long long)rp->bad_off);
+    int rc = rp->table_in_tail ? replay_table(s) : 0;
     if (rc)
         return coord_fail(err, rc, "cannot rewrite the hash table");
     return 0;
@@ -425,6 +444,7 @@ typedef struct rebuild {
     uint64_t live;           /* concept_count as the records say           */
     bool *is_live;
     uint64_t bad_off;        /* first record inconsistent with the others  */
+    coord_adj_tail adj;      /* every record that shapes adjacency          */
 } rebuild;
 
 static void visit_concept(rebuild *rb, uint64_t off, const layout_concept *c)
@@ -456,6 +476,7 @@ static void visit_concept(rebuild *rb, uint64_t off, const layout_concept *c)
 static void visit_record(void *ctx, uint64_t off, const layout_rec *rec)
 {
     rebuild *rb = ctx;
+    coord_adj_tail_note(&rb->adj, off, rec);
     if (rec->type == LAYOUT_REC_CONCEPT ||
         rec->type == LAYOUT_REC_CONCEPT_TOMBSTONE) {
         visit_concept(rb, off, (const layout_concept *)rec);
@@ -568,6 +589,11 @@ static int rebuild_words(coord_store *s, const scan *sc, rebuild *rb,
     if (rc)
         return coord_fail(err, rc, "F-REC-6: cannot rewrite the index words: %s",
                           strerror(rc));
+    /* F-REC-6: the lists are derived again from every record of the
+     * prefix, then repaired as F-REC-4 */
+    rc = coord_adj_replay(s, &rb->adj, err);
+    if (rc)
+        return rc;
     if (s->roots.assoc_count || s->roots.node_count) {
         rc = coord_adj_repair(s, err);
         if (rc)
@@ -620,7 +646,8 @@ int coord_rebuild(coord_store *s, uint64_t meta_generation, coord_error *err)
     int rc = may_discard(s, &sc, meta_generation, err);
     if (rc)
         return rc;
-    rebuild rb = { .node_cap = sc.good.node_count };
+    rebuild rb = { .node_cap = sc.good.node_count,
+                   .adj = { .from = LAYOUT_DATA_START } };
     rb.nodes = calloc(rb.node_cap ? rb.node_cap : 1, sizeof(*rb.nodes));
     rb.is_live = calloc(rb.node_cap ? rb.node_cap : 1, sizeof(*rb.is_live));
     if (!rb.nodes || !rb.is_live) {
@@ -642,5 +669,6 @@ int coord_rebuild(coord_store *s, uint64_t meta_generation, coord_error *err)
         rc = rebuild_words(s, &sc, &rb, err);
     free(rb.nodes);
     free(rb.is_live);
+    coord_adj_tail_free(&rb.adj);
     return rc;
 }

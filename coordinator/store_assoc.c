@@ -157,6 +157,36 @@ static coord_adj_list *list_find(const coord_assoc_group *a, uint32_t node,
     }
 }
 
+static uint32_t list_insert(coord_assoc_group *a, uint32_t node, uint32_t dir,
+                            const coord_adj_block *head)
+{
+    uint32_t i = a->list_count++;
+    a->lists[i] = (coord_adj_list){node, dir, *head, head->older + head->count,
+                                   0, NONE, NONE, 0, 0};
+    uint32_t mask = a->list_map_cap - 1;
+    uint32_t j = list_hash(node, dir) & mask;
+    while (a->list_map[j])
+        j = (j + 1) & mask;
+    a->list_map[j] = i + 1;
+    return i;
+}
+
+const coord_adj_list *coord_assoc_group_list(const coord_store *s,
+                                             uint32_t node, uint32_t dir)
+{
+    return list_find(&s->group.assoc, node, dir);
+}
+
+int coord_assoc_group_add_list(coord_store *s, uint32_t node, uint32_t dir,
+                               const coord_adj_block *head)
+{
+    coord_assoc_group *a = &s->group.assoc;
+    if (list_find(a, node, dir) || a->list_count >= a->list_cap)
+        return SUTRA_ECORRUPT;
+    list_insert(a, node, dir, head);
+    return 0;
+}
+
 /* The group's list (node, dir), read from the file on first touch. */
 static int list_get(coord_store *s, uint32_t node, uint32_t dir,
                     uint32_t *index, coord_error *err)
@@ -171,15 +201,7 @@ static int list_get(coord_store *s, uint32_t node, uint32_t dir,
     int rc = coord_adj_head(s, node, dir, &head, err);
     if (rc)
         return rc;
-    uint32_t i = a->list_count++;
-    a->lists[i] = (coord_adj_list){node, dir, head, head.older + head.count,
-                                   0, NONE, NONE, 0, 0};
-    uint32_t mask = a->list_map_cap - 1;
-    uint32_t j = list_hash(node, dir) & mask;
-    while (a->list_map[j])
-        j = (j + 1) & mask;
-    a->list_map[j] = i + 1;
-    *index = i;
+    *index = list_insert(a, node, dir, &head);
     return 0;
 }
 
@@ -370,8 +392,23 @@ int coord_assoc_stage_forget_node(coord_store *s, uint32_t node, uint64_t seq,
 
 /* ---- commit ------------------------------------------------------------ */
 
-static int plan_list(coord_store *s, coord_adj_list *l, uint64_t *cursor,
-                     coord_error *err)
+/* The usual placement: new blocks go one after another from the cursor. */
+static int place_at_cursor(void *ctx, uint32_t node, uint32_t dir,
+                           uint64_t bytes, uint64_t older, uint64_t prev,
+                           uint64_t *off)
+{
+    (void)node;
+    (void)dir;
+    (void)older;
+    (void)prev;
+    uint64_t *cursor = ctx;
+    *off = layout_align_up(*cursor, LAYOUT_REGION_ALIGN);
+    *cursor = *off + bytes;
+    return 0;
+}
+
+static int plan_list(coord_store *s, coord_adj_list *l, coord_adj_place place,
+                     void *ctx, coord_error *err)
 {
     coord_assoc_group *a = &s->group.assoc;
     const coord_adj_block *h = &l->head;
@@ -388,12 +425,15 @@ static int plan_list(coord_store *s, coord_adj_list *l, uint64_t *cursor,
         if (grow((void **)&a->blocks, &a->block_cap, (uint64_t)a->block_count + 1,
                  sizeof(*a->blocks)))
             return coord_fail(err, ENOMEM, "no memory to plan adjacency");
-        uint64_t off = layout_align_up(*cursor, LAYOUT_REGION_ALIGN);
+        uint64_t off;
+        if (place(ctx, l->node, l->dir, bytes, older, prev, &off))
+            return coord_fail(err, SUTRA_ECORRUPT,
+                              "F-ADJ-4: node %u has no block for entry %llu",
+                              l->node, (unsigned long long)older);
         a->blocks[a->block_count++] = (coord_adj_new_block){off, bytes, older, prev};
         l->block_count++;
         uint64_t cap = layout_adj_capacity(bytes);
         left -= left < cap ? left : cap;
-        *cursor = off + bytes;
         older += cap;
         prev = off;
         bytes *= 2;
@@ -403,10 +443,16 @@ static int plan_list(coord_store *s, coord_adj_list *l, uint64_t *cursor,
 
 int coord_assoc_plan(coord_store *s, uint64_t *cursor, coord_error *err)
 {
+    return coord_assoc_plan_placed(s, place_at_cursor, cursor, err);
+}
+
+int coord_assoc_plan_placed(coord_store *s, coord_adj_place place, void *ctx,
+                            coord_error *err)
+{
     coord_assoc_group *a = &s->group.assoc;
     a->block_count = 0;
     for (uint32_t i = 0; i < a->list_count; i++) {
-        int rc = plan_list(s, &a->lists[i], cursor, err);
+        int rc = plan_list(s, &a->lists[i], place, ctx, err);
         if (rc)
             return rc;
     }

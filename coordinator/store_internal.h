@@ -291,6 +291,24 @@ int coord_assoc_stage_forget_node(coord_store *s, uint32_t node, uint64_t seq,
  * (publish), and fold the group's keys into the committed index (after
  * the generation is published; cannot fail). */
 int coord_assoc_plan(coord_store *s, uint64_t *cursor, coord_error *err);
+/* Where the plan puts a new block of `bytes` for (node, dir) holding the
+ * entries from position `older`, after block `prev`: 0 and *off, or nonzero
+ * when there is no such place. */
+typedef int (*coord_adj_place)(void *ctx, uint32_t node, uint32_t dir,
+                               uint64_t bytes, uint64_t older, uint64_t prev,
+                               uint64_t *off);
+/* coord_assoc_plan with the blocks placed by `place` (recovery reuses the
+ * blocks the log already holds). */
+int coord_assoc_plan_placed(coord_store *s, coord_adj_place place, void *ctx,
+                            coord_error *err);
+/* Register list (node, dir) in the group with `head` as its committed head
+ * (recovery: the list as it was at an older generation).  Room must have
+ * been reserved; 0, or SUTRA_ECORRUPT when the list is already there. */
+/* The group's list (node, dir), or NULL when the group has not touched it. */
+const coord_adj_list *coord_assoc_group_list(const coord_store *s,
+                                             uint32_t node, uint32_t dir);
+int coord_assoc_group_add_list(coord_store *s, uint32_t node, uint32_t dir,
+                               const coord_adj_block *head);
 int coord_assoc_write_blocks(coord_store *s, uint64_t dirty_end,
                              uint64_t *cursor);
 int coord_assoc_publish(coord_store *s);
@@ -303,6 +321,29 @@ void coord_assoc_merge(coord_store *s);
  * to the recovered generation (F-REC-*). */
 int coord_recover(coord_store *s, const layout_meta *meta, bool repair,
                   coord_error *err);
+
+/* ---- recover_adj.c: adjacency effects of the log tail (F-REC-5/6) ---- */
+
+/* The records of a recovered range that shape adjacency, noted in log
+ * (= seq) order while the range is scanned. */
+typedef struct coord_adj_tail {
+    uint64_t from;         /* start of the range: the generation it builds on
+                              ended here (data_start: the empty file)       */
+    uint64_t *ops;         /* ASSOC, ASSOC_TOMBSTONE, CONCEPT_TOMBSTONE     */
+    uint64_t op_count, op_cap;
+    uint64_t *blocks;      /* ADJ_BLOCK regions                             */
+    uint64_t block_count, block_cap;
+    uint64_t first_commit; /* the range's first commit record, 0 = none     */
+    bool no_memory;
+} coord_adj_tail;
+
+/* Note one verified record of the range (any type). */
+void coord_adj_tail_note(coord_adj_tail *t, uint64_t off, const layout_rec *rec);
+void coord_adj_tail_free(coord_adj_tail *t);
+/* Store again every adjacency word the range's records set (entries, count
+ * and superseded words, heads), so the lists are exactly those of the
+ * recovered generation s->roots.  0, SUTRA_ECORRUPT, ENOMEM or errno. */
+int coord_adj_replay(coord_store *s, coord_adj_tail *t, coord_error *err);
 
 /* ---- rebuild.c -------------------------------------------------------- */
 
