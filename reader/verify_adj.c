@@ -64,8 +64,10 @@ static const layout_region *adj_block_at(const verify_ctx *v,
 static bool adj_entry(verify_ctx *v, adj_walk *w, const layout_adj_entry *e)
 {
     uint64_t eoff = verify_off(v, e);
-    VERIFY_REQUIRE(v, e->seq != 0 && e->seq < w->next_seq, eoff, "F-ADJ-2",
-                   "entry seq %llu is not below the next entry's %llu",
+    /* Equal seqs are legal: forgetting a concept appends one tombstone per
+     * edge, all with the concept tombstone's seq (F-ADJ-5). */
+    VERIFY_REQUIRE(v, e->seq != 0 && e->seq <= w->next_seq, eoff, "F-ADJ-2",
+                   "entry seq %llu is above the next entry's %llu",
                    (unsigned long long)e->seq,
                    (unsigned long long)w->next_seq);
     w->next_seq = e->seq;
