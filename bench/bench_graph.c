@@ -20,8 +20,11 @@
  * hubs' in-lists grow across many commits.  The floor is a CSR (offsets +
  * targets, out- and in-lists, with types, confidences and a node -> id
  * array) over the same edge list, with its own bidirectional BFS written
- * exactly like Sutra's.  Both sides return ids, because the API does; the
- * Sutra side also pays the id -> node lookup its API takes ids for.
+ * exactly like Sutra's.  Both sides return ids, because the API does, and
+ * both start from an id: the floor's neighbors call probes an in-memory
+ * id -> node hash (same hash and load as the file's index) and compares
+ * the id, as Sutra's does; a second row shows the floor handed the node
+ * number.  Sutra alone also checks liveness and snapshot visibility.
  *
  * Metrics (median over repeats of each repeat's figure):
  *   neighbors of a degree-10 node (BOTH, any type): ns per call, iterator
@@ -142,6 +145,10 @@ typedef struct csr {
     uint32_t n;
     csr_side out, in;
     sutra_id *ids;      /* node -> id                                   */
+    /* id -> node: open addressing over layout_id_hash like the file's
+     * index (F-HASH-2), one word per slot = hash tag << 32 | node + 1 */
+    uint64_t *slots;
+    uint64_t mask;
     /* bidirectional BFS state, like sutra_traversal's */
     uint32_t stamp;
     uint32_t *seen[2], *parent[2], *queue[2];
@@ -175,12 +182,48 @@ static int csr_side_build(csr_side *s, uint32_t n, const edge_list *e,
     return 0;
 }
 
+/* The in-memory id -> node index: load at most 1/2, like the file's. */
+static int csr_index_build(csr *g)
+{
+    uint64_t slots = 1024;
+    while (slots < 2ull * g->n)
+        slots <<= 1;
+    g->slots = calloc(slots, sizeof(uint64_t));
+    if (!g->slots)
+        return ENOMEM;
+    g->mask = slots - 1;
+    for (uint32_t u = 0; u < g->n; u++) {
+        uint64_t h = layout_id_hash(g->ids[u].bytes);
+        uint64_t i = h & g->mask;
+        while (g->slots[i] != 0)
+            i = (i + 1) & g->mask;
+        g->slots[i] = (h >> 32) << 32 | ((uint64_t)u + 1);
+    }
+    return 0;
+}
+
+/* The node of `id`, or UINT32_MAX: probe, match the tag, confirm the id. */
+static uint32_t csr_lookup(const csr *g, const sutra_id *id)
+{
+    uint64_t h = layout_id_hash(id->bytes);
+    uint64_t tag = h >> 32;
+    for (uint64_t i = h & g->mask;; i = (i + 1) & g->mask) {
+        uint64_t word = g->slots[i];
+        if (word == 0)
+            return UINT32_MAX;
+        uint32_t u = (uint32_t)word - 1u;
+        if ((word >> 32) == tag && memcmp(g->ids[u].bytes, id->bytes, 16) == 0)
+            return u;
+    }
+}
+
 static int csr_build(csr *g, uint32_t n, const edge_list *e, const sutra_id *ids)
 {
     memset(g, 0, sizeof(*g));
     g->n = n;
     g->ids = (sutra_id *)ids;
-    if (csr_side_build(&g->out, n, e, false) || csr_side_build(&g->in, n, e, true))
+    if (csr_side_build(&g->out, n, e, false) || csr_side_build(&g->in, n, e, true) ||
+        csr_index_build(g))
         return ENOMEM;
     for (int s = 0; s < 2; s++) {
         g->seen[s] = calloc(n, sizeof(uint32_t));
@@ -204,6 +247,7 @@ static void csr_free(csr *g)
         free(g->parent[s]);
         free(g->queue[s]);
     }
+    free(g->slots);
 }
 
 /* The neighbors of node u, both directions, as the API would return them. */
@@ -219,6 +263,16 @@ static void csr_neighbors(const csr *g, uint32_t u)
         }
     }
     sink += acc;
+}
+
+/* The same, starting from the id as the API does: the id -> node lookup
+ * first (a hash probe plus the id comparison). */
+static void csr_neighbors_of_id(const csr *g, const sutra_id *id)
+{
+    uint32_t u = csr_lookup(g, id);
+    if (u == UINT32_MAX)
+        abort(); /* every benchmark id is in the index */
+    csr_neighbors(g, u);
 }
 
 /* Bidirectional BFS over both directions (undirected), as reader/path.c:
@@ -442,14 +496,20 @@ static void sutra_neighbors_touch(const struct sutra_snapshot *s, const sutra_id
     sink += acc;
 }
 
+/* Who answers a neighbors call in measure_neighbors(). */
+enum nb_side { NB_SUTRA, NB_CSR_ID, NB_CSR_NODE };
+
 /* ns per neighbors call over all degree-10 nodes, one side. */
-static double measure_neighbors(run *r, const struct sutra_snapshot *s, bool sutra)
+static double measure_neighbors(run *r, const struct sutra_snapshot *s,
+                                enum nb_side side)
 {
     uint64_t t0 = bench_now_ns();
     for (size_t q = 0; q < r->deg10_count; q++) {
         uint32_t u = r->deg10[q];
-        if (sutra)
+        if (side == NB_SUTRA)
             sutra_neighbors_touch(s, &r->ids[u], &r->errors);
+        else if (side == NB_CSR_ID)
+            csr_neighbors_of_id(r->g, &r->ids[u]);
         else
             csr_neighbors(r->g, u);
     }
@@ -538,7 +598,7 @@ static size_t pick_degree10(const csr *g, uint32_t *out, size_t cap)
 }
 
 typedef struct results {
-    double nb_s[MAX_REPEATS], nb_c[MAX_REPEATS];
+    double nb_s[MAX_REPEATS], nb_c[MAX_REPEATS], nb_cn[MAX_REPEATS];
     double p50_s[MAX_REPEATS], p50_c[MAX_REPEATS];
     double p99_s[MAX_REPEATS], p99_c[MAX_REPEATS];
     double st50[MAX_REPEATS], st99[MAX_REPEATS], st_found;
@@ -559,12 +619,14 @@ static int repeat_reads(run *r, unsigned rep, results *res, size_t *lens_s,
          * mapping's pages are touched (minor faults) on first use only; a
          * serving reader runs warm. */
         double ignore;
-        measure_neighbors(r, &s, true);
+        measure_neighbors(r, &s, NB_SUTRA);
+        measure_neighbors(r, &s, NB_CSR_ID);
         measure_paths(r, &s, 0, false, NULL, &ignore, &ignore);
         measure_paths(r, &s, 1, false, NULL, &ignore, &ignore);
     }
-    res->nb_s[rep] = measure_neighbors(r, &s, true);
-    res->nb_c[rep] = measure_neighbors(r, &s, false);
+    res->nb_s[rep] = measure_neighbors(r, &s, NB_SUTRA);
+    res->nb_c[rep] = measure_neighbors(r, &s, NB_CSR_ID);
+    res->nb_cn[rep] = measure_neighbors(r, &s, NB_CSR_NODE);
     measure_paths(r, &s, 0, false, lens_s, &res->p50_s[rep], &res->p99_s[rep]);
     measure_paths(r, &s, 1, false, lens_c, &res->p50_c[rep], &res->p99_c[rep]);
     for (size_t q = 0; q < r->pair_count; q++)
@@ -613,6 +675,9 @@ static void report(const results *res, unsigned reps, uint32_t n,
     bench_row("neighbors, degree-10 node, BOTH (ns/call)",
               bench_median(res->nb_s, reps), bench_median(res->nb_c, reps),
               bench_median(res->nb_s, reps) / bench_median(res->nb_c, reps), "<= 2");
+    bench_row("  same, CSR handed the node number (no id lookup)",
+              bench_median(res->nb_s, reps), bench_median(res->nb_cn, reps),
+              bench_median(res->nb_s, reps) / bench_median(res->nb_cn, reps), NULL);
     double s50 = bench_median(res->p50_s, reps), c50 = bench_median(res->p50_c, reps);
     double s99 = bench_median(res->p99_s, reps), c99 = bench_median(res->p99_c, reps);
     bench_row("shortest path p50 (ns), BOTH, depth 6", s50, c50, s50 / c50, "<= 2");

@@ -116,8 +116,10 @@ int reader_adj_advance(const reader_view *v, reader_adj_cursor *c)
 
 /* ---- the public iterator ------------------------------------------------ */
 
-/* sutra_neighbor_iter private_[] slots: the view, the cursor, the filter
- * and the list still to read after this one (BOTH reads out, then in). */
+/* sutra_neighbor_iter private_[] slots: the view, the filter, the cursor
+ * being read and, for BOTH, the in-list cursor read after it.  begin opens
+ * every list it will read, so the misses on both lists' first blocks
+ * overlap with each other and with the liveness check. */
 enum {
     GRAPH_IT_DB = 0,
     GRAPH_IT_COMMITTED_END = 1,
@@ -128,8 +130,11 @@ enum {
     GRAPH_IT_PREV = 6,
     GRAPH_IT_NODE_DIR = 7,     /* node | dir << 32                           */
     GRAPH_IT_FILTER = 8,
-    GRAPH_IT_PENDING = 9,      /* READER_LIST_* bits not yet opened          */
+    GRAPH_IT_PENDING = 9,      /* 1 while the second cursor is unread        */
     GRAPH_IT_MAGIC = 10,       /* set by begin, so next() refuses garbage    */
+    GRAPH_IT_BLOCK2 = 11,      /* the second (in-list) cursor, when PENDING  */
+    GRAPH_IT_UNREAD2 = 12,
+    GRAPH_IT_PREV2 = 13,
 };
 
 #define GRAPH_IT_MAGIC_VALUE 0x7375747261697472ull /* "sutraitr" */
@@ -143,48 +148,58 @@ static void graph_it_view(const sutra_neighbor_iter *it, reader_view *v)
     v->node_count = it->private_[GRAPH_IT_NODE_COUNT];
 }
 
-static void graph_it_load(const sutra_neighbor_iter *it, const reader_view *v,
-                          reader_adj_cursor *c)
+/* Rebuild a cursor from the slots at `at` (GRAPH_IT_BLOCK or _BLOCK2). */
+static void graph_it_load_at(const sutra_neighbor_iter *it, const reader_view *v,
+                             unsigned at, uint32_t dir, reader_adj_cursor *c)
 {
-    c->block = it->private_[GRAPH_IT_BLOCK];
-    c->unread = it->private_[GRAPH_IT_UNREAD];
-    c->prev = it->private_[GRAPH_IT_PREV];
+    c->block = it->private_[at];
+    c->unread = it->private_[at + 1];
+    c->prev = it->private_[at + 2];
     c->node = (uint32_t)it->private_[GRAPH_IT_NODE_DIR];
-    c->dir = (uint32_t)(it->private_[GRAPH_IT_NODE_DIR] >> 32);
+    c->dir = dir;
     c->entries = c->block ? (const layout_adj_entry *)(v->db->map + c->block +
                                                         LAYOUT_ADJ_ENTRIES_OFFSET)
                           : NULL;
 }
 
+static void graph_it_load(const sutra_neighbor_iter *it, const reader_view *v,
+                          reader_adj_cursor *c)
+{
+    graph_it_load_at(it, v, GRAPH_IT_BLOCK,
+                     (uint32_t)(it->private_[GRAPH_IT_NODE_DIR] >> 32), c);
+}
+
+static void graph_it_store_at(sutra_neighbor_iter *it, unsigned at,
+                              const reader_adj_cursor *c)
+{
+    it->private_[at] = c->block;
+    it->private_[at + 1] = c->unread;
+    it->private_[at + 2] = c->prev;
+}
+
 static void graph_it_store(sutra_neighbor_iter *it, const reader_adj_cursor *c)
 {
-    it->private_[GRAPH_IT_BLOCK] = c->block;
-    it->private_[GRAPH_IT_UNREAD] = c->unread;
-    it->private_[GRAPH_IT_PREV] = c->prev;
+    graph_it_store_at(it, GRAPH_IT_BLOCK, c);
     it->private_[GRAPH_IT_NODE_DIR] = (uint64_t)c->node | (uint64_t)c->dir << 32;
 }
 
-/* Open the next pending list of the iterator's node. */
-static int graph_it_open_pending(sutra_neighbor_iter *it, const reader_view *v,
-                                 reader_adj_cursor *c)
+/* Make the second (in-list) cursor the current one. */
+static void graph_it_next_list(sutra_neighbor_iter *it, const reader_view *v,
+                               reader_adj_cursor *c)
 {
-    uint64_t pending = it->private_[GRAPH_IT_PENDING];
-    uint32_t dir = (pending & READER_LIST_OUT) ? LAYOUT_ADJ_OUT : LAYOUT_ADJ_IN;
-    it->private_[GRAPH_IT_PENDING] = pending & ~(uint64_t)(1u << dir);
-    uint32_t node = (uint32_t)it->private_[GRAPH_IT_NODE_DIR];
-    const layout_node *entry = reader_node_entry(v, node);
-    if (!entry)
-        return SUTRA_ECORRUPT;
-    return reader_adj_open(v, entry, node, dir, c);
+    graph_it_load_at(it, v, GRAPH_IT_BLOCK2, LAYOUT_ADJ_IN, c);
+    it->private_[GRAPH_IT_PENDING] = 0;
+    graph_it_store(it, c);
 }
 
-#define GRAPH_PREFETCH_AHEAD 4 /* entries whose node entry is requested early */
+#define GRAPH_PREFETCH_AHEAD 8 /* entries whose node entry is requested early */
 
 /* Start loading the node-table entry of a neighbor the caller will ask for
  * soon (entry `ahead` places before the cursor): an iterator's cost is one
  * random node-table read per neighbor (for its id), and issuing them early
  * overlaps those misses.  A hint only: it reads no byte through the
- * address, so it needs no validation beyond staying inside the snapshot. */
+ * address, so it needs no validation beyond staying inside the snapshot.
+ * The entries it reads are those of a validated block below its count. */
 static void graph_prefetch(const reader_view *v, const reader_adj_cursor *c,
                            uint64_t ahead)
 {
@@ -203,6 +218,40 @@ static void graph_prefetch(const reader_view *v, const reader_adj_cursor *c,
         __builtin_prefetch(v->db->map + at);
 }
 
+/* The first GRAPH_PREFETCH_AHEAD neighbors of a freshly opened cursor. */
+static void graph_prefetch_first(const reader_view *v, const reader_adj_cursor *c)
+{
+    for (uint64_t ahead = 1; ahead <= GRAPH_PREFETCH_AHEAD; ahead++)
+        graph_prefetch(v, c, ahead);
+}
+
+/* Start loading the bytes begin reads after the node entry: the node's
+ * newest version (the liveness check) and the first lines of each list's
+ * head block (descriptor, count word, newest entries of a minimum-size
+ * block), so their misses overlap instead of following one another.  A
+ * hint only, like graph_prefetch(): `word` values are used as addresses
+ * only inside the snapshot, and nothing is read through them here. */
+static void graph_prefetch_word(const reader_view *v, const uint64_t *word,
+                                uint64_t bytes)
+{
+    uint64_t off = __atomic_load_n(word, __ATOMIC_RELAXED);
+    if (off < LAYOUT_DATA_START || off >= v->committed_end ||
+        bytes > v->committed_end - off)
+        return;
+    for (uint64_t at = 0; at < bytes; at += 64)
+        __builtin_prefetch(v->db->map + off + at);
+}
+
+static void graph_prefetch_node(const reader_view *v, const layout_node *entry,
+                                unsigned lists)
+{
+    graph_prefetch_word(v, &entry->head, 64);
+    if (lists & READER_LIST_OUT)
+        graph_prefetch_word(v, &entry->out_adj, LAYOUT_ADJ_MIN_BLOCK);
+    if (lists & READER_LIST_IN)
+        graph_prefetch_word(v, &entry->in_adj, LAYOUT_ADJ_MIN_BLOCK);
+}
+
 /* Map the public direction to the lists it reads; 0 when invalid. */
 static unsigned graph_lists(enum sutra_direction dir)
 {
@@ -210,6 +259,29 @@ static unsigned graph_lists(enum sutra_direction dir)
     case SUTRA_OUT: return READER_LIST_OUT;
     case SUTRA_IN: return READER_LIST_IN;
     case SUTRA_BOTH: return READER_LIST_OUT | READER_LIST_IN;
+    }
+    return 0;
+}
+
+/* Open the lists `lists` names into `tmp`: the first into the current
+ * cursor, for BOTH the in-list into the second. */
+static int graph_it_open(sutra_neighbor_iter *tmp, const reader_view *v,
+                         const layout_node *entry, uint32_t node, unsigned lists)
+{
+    reader_adj_cursor c, c2;
+    uint32_t dir = (lists & READER_LIST_OUT) ? LAYOUT_ADJ_OUT : LAYOUT_ADJ_IN;
+    int rc = reader_adj_open(v, entry, node, dir, &c);
+    if (rc != 0)
+        return rc;
+    graph_prefetch_first(v, &c);
+    graph_it_store(tmp, &c);
+    if (lists == (READER_LIST_OUT | READER_LIST_IN)) {
+        rc = reader_adj_open(v, entry, node, LAYOUT_ADJ_IN, &c2);
+        if (rc != 0)
+            return rc;
+        graph_prefetch_first(v, &c2);
+        graph_it_store_at(tmp, GRAPH_IT_BLOCK2, &c2);
+        tmp->private_[GRAPH_IT_PENDING] = 1;
     }
     return 0;
 }
@@ -226,8 +298,13 @@ int sutra_neighbors_begin(const struct sutra_snapshot *snap, const sutra_id *id,
     reader_view v;
     reader_view_init(&v, snap);
     uint32_t node;
+    const layout_node *entry;
+    int rc = reader_find_node(&v, id->bytes, &node, &entry);
+    if (rc != 0)
+        return rc;
+    graph_prefetch_node(&v, entry, lists);
     const layout_concept *version;
-    int rc = reader_lookup_node(&v, id->bytes, &node, &version);
+    rc = reader_node_version(&v, entry, node, &version);
     if (rc != 0)
         return rc;
     sutra_neighbor_iter tmp;
@@ -236,17 +313,11 @@ int sutra_neighbors_begin(const struct sutra_snapshot *snap, const sutra_id *id,
     tmp.private_[GRAPH_IT_COMMITTED_END] = v.committed_end;
     tmp.private_[GRAPH_IT_LAST_SEQ] = v.last_seq;
     tmp.private_[GRAPH_IT_NODE_COUNT] = v.node_count;
-    tmp.private_[GRAPH_IT_NODE_DIR] = node;
     tmp.private_[GRAPH_IT_FILTER] = type_filter;
-    tmp.private_[GRAPH_IT_PENDING] = lists;
     tmp.private_[GRAPH_IT_MAGIC] = GRAPH_IT_MAGIC_VALUE;
-    reader_adj_cursor c;
-    rc = graph_it_open_pending(&tmp, &v, &c);
+    rc = graph_it_open(&tmp, &v, entry, node, lists);
     if (rc != 0)
         return rc;
-    for (uint64_t ahead = 1; ahead <= GRAPH_PREFETCH_AHEAD; ahead++)
-        graph_prefetch(&v, &c, ahead);
-    graph_it_store(&tmp, &c);
     *it = tmp;
     return 0;
 }
@@ -291,10 +362,7 @@ int sutra_neighbors_next(sutra_neighbor_iter *it, sutra_neighbor *out)
             graph_it_store(it, &c);
             return SUTRA_ENOTFOUND;
         }
-        rc = graph_it_open_pending(it, &v, &c);
-        if (rc != 0)
-            return rc;
-        graph_it_store(it, &c);
+        graph_it_next_list(it, &v, &c);
     }
 }
 
@@ -330,7 +398,7 @@ int sutra_degree(const struct sutra_snapshot *snap, const sutra_id *id,
     int rc = sutra_neighbors_begin(snap, id, dir, type_filter, &it);
     if (rc != 0)
         return rc;
-    /* Counting needs no ids: run the cursor directly. */
+    /* Counting needs no ids: run the cursors directly. */
     reader_view v;
     graph_it_view(&it, &v);
     reader_adj_cursor c;
@@ -344,9 +412,7 @@ int sutra_degree(const struct sutra_snapshot *snap, const sutra_id *id,
             return rc;
         if (it.private_[GRAPH_IT_PENDING] == 0)
             break;
-        rc = graph_it_open_pending(&it, &v, &c);
-        if (rc != 0)
-            return rc;
+        graph_it_next_list(&it, &v, &c);
     }
     *out = n;
     return 0;

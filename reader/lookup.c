@@ -135,9 +135,11 @@ static int reader_walk_versions(const reader_view *v, const layout_node *entry,
     return SUTRA_ENOTFOUND;
 }
 
-/* One probe sequence over the snapshot's hash table (F-HASH-2). */
-static int reader_lookup_once(const reader_view *v, const uint8_t id[16],
-                              uint32_t *node_out, const layout_concept **out)
+/* One probe sequence over the snapshot's hash table (F-HASH-2).  The node
+ * an id names never changes once its slot is published (F-NODE-1), so a
+ * probe needs no retry; only the version walk can meet moving words. */
+int reader_find_node(const reader_view *v, const uint8_t id[16],
+                     uint32_t *node_out, const layout_node **entry_out)
 {
     if (v->hash_root == 0)
         return SUTRA_ENOTFOUND;
@@ -163,26 +165,38 @@ static int reader_lookup_once(const reader_view *v, const uint8_t id[16],
         if (memcmp(entry->id, id, 16) != 0)
             continue; /* tag collision */
         *node_out = node;
-        return reader_walk_versions(v, entry, node, id, out);
+        *entry_out = entry;
+        return 0;
     }
     return SUTRA_ENOTFOUND;
+}
+
+int reader_node_version(const reader_view *v, const layout_node *entry,
+                        uint32_t node, const layout_concept **out)
+{
+    for (int attempt = 0; attempt < READER_LOOKUP_RETRIES; attempt++) {
+        const layout_concept *c = NULL;
+        int rc = reader_walk_versions(v, entry, node, entry->id, &c);
+        if (rc == 0)
+            *out = c;
+        if (rc != SUTRA_ERETRY)
+            return rc;
+    }
+    return SUTRA_ECORRUPT;
 }
 
 int reader_lookup_node(const reader_view *v, const uint8_t id[16],
                        uint32_t *node, const layout_concept **out)
 {
-    for (int attempt = 0; attempt < READER_LOOKUP_RETRIES; attempt++) {
-        uint32_t n = 0;
-        const layout_concept *c = NULL;
-        int rc = reader_lookup_once(v, id, &n, &c);
-        if (rc == 0) {
-            *node = n;
-            *out = c;
-        }
-        if (rc != SUTRA_ERETRY)
-            return rc;
-    }
-    return SUTRA_ECORRUPT;
+    uint32_t n = 0;
+    const layout_node *entry = NULL;
+    int rc = reader_find_node(v, id, &n, &entry);
+    if (rc != 0)
+        return rc;
+    rc = reader_node_version(v, entry, n, out);
+    if (rc == 0)
+        *node = n;
+    return rc;
 }
 
 static int reader_lookup(const struct sutra_snapshot *snap, const sutra_id *id,

@@ -102,4 +102,16 @@ const layout_node *reader_node_entry(const reader_view *v, uint32_t node);
 int reader_lookup_node(const reader_view *v, const uint8_t id[16],
                        uint32_t *node, const layout_concept **out);
 
+/* reader_lookup_node() in two steps, for callers that overlap other reads
+ * with the version walk.  reader_find_node: the hash probe alone; 0 with
+ * the node and its validated table entry, SUTRA_ENOTFOUND (no node of the
+ * snapshot has the id; says nothing of liveness) or SUTRA_ECORRUPT.
+ * reader_node_version: the newest version of that node visible to the
+ * snapshot; 0, SUTRA_ENOTFOUND (forgotten) or SUTRA_ECORRUPT.  Any thread,
+ * lock-free, no allocation. */
+int reader_find_node(const reader_view *v, const uint8_t id[16],
+                     uint32_t *node, const layout_node **entry);
+int reader_node_version(const reader_view *v, const layout_node *entry,
+                        uint32_t node, const layout_concept **out);
+
 #endif
