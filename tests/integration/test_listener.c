@@ -68,8 +68,14 @@ static void test_listener_recovers_from_a_probe_of_its_path(void **state)
 {
     (void)state;
     dir = harness_tmpdir();
+    /* NNG 1.5.2 never frees the half-open pipes its bug abandons, not even
+     * at nng_close: under LeakSanitizer this coordinator would exit 1 for
+     * NNG's leak, whose stacks hold no frame of ours.  Leak checking stays
+     * on for every other coordinator the tests start. */
+    setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
     const char *args[] = { "--dim", "4", NULL };
     pid_t coord = harness_coordinator_start(dir, args);
+    unsetenv("ASAN_OPTIONS");
     assert_true(coord > 0);
     for (int round = 0; round < 2; round++) {
         for (int probe = 0; probe < 5; probe++)
