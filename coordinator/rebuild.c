@@ -15,6 +15,11 @@
  *     record's bookkeeping.  Under --sync commit that range is empty, so a
  *     kill -9 costs nothing; under interval it is at most an interval's
  *     writes.
+ *   - coord_roll_forward() (F-REC-7) continues the scan past the picked
+ *     meta with the same checks as from data_start: complete groups there
+ *     (a synced generation whose meta slot was lost) extend the recovered
+ *     generation; coord_seal_log_end() zeroes the words at the recovered
+ *     end so what a recovery discarded is never rolled forward later.
  *   - coord_rebuild() (F-REC-6) scans from data_start, keeps the longest
  *     prefix that ends with a valid COMMIT record whose whole group verifies
  *     (every record checksummed, seqs contiguous, counts and roots
@@ -269,6 +274,80 @@ static void scan_from_start(const coord_store *s, uint64_t limit, scan *sc,
     sc->seq_known = true;
     sc->expect_gen = 1;
     scan_log(s, LAYOUT_DATA_START, sc, visit, ctx);
+}
+
+/* ---- F-REC-7: roll forward past the picked meta ----------------------- */
+
+static int store_if_different(coord_store *s, uint64_t *word, uint64_t value);
+
+/* The state scan_from_start() would have reached at the end of the verified
+ * generation `r`: the log past it is checked as strictly as from the start
+ * (seqs, generation, prev_commit, counts, regions). */
+static void scan_from_roots(const coord_store *s, const layout_roots *r,
+                            uint64_t limit, scan *sc)
+{
+    memset(sc, 0, sizeof(*sc));
+    sc->limit = limit;
+    sc->from_start = true;
+    sc->seq_known = true;
+    sc->last_seq = r->last_seq;
+    sc->versions = r->version_count;
+    sc->tombstones = r->tombstone_count;
+    sc->expect_gen = r->generation + 1;
+    sc->prev_commit = r->last_commit;
+    sc->hash_off = r->hash_root;
+    sc->hash_slots = r->hash_slots;
+    for (uint32_t k = 0; k < LAYOUT_NODE_CHUNKS; k++)
+        sc->chunk_off[k] = s->chunk[k] ? (uint64_t)((const uint8_t *)s->chunk[k] -
+                                                    s->map) - LAYOUT_REGION_BODY
+                                       : 0;
+    sc->good = *r;
+    sc->good_end = r->committed_end; /* also keeps generation 0 from being
+                                        noted again */
+    memcpy(sc->good_chunk, sc->chunk_off, sizeof(sc->chunk_off));
+}
+
+int coord_roll_forward(coord_store *s, uint64_t *generations, coord_error *err)
+{
+    uint64_t limit = s->file_size < s->map_reserve ? s->file_size : s->map_reserve;
+    scan sc;
+    scan_from_roots(s, &s->roots, limit, &sc);
+    scan_log(s, s->roots.committed_end, &sc, NULL, NULL);
+    uint64_t n = sc.good.generation - s->roots.generation;
+    if (n == 0) {
+        *generations = 0;
+        return 0;
+    }
+    /* F-NODE-2: chunks allocated by the rolled-forward groups; their words
+     * may not have reached the disk */
+    for (uint32_t k = 0; k < LAYOUT_NODE_CHUNKS; k++) {
+        if (!sc.good_chunk[k] || s->chunk[k])
+            continue;
+        int rc = store_if_different(s, &s->hdr->node_chunk[k], sc.good_chunk[k]);
+        if (rc)
+            return coord_fail(err, rc, "F-REC-7: cannot store node chunk %u", k);
+    }
+    s->roots = sc.good;
+    *generations = n;
+    return 0;
+}
+
+int coord_seal_log_end(coord_store *s)
+{
+    /* F-REC-7: eight zero words end every later scan here (F-LOG-4 gaps are
+     * at most seven), whatever record used to start in them.  Stored even
+     * where they read zero already: after a failed sync the page holding
+     * them may be clean in memory but not on disk. */
+    uint64_t end = s->roots.committed_end;
+    for (uint32_t i = 0; i <= MAX_PAD_WORDS; i++) {
+        uint64_t off = end + i * sizeof(uint64_t);
+        if (off + sizeof(uint64_t) > s->file_size)
+            break;
+        int rc = s->io->store64(s->io, (uint64_t *)(void *)(s->map + off), 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 /* ---- F-REC-5: the tail past the durable end --------------------------- */
@@ -548,13 +627,18 @@ static int write_hash(coord_store *s, const rebuild *rb)
 
 /* F-META-2/4: the recovered generation's slot holds its roots; a slot
  * naming a newer generation is made invalid so it can never win again. */
-static int write_meta(coord_store *s)
+int coord_write_meta(coord_store *s)
+{
+    return coord_write_meta_roots(s, &s->roots);
+}
+
+int coord_write_meta_roots(coord_store *s, const layout_roots *roots)
 {
     layout_meta m = {0};
-    m.roots = s->roots;
+    m.roots = *roots;
     m.file_size = s->file_size;
     layout_meta_seal(&m);
-    uint64_t gen = s->roots.generation;
+    uint64_t gen = roots->generation;
     uint64_t *slot = (uint64_t *)(void *)(s->map + (gen % 2 ? LAYOUT_META_OFFSET_1
                                                             : LAYOUT_META_OFFSET_0));
     const uint64_t *src = (const uint64_t *)(const void *)&m;
@@ -585,7 +669,7 @@ static int rebuild_words(coord_store *s, const scan *sc, rebuild *rb,
     if (!rc)
         rc = s->io->store64(s->io, &s->hdr->generation, s->roots.generation);
     if (!rc)
-        rc = write_meta(s);
+        rc = coord_write_meta(s);
     if (rc)
         return coord_fail(err, rc, "F-REC-6: cannot rewrite the index words: %s",
                           strerror(rc));

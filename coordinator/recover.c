@@ -2,7 +2,8 @@
  * coordinator/recover.c — open-time validation of storage.dat and repair
  * after an unclean stop (DESIGN §4).
  *
- * The picked meta slot defines the recovered generation; every byte at or
+ * The picked meta slot, extended by the complete groups logged after it
+ * (F-REC-7, rebuild.c), defines the recovered generation; every byte at or
  * past its committed_end is logically discarded (never truncated: readers
  * may still map the file).  A crash can leave in-place words that already
  * describe a newer, unpublished group: hash slots naming nodes past
@@ -22,7 +23,11 @@
  */
 #include "coordinator/store_internal.h"
 
+#include <limits.h>
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "sutra/sutra.h"
 
@@ -193,6 +198,48 @@ static int repair_heads(coord_store *s, coord_error *err)
     return 0;
 }
 
+/* F-REC-7: a synced generation can outlive its meta slot (the slot is
+ * rewritten two commits later, and the rewrite need not reach the disk),
+ * so complete groups past the picked meta extend it.  The extended roots
+ * are checked as the meta's were, and their chunks attached. */
+static int roll_forward(coord_store *s, uint64_t *rolled, coord_error *err)
+{
+    int rc = coord_roll_forward(s, rolled, err);
+    if (rc || !*rolled)
+        return rc;
+    rc = check_roots(s, &s->roots, err);
+    return rc ? rc : attach_chunks(s, err);
+}
+
+/* Publish a rolled-forward generation G without rewriting the slot live
+ * readers are reading (F-META-2): the published generation M's slot is
+ * M % 2, so when G has the same parity, G - 1 (its roots are in its commit
+ * record, which roll-forward verified) goes into the other slot and is
+ * published first; then G's slot is no longer read by anyone. */
+static int publish_rolled(coord_store *s, uint64_t published)
+{
+    uint64_t gen = s->roots.generation;
+    if (gen % 2 == published % 2) {
+        const layout_commit *last =
+            (const layout_commit *)(s->map + s->roots.last_commit);
+        const layout_commit *prev =
+            (const layout_commit *)(s->map + last->prev_commit);
+        int rc = coord_write_meta_roots(s, &prev->roots);
+        if (!rc)
+            rc = s->io->store64(s->io, &s->hdr->generation,
+                                prev->roots.generation);
+        if (rc)
+            return rc;
+    }
+    int rc = coord_write_meta(s);
+    if (!rc)
+        rc = s->io->store64(s->io, &s->hdr->generation, gen);
+    if (!rc)
+        syscall(SYS_futex, (uint32_t *)(void *)&s->hdr->generation, FUTEX_WAKE,
+                INT_MAX, NULL, NULL, 0);
+    return rc;
+}
+
 int coord_recover(coord_store *s, const layout_meta *meta, bool repair,
                   coord_error *err)
 {
@@ -201,11 +248,16 @@ int coord_recover(coord_store *s, const layout_meta *meta, bool repair,
     if (rc)
         return rc;
     rc = attach_chunks(s, err);
+    uint64_t rolled = 0;
+    if (!rc && repair)
+        rc = roll_forward(s, &rolled, err);
     if (!rc && repair)
         rc = coord_verify_tail(s, err); /* F-REC-5, before any word changes */
     if (rc || !repair)
         return rc;
-    rc = s->io->store64(s->io, &s->hdr->generation, s->roots.generation);
+    /* F-META-2: only a generation whose meta slot is in place may be
+     * published; a rolled-forward one gets its slot at the end. */
+    rc = s->io->store64(s->io, &s->hdr->generation, meta->roots.generation);
     if (!rc)
         rc = repair_hash(s);
     if (!rc)
@@ -221,5 +273,11 @@ int coord_recover(coord_store *s, const layout_meta *meta, bool repair,
     if (rc)
         return coord_fail(err, rc, "cannot sync the repaired file");
     coord_count_sync(s);
+    /* F-REC-7: the rolled-forward generation gets its meta only once its
+     * index words are durable */
+    rc = rolled ? publish_rolled(s, meta->roots.generation) : 0;
+    if (rc)
+        return coord_fail(err, rc, "F-REC-7: cannot write the meta of "
+                          "generation %llu", (unsigned long long)s->roots.generation);
     return 0;
 }

@@ -303,7 +303,11 @@ static int attach(coord_store *s, coord_error *err)
 /* clean_shutdown = 0, durable before any write can follow. */
 static int mark_open(coord_store *s, coord_error *err)
 {
-    int rc = s->io->store32(s->io, &s->hdr->clean_shutdown, 0);
+    /* F-REC-7: what this open discarded past committed_end stays discarded
+     * for every later recovery; durable with the sync below */
+    int rc = coord_seal_log_end(s);
+    if (!rc)
+        rc = s->io->store32(s->io, &s->hdr->clean_shutdown, 0);
     if (!rc)
         rc = s->io->store64(s->io, &s->hdr->writer_pid, (uint64_t)getpid());
     if (!rc)

@@ -363,6 +363,18 @@ static int store_meta(coord_store *s, const commit_plan *p)
     return 0;
 }
 
+/* F-REC-7: a group whose commit failed before its meta slot was complete
+ * was reported failed, so its commit record (complete, perhaps, in the page
+ * cache) is spoiled: no later recovery rolls forward into it.  Best effort
+ * and not synced: a crash right here may still let the group through,
+ * whole, which F-REC-7 allows for a group never acknowledged. */
+static void retract(coord_store *s, const commit_plan *p)
+{
+    if (p->commit_off + sizeof(uint64_t) <= s->file_size)
+        (void)s->io->store64(s->io, (uint64_t *)(void *)(s->map + p->commit_off),
+                             0);
+}
+
 static int publish(coord_store *s, const commit_plan *p, bool sync,
                    coord_error *err)
 {
@@ -377,9 +389,11 @@ static int publish(coord_store *s, const commit_plan *p, bool sync,
         rc = coord_assoc_publish(s); /* entries, counts, superseded, heads */
     if (!rc)
         rc = store_meta(s, p);
-    if (rc)
+    if (rc) {
+        retract(s, p);
         return coord_fail(err, rc, "cannot store the index words: %s",
                           rc > 0 ? strerror(rc) : "index full");
+    }
     if (sync) {
         rc = s->io->sync(s->io, s->fd);
         if (rc)
@@ -429,8 +443,11 @@ int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
         rc = build_commit_record(s, &p, err);
     if (!rc)
         rc = ensure_size(s, p.roots.committed_end, err);
-    if (!rc)
+    if (!rc) {
         rc = write_group(s, &p, sync, err);
+        if (rc)
+            retract(s, &p);
+    }
     if (!rc) {
         rc = publish(s, &p, sync, err);
         if (rc)

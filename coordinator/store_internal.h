@@ -355,5 +355,20 @@ int coord_verify_tail(coord_store *s, coord_error *err);
  * from the longest valid prefix of the log.  `meta_generation` is the
  * generation the picked meta claimed.  0, SUTRA_ECORRUPT or errno. */
 int coord_rebuild(coord_store *s, uint64_t meta_generation, coord_error *err);
+/* F-REC-7: extend s->roots over the complete groups logged past its
+ * committed end (each one's records checksummed, seqs, generation,
+ * prev_commit and roots continuing the chain) and store the node chunk
+ * words they allocated; *generations = how many were added.  The other
+ * in-place words are left to F-REC-5 over the extended range. */
+int coord_roll_forward(coord_store *s, uint64_t *generations, coord_error *err);
+/* F-META-2/4: write and sync the meta slot of s->roots' generation, and
+ * invalidate the other slot if it names a newer one.  0 or errno. */
+int coord_write_meta(coord_store *s);
+/* The same for the given roots (an earlier generation of the log). */
+int coord_write_meta_roots(coord_store *s, const layout_roots *roots);
+/* F-REC-7: zero the eight words at s->roots.committed_end (within the
+ * file), so no later recovery rolls forward into what this one discarded.
+ * The caller syncs.  0 or errno. */
+int coord_seal_log_end(coord_store *s);
 
 #endif

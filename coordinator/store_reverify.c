@@ -8,9 +8,10 @@
  * published since the last good sync — and, under --sync commit, the group
  * whose sync failed — may then exist only in the page cache.  The store
  * therefore refuses writes (SUTRA_EREADONLY) until this file has:
- *   1. dropped the failed group and invalidated a meta slot that names a
- *      generation past the published one, so a later recovery cannot
- *      resurrect a group whose client was told it failed;
+ *   1. dropped the failed group, invalidated a meta slot that names a
+ *      generation past the published one and zeroed the words at the
+ *      committed end (F-REC-7), so a later recovery cannot resurrect a
+ *      group whose client was told it failed;
  *   2. rewritten every byte below the committed end from the mapping,
  *      dirtying again whatever the kernel may have dropped;
  *   3. run the recovery repair over the published generation (F-REC-2,
@@ -73,13 +74,18 @@ int coord_store_reverify(coord_store *s, coord_error *err)
         if (rc)
             return coord_fail(err, rc, "cannot invalidate the failed meta slot");
     }
+    /* F-REC-7: the failed group's records end here, so neither the
+     * recovery below nor a later one rolls forward into it */
+    int rc = coord_seal_log_end(s);
+    if (rc)
+        return coord_fail(err, rc, "cannot discard the failed group");
     const layout_meta *cur = meta_slot(s, gen);
     if (!layout_meta_valid(cur) || cur->roots.generation != gen)
         return coord_fail(err, SUTRA_ECORRUPT,
                           "F-META-3: the slot of published generation %llu is "
                           "invalid", (unsigned long long)gen);
     layout_meta meta = *cur;
-    int rc = rewrite_published(s, s->roots.committed_end, err);
+    rc = rewrite_published(s, s->roots.committed_end, err);
     if (!rc)
         rc = coord_recover(s, &meta, true, err); /* repairs, verifies, syncs */
     if (rc)

@@ -520,7 +520,10 @@ static void test_faults_power_cut_sync_commit(void **state)
 }
 
 /* A kill -9 under sync none (the page cache survives): recovery keeps every
- * published generation — the fast path, no rebuild. */
+ * published generation — the fast path, no rebuild.  The commit the kill
+ * interrupted wrote its whole group before dying, so recovery rolls it
+ * forward whole (F-REC-7), and the reply cache rebuilt from the commit
+ * records answers its resend instead of applying it again (P-IDEM-3). */
 static void test_faults_kill_under_sync_none_keeps_all(void **state)
 {
     (void)state;
@@ -529,13 +532,138 @@ static void test_faults_kill_under_sync_none_keeps_all(void **state)
     for (int g = 0; g < 12; g++)
         commit_next(&r, false);
     coord_io_fault_crash_at(r.f, 3); /* dies inside the next commit */
-    commit_fails(&r, EIO, NULL);
+    coord_error err = { 0 };
+    fx_req q = { 0 };
+    fx_build_group(&q, r.m, 5000 + r.no, 10);
+    assert_int_equal(fx_commit(r.s, &q, NULL, ++r.no, false, &err), EIO);
+    r.m->gen[13] = r.m->open; /* the group as written, never acknowledged */
     coord_store_close(r.s, false);
     coord_io_fault_revive(r.f);
+    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    assert_int_equal(stats_of(r.s).generation, 13);
+    fx_check_state(r.d.dir, r.m, 13);
+    r.m->gens = 13;
+
+    coord_dedup *dd = NULL;
+    assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
+    assert_int_equal(coord_store_recent_commits(r.s, 1024,
+                                                coord_dedup_rebuild_visit, dd),
+                     0);
+    coord_dedup_reply dup;
+    assert_true(coord_dedup_lookup(dd, 7, r.no, &dup));
+    assert_int_equal(dup.generation, 13);
+    assert_false(dup.pending);
+    assert_false(coord_dedup_lookup(dd, 7, r.no + 1, &dup));
+    coord_dedup_destroy(dd);
+    commit_next(&r, true);
+    fx_check_state(r.d.dir, r.m, 14);
+    rig_close(&r);
+}
+
+static void patch_file(const char *path, uint64_t off, const void *bytes,
+                       size_t len)
+{
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, bytes, len, (off_t)off), (ssize_t)len);
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+}
+
+/* F-REC-7: generation 6 is synced, but the word that says so (durable_end)
+ * only reaches the disk with the next sync; unsynced 7 and 8 follow, and 8
+ * rewrites slot 0, which held 6.  The power cut loses 7 and 8, leaves slot
+ * 0 torn (half of 8 written back) and slot 1 holding 5.  The synced
+ * generation 6 must survive: its group is whole in the log. */
+static void test_faults_synced_generation_survives_lost_slot(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 83, 5); /* each synced: 5 is in slot 1 and durable */
+    coord_store_stats five = stats_of(r.s);
+    commit_next(&r, true);
+    coord_store_stats six = stats_of(r.s);
+    commit_next(&r, false);
+    commit_next(&r, false);
+    assert_int_equal(stats_of(r.s).generation, 8);
+    uint8_t *img = image_of(r.d.path, LAYOUT_META_OFFSET_0 + LAYOUT_META_SIZE);
+    coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING);
+    coord_store_close(r.s, false);
+    /* slot 0 torn: the first half of generation 8's slot reached the disk */
+    patch_file(r.d.path, LAYOUT_META_OFFSET_0, img + LAYOUT_META_OFFSET_0,
+               LAYOUT_META_SIZE / 2);
+    free(img);
+    img = image_of(r.d.path, LAYOUT_DATA_START);
+    const layout_meta *m0 = (const layout_meta *)(img + LAYOUT_META_OFFSET_0);
+    const layout_meta *m1 = (const layout_meta *)(img + LAYOUT_META_OFFSET_1);
+    assert_false(layout_meta_valid(m0));
+    assert_true(layout_meta_valid(m1));
+    assert_int_equal(m1->roots.generation, 5);
+    assert_int_equal(((const layout_header *)img)->durable_end,
+                     five.committed_end);
+    free(img);
+
     coord_error err = { 0 };
     r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
-    assert_int_equal(stats_of(r.s).generation, 12);
-    fx_check_state(r.d.dir, r.m, 12);
+    coord_store_stats st = stats_of(r.s);
+    assert_int_equal(st.generation, 6);
+    assert_int_equal(st.committed_end, six.committed_end);
+    fx_check_state(r.d.dir, r.m, 6);
+    /* the rolled-forward generation has its own slot again */
+    img = image_of(r.d.path, LAYOUT_DATA_START);
+    m0 = (const layout_meta *)(img + LAYOUT_META_OFFSET_0);
+    assert_true(layout_meta_valid(m0));
+    assert_int_equal(m0->roots.generation, 6);
+    assert_int_equal(((const layout_header *)img)->durable_end,
+                     six.committed_end);
+    free(img);
+    /* and a power cut right after the recovery keeps it */
+    coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING);
+    coord_store_close(r.s, false);
+    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    assert_int_equal(stats_of(r.s).generation, 6);
+    r.m->gens = 6;
+    commit_next(&r, true);
+    fx_check_state(r.d.dir, r.m, 7);
+    rig_close(&r);
+}
+
+/* F-REC-7: what a recovery discarded past its committed end stays
+ * discarded.  Generation 4 is whole in the log but its slot is torn, and a
+ * record of its group reads damaged at the first recovery, which keeps 3.
+ * The store then dies without writing; by the next recovery the record
+ * reads whole again.  Generation 4 must not come back. */
+static void test_faults_discarded_group_stays_discarded(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 91, 3);
+    commit_next(&r, false);
+    uint64_t end4 = stats_of(r.s).committed_end;
+    assert_int_equal(stats_of(r.s).generation, 4);
+    coord_store_close(r.s, false); /* a kill -9: everything reached the file */
+    uint8_t junk[LAYOUT_META_SIZE / 2];
+    memset(junk, 0x5A, sizeof(junk));
+    patch_file(r.d.path, LAYOUT_META_OFFSET_0, junk, sizeof(junk)); /* slot of 4 */
+    uint8_t *img = image_of(r.d.path, end4);
+    uint8_t good = img[end4 - 8], bad = (uint8_t)(good ^ 0x01);
+    free(img);
+    patch_file(r.d.path, end4 - 8, &bad, 1); /* inside 4's commit record */
+
+    coord_error err = { 0 };
+    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    assert_int_equal(stats_of(r.s).generation, 3);
+    fx_check_state(r.d.dir, r.m, 3);
+    coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING); /* no new writes */
+    coord_store_close(r.s, false);
+    patch_file(r.d.path, end4 - 8, &good, 1); /* group 4 whole again */
+
+    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    assert_int_equal(stats_of(r.s).generation, 3);
+    fx_check_state(r.d.dir, r.m, 3);
+    r.m->gens = 3;
+    commit_next(&r, true);
+    fx_check_state(r.d.dir, r.m, 4);
     rig_close(&r);
 }
 
@@ -646,6 +774,8 @@ int main(void)
         cmocka_unit_test(test_faults_interval_sync_fails),
         cmocka_unit_test(test_faults_io_model_failed_sync_loses_writes),
         cmocka_unit_test(test_faults_kill_under_sync_none_keeps_all),
+        cmocka_unit_test(test_faults_synced_generation_survives_lost_slot),
+        cmocka_unit_test(test_faults_discarded_group_stays_discarded),
         cmocka_unit_test(test_faults_power_cut_sync_none),
         cmocka_unit_test(test_faults_power_cut_sync_interval),
         cmocka_unit_test(test_faults_power_cut_sync_commit),

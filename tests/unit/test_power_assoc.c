@@ -308,25 +308,32 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
     return v && *v ? strtoull(v, NULL, 10) : dflt;
 }
 
+/* Seed 5083 found a synced generation lost with its meta slot (F-REC-7):
+ * it stays in the default sweep. */
+static const uint64_t default_seeds[] = { 1, 5083 };
+
 static void run_cuts(enum policy pol, const char *name)
 {
-    /* A fixed default seed: under interval a power cut can also lose the
-     * last synced generation's meta slot and durable_end together (both are
-     * rewritten after the sync), which is not what this test is about. */
-    uint64_t seed = env_u64("SUTRA_FAULT_SEED", 1);
-    uint64_t cycles = env_u64("SUTRA_FAULT_CYCLES", 60);
-    print_message("power cuts with associations under sync %s: seed %llu "
-                  "(SUTRA_FAULT_SEED)\n", name, (unsigned long long)seed);
+    uint64_t one = env_u64("SUTRA_FAULT_SEED", 0);
+    uint64_t cycles = env_u64("SUTRA_FAULT_CYCLES", 20);
+    size_t bases = one ? 1 : sizeof(default_seeds) / sizeof(default_seeds[0]);
     totals t = { 0 };
-    for (uint64_t i = 0; i < cycles; i++)
-        cut_cycle(pol, seed + i, &t);
+    for (size_t b = 0; b < bases; b++) {
+        uint64_t seed = one ? one : default_seeds[b];
+        print_message("power cuts with associations under sync %s: seeds "
+                      "%llu..%llu (SUTRA_FAULT_SEED, SUTRA_FAULT_CYCLES)\n",
+                      name, (unsigned long long)seed,
+                      (unsigned long long)(seed + cycles - 1));
+        for (uint64_t i = 0; i < cycles; i++)
+            cut_cycle(pol, seed + i, &t);
+    }
     print_message("sync %s: %llu power cuts, %llu recovered generations past "
                   "the last sync (replayed), %llu unsynced generations lost, "
                   "%llu crashes inside a commit\n", name,
                   (unsigned long long)t.cycles, (unsigned long long)t.tail_gens,
                   (unsigned long long)t.lost_gens,
                   (unsigned long long)t.mid_commit);
-    assert_int_equal(t.cycles, cycles);
+    assert_int_equal(t.cycles, cycles * bases);
     assert_true(t.tail_gens > 0); /* the replay was exercised */
 }
 
