@@ -339,7 +339,9 @@ static int f_sync(coord_io *io, int fd)
     if (!rc) {
         settle_lost(f);
         log_clear(f); /* everything so far is on disk */
-    } else {
+    } else if (!f->dead) {
+        /* a sync that failed; one refused because the process "died"
+         * before making it leaves the writes dirty in the page cache */
         mark_lost(f);
     }
     pthread_mutex_unlock(&f->lock);
@@ -407,19 +409,50 @@ static void f_close(coord_io *io, int fd)
 
 /* ---- power loss ------------------------------------------------------- */
 
+/*
+ * PAGES mode: each page (and the file size, as one more "page") keeps the
+ * first `keep` of the `ops` logged operations that touched it, `keep`
+ * uniform in 0..ops — a point of its own history, so a page touched once
+ * is kept or lost with even odds, whatever else was logged.
+ */
+typedef struct page_fate {
+    uint64_t key;        /* 0 = empty slot; keys are stored + 1            */
+    uint32_t ops;        /* operations that touched the page              */
+    uint32_t left;       /* not yet visited, newest first                  */
+    uint32_t keep;
+} page_fate;
+
 typedef struct cut {
     enum coord_power_mode mode;
     uint64_t prefix;     /* PREFIX modes: ops 1..prefix survive            */
     uint64_t torn_keep;  /* PREFIX_TORN: bytes of op prefix+1 that survive  */
     uint64_t salt;       /* PAGES: per-page choices                          */
-    uint64_t n;
+    page_fate *pages;    /* PAGES: open addressing, `mask` + 1 slots        */
+    uint64_t mask;
 } cut;
 
-/* Whether op `i` (1-based) survived on page `key`. */
-static bool survived(const cut *c, uint64_t i, uint64_t key)
+static page_fate *fate_of(cut *c, uint64_t key)
 {
-    if (c->mode == COORD_POWER_PAGES)
-        return i <= mix64(c->salt ^ mix64(key)) % (c->n + 1);
+    uint64_t stored = key + 1; /* SIZE_KEY + 1 wraps to 0: remap it */
+    if (stored == 0)
+        stored = 1ull << 62;
+    for (uint64_t i = mix64(stored) & c->mask;; i = (i + 1) & c->mask) {
+        page_fate *p = &c->pages[i];
+        if (p->key == stored || p->key == 0) {
+            p->key = stored;
+            return p;
+        }
+    }
+}
+
+/* Whether op `i` (1-based) survived on page `key`.  PAGES mode visits each
+ * (op, page) pair exactly once, newest op first. */
+static bool survived(cut *c, uint64_t i, uint64_t key)
+{
+    if (c->mode == COORD_POWER_PAGES) {
+        page_fate *p = fate_of(c, key);
+        return p->left-- <= p->keep;
+    }
     return i <= c->prefix;
 }
 
@@ -431,90 +464,160 @@ static uint64_t store_key(const undo *u)
     return STORE_KEY_BIT | ((uintptr_t)u->word / PAGE);
 }
 
-static void rewind_write(const undo *u, const cut *c, uint64_t i,
+/* Every page key an operation touches, in the order rewind_op visits them:
+ * `fn` is called once for each. */
+static uint64_t for_each_key(const undo *u, void (*fn)(cut *, uint64_t),
+                             cut *c)
+{
+    uint64_t n = 0;
+    switch (u->kind) {
+    case UNDO_PWRITE:
+        if (u->grew && fn)
+            fn(c, SIZE_KEY);
+        n += u->grew;
+        if (u->fd >= 0)
+            for (uint64_t pg = u->off / PAGE;
+                 u->len && pg <= (u->off + u->len - 1) / PAGE; pg++, n++)
+                if (fn)
+                    fn(c, pg);
+        break;
+    case UNDO_EXTEND:
+        if (fn)
+            fn(c, SIZE_KEY);
+        n++;
+        break;
+    default:
+        if (fn)
+            fn(c, store_key(u));
+        n++;
+        break;
+    }
+    return n;
+}
+
+static void count_touch(cut *c, uint64_t key)
+{
+    page_fate *p = fate_of(c, key);
+    p->ops++;
+    p->left++;
+}
+
+/* Returns whether the op's first page was rewound. */
+static bool rewind_write(const undo *u, cut *c, uint64_t i,
                          uint64_t *truncate_to)
 {
-    if (u->grew && !survived(c, i, SIZE_KEY) && u->old_size < *truncate_to)
-        *truncate_to = u->old_size;
+    bool first_lost = false, first = true;
+    if (u->grew) {
+        first_lost = !survived(c, i, SIZE_KEY);
+        first = false;
+        if (first_lost && u->old_size < *truncate_to)
+            *truncate_to = u->old_size;
+    }
     if (u->fd < 0)
-        return;
+        return first_lost;
+    bool torn_op = c->mode == COORD_POWER_PREFIX_TORN && i == c->prefix + 1;
     uint64_t from = u->off;
-    if (c->mode == COORD_POWER_PREFIX_TORN && i == c->prefix + 1)
-        from += c->torn_keep < u->len ? c->torn_keep : u->len;
+    uint64_t torn_from = from;
+    if (torn_op)
+        torn_from += c->torn_keep < u->len ? c->torn_keep : u->len;
     while (from < u->off + u->len) {
         uint64_t page_end = (from / PAGE + 1) * PAGE;
         uint64_t to = page_end < u->off + u->len ? page_end : u->off + u->len;
-        bool torn_op = c->mode == COORD_POWER_PREFIX_TORN && i == c->prefix + 1;
-        if (torn_op || !survived(c, i, from / PAGE))
-            (void)!pwrite(u->fd, u->old + (from - u->off), to - from,
-                          (off_t)from);
+        bool lost = !survived(c, i, from / PAGE) || torn_op;
+        if (first) {
+            first_lost = lost;
+            first = false;
+        }
+        if (lost) {
+            /* a torn op keeps its first torn_keep bytes */
+            uint64_t w = torn_op && torn_from > from ? torn_from : from;
+            if (w < to)
+                (void)!pwrite(u->fd, u->old + (w - u->off), to - w, (off_t)w);
+        }
         from = to;
     }
+    return first_lost;
 }
 
-static void rewind_op(const undo *u, const cut *c, uint64_t i,
+static bool rewind_op(const undo *u, cut *c, uint64_t i,
                       uint64_t *truncate_to, int *size_fd)
 {
+    bool lost = false;
     switch (u->kind) {
     case UNDO_PWRITE:
-        rewind_write(u, c, i, truncate_to);
+        lost = rewind_write(u, c, i, truncate_to);
         if (u->fd >= 0)
             *size_fd = u->fd;
         break;
     case UNDO_EXTEND:
-        if (!survived(c, i, SIZE_KEY) && u->old_size < *truncate_to)
+        lost = !survived(c, i, SIZE_KEY);
+        if (lost && u->old_size < *truncate_to)
             *truncate_to = u->old_size;
         if (u->fd >= 0)
             *size_fd = u->fd;
         break;
     case UNDO_STORE64:
-        if (!survived(c, i, store_key(u)))
+        lost = !survived(c, i, store_key(u));
+        if (lost)
             __atomic_store_n((uint64_t *)u->word, u->old_word, __ATOMIC_RELAXED);
         break;
     case UNDO_STORE32:
-        if (!survived(c, i, store_key(u)))
+        lost = !survived(c, i, store_key(u));
+        if (lost)
             __atomic_store_n((uint32_t *)u->word, (uint32_t)u->old_word,
                              __ATOMIC_RELAXED);
         break;
     }
+    return lost;
 }
 
-static cut choose_cut(coord_io_fault *f, enum coord_power_mode mode)
+/* Returns nonzero (ENOMEM) if PAGES mode could not get its table. */
+static int choose_cut(coord_io_fault *f, enum coord_power_mode mode, cut *c)
 {
-    cut c = { .mode = mode, .n = f->log_len, .salt = rnd(f), .prefix = 0 };
+    *c = (cut){ .mode = mode, .salt = rnd(f) };
     if (mode == COORD_POWER_PREFIX || mode == COORD_POWER_PREFIX_TORN)
-        c.prefix = rnd(f) % (f->log_len + 1);
-    if (mode == COORD_POWER_PREFIX_TORN && c.prefix < f->log_len) {
-        const undo *u = &f->log[c.prefix];
-        c.torn_keep = u->kind == UNDO_PWRITE && u->len ? rnd(f) % u->len : 0;
+        c->prefix = rnd(f) % (f->log_len + 1);
+    if (mode == COORD_POWER_PREFIX_TORN && c->prefix < f->log_len) {
+        const undo *u = &f->log[c->prefix];
+        c->torn_keep = u->kind == UNDO_PWRITE && u->len ? rnd(f) % u->len : 0;
     }
-    return c;
-}
-
-/* The page a logged operation touches first (its "key" for PAGES mode). */
-static uint64_t first_key(const undo *u)
-{
-    switch (u->kind) {
-    case UNDO_PWRITE:
-        return u->off / PAGE;
-    case UNDO_EXTEND:
-        return SIZE_KEY;
-    default:
-        return store_key(u);
+    if (mode != COORD_POWER_PAGES)
+        return 0;
+    uint64_t touches = 0;
+    for (size_t k = 0; k < f->log_len; k++)
+        touches += for_each_key(&f->log[k], NULL, c);
+    uint64_t slots = 16;
+    while (slots < 2 * touches)
+        slots *= 2;
+    c->pages = calloc(slots, sizeof(*c->pages));
+    if (!c->pages)
+        return ENOMEM;
+    c->mask = slots - 1;
+    for (size_t k = 0; k < f->log_len; k++)
+        (void)for_each_key(&f->log[k], count_touch, c);
+    for (uint64_t i = 0; i <= c->mask; i++) {
+        page_fate *p = &c->pages[i];
+        if (p->key)
+            p->keep = (uint32_t)(mix64(c->salt ^ p->key) % ((uint64_t)p->ops + 1));
     }
+    return 0;
 }
 
 uint64_t coord_io_fault_power_loss(coord_io_fault *f, enum coord_power_mode mode)
 {
     pthread_mutex_lock(&f->lock);
-    cut c = choose_cut(f, mode);
+    cut c;
+    if (choose_cut(f, mode, &c) != 0) {
+        /* no memory for the page table: lose everything unsynced */
+        free(c.pages);
+        c = (cut){ .mode = COORD_POWER_NOTHING };
+    }
     uint64_t truncate_to = UINT64_MAX, rewound = 0;
     int size_fd = -1;
     /* newest first, so each byte ends at the state of its oldest rewound op */
-    for (size_t k = f->log_len; k > 0; k--) {
-        rewind_op(&f->log[k - 1], &c, k, &truncate_to, &size_fd);
-        rewound += !survived(&c, k, first_key(&f->log[k - 1]));
-    }
+    for (size_t k = f->log_len; k > 0; k--)
+        rewound += rewind_op(&f->log[k - 1], &c, k, &truncate_to, &size_fd);
+    free(c.pages);
     /* then what a failed sync lost and nothing rewrote since (older still) */
     cut all = { .mode = COORD_POWER_NOTHING };
     for (size_t k = f->lost_len; k > 0; k--) {
