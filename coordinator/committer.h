@@ -7,7 +7,7 @@
  * request against the duplicate table, applies it to the store, commits the
  * group once, makes it durable as the sync policy and the requests ask, and
  * then answers every request of the group (group commit: one commit and at
- * most one pair of syncs for any number of concurrent writers).
+ * most one fdatasync for any number of concurrent writers).
  *
  * The committer knows nothing of NNG: it answers through each request's
  * reply callback, so it can be driven by tests with plain structs.

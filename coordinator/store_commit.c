@@ -10,15 +10,27 @@
  *   2. extend the file if needed (large fallocate steps, never past
  *      map_reserve).
  *   3. write the records and the commit record — one pwrite when no region
- *      is allocated, which is nearly always — then fdatasync if syncing.
+ *      is allocated, which is nearly always.
  *   4. store the in-place words: new chunk offsets, new node entries (id and
  *      first_seq before any hash slot names the node), hash slots, heads,
  *      then adjacency entries, count words, superseded words and adjacency
  *      heads (store_assoc.c).
  *      Readers may see these early; they ignore anything with seq past their
  *      snapshot or at/after its committed_end (F-LOG-7).
- *   5. write meta slot gen % 2, fdatasync if syncing, release-store the
- *      generation and wake futex waiters.
+ *   5. write meta slot gen % 2, fdatasync if syncing (one per commit, see
+ *      below), release-store the generation and wake futex waiters.
+ *
+ * One fdatasync, not two.  LMDB syncs the data before it writes the meta
+ * because its meta is the only thing that vouches for the data.  Here every
+ * record carries its own checksum and every commit record chains to the
+ * previous one, so recovery does not trust a meta slot for what lies past
+ * `durable_end` (F-HDR-7): it verifies that range record by record and keeps
+ * the longest prefix of complete groups (F-REC-5..7), as SQLite's WAL and
+ * PostgreSQL do with their checksummed logs.  A power cut before the single
+ * sync returns may therefore leave the meta on disk without its records;
+ * recovery then lands on the previous generation, which was the last one
+ * acknowledged.  Nothing is acknowledged before the sync returns, so no
+ * acknowledged write depends on the order in which pages reach the disk.
  * A failure before step 4 leaves nothing visible (bytes past committed_end
  * are logically absent): the group is dropped and the store stays usable.
  * A failure from step 4 on leaves words that recovery must undo, so the
@@ -220,8 +232,7 @@ static int write_regions(coord_store *s, const commit_plan *p,
     return coord_assoc_write_blocks(s, dirty_end, cursor); /* F-ADJ-1 */
 }
 
-static int write_group(coord_store *s, const commit_plan *p, bool sync,
-                       coord_error *err)
+static int write_group(coord_store *s, const commit_plan *p, coord_error *err)
 {
     coord_group *g = &s->group;
     uint64_t dirty_end = s->dirty_end;
@@ -244,17 +255,6 @@ static int write_group(coord_store *s, const commit_plan *p, bool sync,
     }
     if (rc)
         return coord_fail(err, rc, "cannot write the group: %s", strerror(rc));
-    if (sync) {
-        rc = s->io->sync(s->io, s->fd);
-        if (rc) {
-            /* Earlier unsynced generations may have been in the failed
-             * writeback too: nothing may be reported durable until
-             * coord_store_reverify() has rewritten and synced them. */
-            s->read_only = true;
-            return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
-        }
-        coord_count_sync(s);
-    }
     return 0;
 }
 
@@ -395,6 +395,10 @@ static int publish(coord_store *s, const commit_plan *p, bool sync,
                           rc > 0 ? strerror(rc) : "index full");
     }
     if (sync) {
+        /* Earlier unsynced generations may have been in a failed
+         * writeback too: the caller turns the store read-only, and nothing
+         * is reported durable until coord_store_reverify() has rewritten
+         * and synced them. */
         rc = s->io->sync(s->io, s->fd);
         if (rc)
             return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
@@ -444,7 +448,7 @@ int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
     if (!rc)
         rc = ensure_size(s, p.roots.committed_end, err);
     if (!rc) {
-        rc = write_group(s, &p, sync, err);
+        rc = write_group(s, &p, err);
         if (rc)
             retract(s, &p);
     }
