@@ -499,6 +499,16 @@ static void check_free(request_check *rc)
     rc->learns = NULL;
 }
 
+#define PREFETCH_AHEAD 8
+
+static void prefetch_op(const coord_store *s, const wire_op *op)
+{
+    if (op->id) /* an association's source */
+        coord_hash_prefetch(s, op->id);
+    if (op->target)
+        coord_hash_prefetch(s, op->target);
+}
+
 /* Validate the whole request; on failure *failed_op names the op. */
 static int check_request(coord_store *s, const wire_request *req,
                          request_check *rc, uint32_t *failed_op,
@@ -515,11 +525,17 @@ static int check_request(coord_store *s, const wire_request *req,
     }
     rc->mask = cap - 1;
     rc->key_mask = key_cap - 1;
-    size_t cursor = 0;
-    wire_op op;
+    size_t cursor = 0, ahead = 0;
+    wire_op op, next;
     uint32_t index = 0;
     int status = 0;
+    /* The hash slots of a batch's ids are random cache misses: start
+     * loading them PREFETCH_AHEAD ops before they are probed. */
+    for (uint32_t i = 0; i < PREFETCH_AHEAD && wire_request_next(req, &ahead, &next); i++)
+        prefetch_op(s, &next);
     while (status == 0 && wire_request_next(req, &cursor, &op)) {
+        if (wire_request_next(req, &ahead, &next))
+            prefetch_op(s, &next);
         status = check_op(s, rc, &op, index, err);
         if (status)
             *failed_op = index;

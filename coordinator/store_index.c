@@ -73,6 +73,12 @@ int coord_hash_find(const coord_store *s, const uint8_t id[16], uint32_t *node)
     return SUTRA_ENOTFOUND;
 }
 
+void coord_hash_prefetch(const coord_store *s, const uint8_t id[16])
+{
+    uint64_t mask = s->roots.hash_slots - 1;
+    __builtin_prefetch(&s->hash[layout_id_hash(id) & mask], 0, 1);
+}
+
 int coord_hash_insert(coord_store *s, uint64_t *table, uint64_t slots,
                       const uint8_t id[16], uint32_t node)
 {

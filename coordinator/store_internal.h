@@ -210,6 +210,8 @@ bool coord_region_valid(const coord_store *s, uint64_t off, uint64_t end,
 layout_node *coord_node_entry(const coord_store *s, uint32_t node);
 /* Find `id` in the published hash table: 0 and *node, or SUTRA_ENOTFOUND. */
 int coord_hash_find(const coord_store *s, const uint8_t id[16], uint32_t *node);
+/* Start loading the hash slot coord_hash_find(s, id) will probe first. */
+void coord_hash_prefetch(const coord_store *s, const uint8_t id[16]);
 /* Insert (hash of id, node) into a table of `slots` slots. */
 int coord_hash_insert(coord_store *s, uint64_t *table, uint64_t slots,
                       const uint8_t id[16], uint32_t node);

@@ -213,6 +213,11 @@ int wire_request_decode(const void *buf, size_t len, const wire_limits *lim,
  * wire_request_decode accepted. */
 bool wire_request_next(const wire_request *req, size_t *cursor, wire_op *op);
 
+/* Whether all `n` float32 values at `p` (any 4-byte alignment) are finite:
+ * no NaN, no infinity (P-OP-4).  Branch-free over the whole array, so a
+ * 384-float embedding costs a few dozen vector instructions. */
+bool wire_all_finite_f32(const void *p, uint32_t n);
+
 /* ---- encoding --------------------------------------------------------- */
 
 /* Bytes of a learn_concept op with these payload sizes. */

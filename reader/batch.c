@@ -116,10 +116,7 @@ static int batch_check_learn(const sutra_concept_input *in)
         return SUTRA_EINVAL;
     if (in->dim > LAYOUT_MAX_DIM)
         return SUTRA_EDIM;
-    for (uint32_t i = 0; i < in->dim; i++)
-        if (!isfinite(in->embedding[i]))
-            return SUTRA_EINVAL;
-    return 0;
+    return wire_all_finite_f32(in->embedding, in->dim) ? 0 : SUTRA_EINVAL;
 }
 
 int sutra_batch_learn_concept(sutra_batch *batch, const sutra_concept_input *in)

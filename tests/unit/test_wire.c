@@ -1155,9 +1155,46 @@ static void test_wire_reply_rejects(void **state)
                                        &(const void *){NULL}), 0);
 }
 
+/* wire_all_finite_f32: every position of arrays of 0..13 floats (the
+ * four-lane loop and its tail), at every byte offset mod 4 of the array
+ * start, with NaN, +inf, -inf; and finite extremes that must pass. */
+static void test_wire_all_finite(void **state)
+{
+    (void)state;
+    const float bad[] = { NAN, -NAN, INFINITY, -INFINITY };
+    const float good[] = { 0.0f, -0.0f, 1e-45f /* denormal */, -1e-45f,
+                           3.4028235e38f, -3.4028235e38f, 1.0f };
+    _Alignas(16) uint8_t buf[4 + 14 * sizeof(float)];
+    for (uint32_t n = 0; n <= 13; n++) {
+        for (size_t shift = 0; shift <= 4; shift += 4) { /* NNG bodies: 4-aligned */
+            uint8_t *p = buf + shift;
+            for (uint32_t i = 0; i < n; i++) {
+                float v = good[i % (sizeof(good) / sizeof(good[0]))];
+                memcpy(p + i * sizeof(float), &v, sizeof(v));
+            }
+            assert_true(wire_all_finite_f32(p, n));
+            for (uint32_t at = 0; at < n; at++) {
+                for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+                    float keep;
+                    memcpy(&keep, p + at * sizeof(float), sizeof(keep));
+                    memcpy(p + at * sizeof(float), &bad[b], sizeof(float));
+                    assert_false(wire_all_finite_f32(p, n));
+                    memcpy(p + at * sizeof(float), &keep, sizeof(keep));
+                }
+            }
+            assert_true(wire_all_finite_f32(p, n));
+        }
+    }
+    /* a value past the length is not looked at */
+    float two[3] = { 1.0f, 2.0f, NAN };
+    assert_true(wire_all_finite_f32(two, 2));
+    assert_false(wire_all_finite_f32(two, 3));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wire_all_finite),
         cmocka_unit_test(test_wire_learn_variants_round_trip),
         cmocka_unit_test(test_wire_learn_size_pads_to_8),
         cmocka_unit_test(test_wire_encoder_zeroes_padding),
