@@ -7,7 +7,9 @@
  * processes it forks: single-op learn_concept round trips from 1 and from 4
  * clients (per-op clock_gettime around each call; its ~tens of ns are noise
  * at microsecond round trips and are not subtracted) and batched throughput
- * (1,000 ops per request, one client).  Every write is a new concept of the
+ * (1,000 ops per request, one client; under --sync none also with two
+ * requests in flight through sutra_batch_submit, the way a bulk loader
+ * overlaps building the next batch with the coordinator's work).  Every write is a new concept of the
  * same shape as bench_get's (384 floats, 64..200 bytes of content),
  * generated before the clock starts.
  *
@@ -92,7 +94,7 @@ static void record_input(const record_set *rs, size_t k, sutra_concept_input *in
 
 /* ---- jobs run by child processes --------------------------------------- */
 
-enum job_kind { JOB_SUTRA_SINGLE, JOB_SUTRA_BATCH, JOB_RAW_NNG,
+enum job_kind { JOB_SUTRA_SINGLE, JOB_SUTRA_BATCH, JOB_SUTRA_PIPE, JOB_RAW_NNG,
                 JOB_LMDB_DURABLE, JOB_LMDB_BATCH };
 
 typedef struct client_result {
@@ -130,10 +132,15 @@ static int timed_loop(job *j, round_fn fn, void *state)
     return 0;
 }
 
+#define PIPE_DEPTH 2 /* batches in flight for JOB_SUTRA_PIPE */
+
 typedef struct sutra_state {
     sutra_client *client;
     record_set rs;
     sutra_batch *batch;
+    sutra_batch *pipe[PIPE_DEPTH];
+    sutra_pending *pending[PIPE_DEPTH];
+    size_t rounds;
 } sutra_state;
 
 static int sutra_single_round(void *state, size_t k)
@@ -167,9 +174,50 @@ static int sutra_batch_round(void *state, size_t k)
     return rc;
 }
 
+static int pipe_wait(sutra_state *s, size_t slot)
+{
+    if (s->pending[slot] == NULL)
+        return 0;
+    sutra_write_result wr;
+    int rc = sutra_pending_wait(s->pending[slot], -1, &wr);
+    if (rc != 0)
+        fprintf(stderr, "bench_write: pipelined batch: %s\n", sutra_strerror(rc));
+    sutra_pending_free(s->pending[slot]);
+    s->pending[slot] = NULL;
+    return rc;
+}
+
+/* Round k: wait for the batch sent PIPE_DEPTH rounds ago, then build and
+ * submit the next one; the last round also waits for every batch, so the
+ * clock stops when all of them are acknowledged. */
+static int sutra_pipe_round(void *state, size_t k)
+{
+    sutra_state *s = state;
+    size_t slot = k % PIPE_DEPTH;
+    if (pipe_wait(s, slot) != 0)
+        return -1;
+    sutra_batch *b = s->pipe[slot];
+    sutra_batch_clear(b);
+    for (size_t i = 0; i < BATCH_OPS; i++) {
+        sutra_concept_input in;
+        record_input(&s->rs, k * BATCH_OPS + i, &in);
+        if (sutra_batch_learn_concept(b, &in) != 0)
+            return -1;
+    }
+    int rc = sutra_batch_submit(s->client, b, &s->pending[slot]);
+    if (rc != 0) {
+        fprintf(stderr, "bench_write: batch submit: %s\n", sutra_strerror(rc));
+        return rc;
+    }
+    for (size_t d = 0; k + 1 == s->rounds && d < PIPE_DEPTH; d++)
+        if (pipe_wait(s, d) != 0)
+            return -1;
+    return 0;
+}
+
 static int run_sutra(job *j)
 {
-    bool batched = j->kind == JOB_SUTRA_BATCH;
+    bool batched = j->kind == JOB_SUTRA_BATCH || j->kind == JOB_SUTRA_PIPE;
     size_t records = batched ? j->rounds * BATCH_OPS : j->rounds;
     sutra_state s = { 0 };
     int rc = records_make(&s.rs, j->first_record, records + 8);
@@ -177,6 +225,9 @@ static int run_sutra(job *j)
         rc = sutra_client_connect(j->target, NULL, &s.client);
     if (rc == 0 && batched)
         rc = sutra_batch_new(&s.batch);
+    for (size_t d = 0; d < PIPE_DEPTH && rc == 0 && j->kind == JOB_SUTRA_PIPE; d++)
+        rc = sutra_batch_new(&s.pipe[d]);
+    s.rounds = j->rounds;
     /* warm-up: connect and exercise the path with records past the timed ones */
     for (size_t k = 0; k < 4 && rc == 0; k++) {
         sutra_concept_input in;
@@ -189,7 +240,13 @@ static int run_sutra(job *j)
         bench_gate_enter(j->start);
         return -1;
     }
-    rc = timed_loop(j, batched ? sutra_batch_round : sutra_single_round, &s);
+    rc = timed_loop(j, j->kind == JOB_SUTRA_PIPE ? sutra_pipe_round
+                       : batched              ? sutra_batch_round
+                                              : sutra_single_round, &s);
+    for (size_t d = 0; d < PIPE_DEPTH; d++) {
+        sutra_pending_free(s.pending[d]);
+        sutra_batch_free(s.pipe[d]);
+    }
     sutra_batch_free(s.batch);
     sutra_client_close(s.client);
     return rc;
@@ -334,6 +391,7 @@ static int run_job(void *arg)
     switch (j->kind) {
     case JOB_SUTRA_SINGLE:
     case JOB_SUTRA_BATCH:
+    case JOB_SUTRA_PIPE:
         return run_sutra(j);
     case JOB_RAW_NNG:
         return run_raw(j);
@@ -455,7 +513,8 @@ static int run_clients_plain(const job *tmpl, int clients, pid_t server,
             ctx += res[c].ctxsw;
         }
         size_t ops = (size_t)clients * rounds *
-                     (tmpl->kind == JOB_SUTRA_BATCH || tmpl->kind == JOB_LMDB_BATCH
+                     (tmpl->kind == JOB_SUTRA_BATCH || tmpl->kind == JOB_SUTRA_PIPE ||
+                              tmpl->kind == JOB_LMDB_BATCH
                           ? BATCH_OPS : 1);
         double requests = (double)clients * (double)rounds;
         out->ops_s = (double)ops * 1e9 / (double)(last - start->start_ns);
@@ -474,7 +533,8 @@ static int run_clients_plain(const job *tmpl, int clients, pid_t server,
  * commit carried and how many fdatasyncs each request cost. */
 static int run_clients(const job *tmpl, int clients, pid_t server, measure *out)
 {
-    bool sutra = tmpl->kind == JOB_SUTRA_SINGLE || tmpl->kind == JOB_SUTRA_BATCH;
+    bool sutra = tmpl->kind == JOB_SUTRA_SINGLE || tmpl->kind == JOB_SUTRA_BATCH ||
+                 tmpl->kind == JOB_SUTRA_PIPE;
     sutra_server_stats before, after;
     if (!sutra)
         return run_clients_plain(tmpl, clients, server, out);
@@ -503,6 +563,7 @@ typedef struct sizes {
 typedef struct repeat_result {
     measure raw1, raw4, lmdb_batch, lmdb_durable4;
     measure one[POLICIES], four[POLICIES], batch[POLICIES];
+    measure pipe;                       /* --sync none only */
 } repeat_result;
 
 static int measure_raw(const sizes *sz, repeat_result *r)
@@ -560,6 +621,9 @@ static int measure_policy(const sizes *sz, int p, repeat_result *r)
     j.rounds = sz->batches;
     if (rc == 0)
         rc = run_clients(&j, 1, coord.pid, &r->batch[p]);
+    j.kind = JOB_SUTRA_PIPE;
+    if (rc == 0 && p == 0)
+        rc = run_clients(&j, 1, coord.pid, &r->pipe);
     if (bench_coord_stop(&coord) != 0)
         rc = -1;
     return rc;
@@ -568,7 +632,7 @@ static int measure_policy(const sizes *sz, int p, repeat_result *r)
 /* ---- report ------------------------------------------------------------- */
 
 enum which { W_RAW1, W_RAW4, W_LMDB_BATCH, W_LMDB_DURABLE4, W_ONE, W_FOUR,
-             W_BATCH };
+             W_BATCH, W_PIPE };
 
 static const measure *pick(const repeat_result *r, enum which w, int p)
 {
@@ -579,6 +643,7 @@ static const measure *pick(const repeat_result *r, enum which w, int p)
     case W_LMDB_DURABLE4: return &r->lmdb_durable4;
     case W_ONE: return &r->one[p];
     case W_FOUR: return &r->four[p];
+    case W_PIPE: return &r->pipe;
     default: return &r->batch[p];
     }
 }
@@ -652,6 +717,9 @@ static void report_policy(const repeat_result *r, unsigned n, int p,
         commit ? ">= 3" : NULL);
     row("batched ops/s", r, n, p, W_BATCH, lmdb_batch, F_OPS,
         p == 0 ? ">= 3" : NULL);
+    if (p == 0)
+        row("batched ops/s, 2 requests in flight", r, n, p, W_PIPE,
+            lmdb_batch, F_OPS, NULL);
     row("ctx switches/write, 1 client: clients", r, n, p, W_ONE, raw1,
         F_CTX_CLIENT, NULL);
     row("ctx switches/write, 1 client: server", r, n, p, W_ONE, echo1,
