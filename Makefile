@@ -204,13 +204,16 @@ install: all $(BUILD)/sutra.pc ## install into $(DESTDIR)$(PREFIX)
 	ln -sf libsutra.so.$(SUTRA_SOVERSION) $(DESTDIR)$(PREFIX)/lib/libsutra.so
 	install -m 0644 $(BUILD)/sutra.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 0755 $(COORDINATOR) $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/sutra
+	install -m 0644 README.md docs/*.md docs/deploy/sutra-coordinator.service \
+	  $(DESTDIR)$(PREFIX)/share/doc/sutra/
 
 uninstall: ## remove what install put in $(DESTDIR)$(PREFIX)
 	rm -f $(DESTDIR)$(PREFIX)/lib/libsutra.a $(DESTDIR)$(PREFIX)/lib/libsutra.so* \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/sutra.pc \
 	  $(DESTDIR)$(PREFIX)/bin/sutra-coordinator \
 	  $(patsubst tools/%.c,$(DESTDIR)$(PREFIX)/bin/%,$(TOOL_SRC))
-	rm -rf $(DESTDIR)$(PREFIX)/include/sutra
+	rm -rf $(DESTDIR)$(PREFIX)/include/sutra $(DESTDIR)$(PREFIX)/share/doc/sutra
 
 clean: ## remove every build directory
 	rm -rf build build-asan build-ubsan build-tsan build-fuzz

@@ -26,6 +26,7 @@
 #include "coordinator/committer.h"
 #include "coordinator/dedup.h"
 #include "coordinator/log.h"
+#include "coordinator/metrics.h"
 #include "coordinator/options.h"
 #include "coordinator/server.h"
 #include "coordinator/store.h"
@@ -195,6 +196,7 @@ typedef struct daemon_state {
     coord_dedup *dedup;
     coord_server *server;
     coord_committer *committer;
+    coord_metrics *metrics;
     coord_counters counters;
 } daemon_state;
 
@@ -242,6 +244,17 @@ static int start_serving(const coord_options *o, daemon_state *d)
         coord_log_error("cannot start %u contexts: error %d", o->contexts, rc);
         return EXIT_FAILURE_RUNTIME;
     }
+    if (o->metrics_url[0]) {
+        char bound[256];
+        rc = coord_metrics_start(o->metrics_url, coord_server_metrics,
+                                 d->server, &d->metrics, bound, sizeof(bound),
+                                 err, sizeof(err));
+        if (rc) {
+            coord_log_error("%s", err);
+            return EXIT_FAILURE_RUNTIME;
+        }
+        coord_log_info("metrics on %s", bound);
+    }
     coord_log_info("ready: requests on %s, events on %s, %u contexts, "
                    "sync %s", o->socket_url, o->events_url, o->contexts,
                    coord_sync_policy_name(o->sync_policy));
@@ -252,6 +265,8 @@ static int start_serving(const coord_options *o, daemon_state *d)
 /* Tear down whatever was started, in reverse; returns the exit status. */
 static int shut_down(daemon_state *d, int status)
 {
+    coord_metrics_stop(d->metrics); /* it reads the server's counters */
+    d->metrics = NULL;
     if (d->server) {
         coord_server_drain(d->server);
         coord_log_info("draining: new requests are refused");

@@ -111,6 +111,8 @@ void coord_options_usage(FILE *to)
         "  --allow-uid UID,...   only these users may write (names or numbers;\n"
         "                        repeatable; ping and stats stay open)\n"
         "  --allow-gid GID,...   ...or processes whose primary group is one of these\n"
+        "  --metrics URL         serve Prometheus metrics at http://HOST:PORT[/PATH]\n"
+        "                        (off by default; path /metrics; port 0 = any)\n"
         "  --help, --version\n",
         COORD_DEFAULT_MAX_BATCH, COORD_DEFAULT_DIM, COORD_DEFAULT_CONTEXTS);
 }
@@ -253,6 +255,16 @@ static int apply_flag(coord_options *o, const char *flag, const char *v,
                      COORD_URL_MAX + 1, "%s", v);
         return rc;
     }
+    if (strcmp(flag, "--metrics") == 0) {
+        /* checked again (host, port) when the server starts */
+        if (strncmp(v, "http://", 7) != 0 || !v[7] ||
+            strlen(v) > COORD_URL_MAX)
+            return fail(err, err_size, "--metrics: '%s' is not an "
+                        "http://HOST:PORT[/PATH] URL of at most %u bytes", v,
+                        COORD_URL_MAX);
+        snprintf(o->metrics_url, sizeof(o->metrics_url), "%s", v);
+        return 0;
+    }
     if (strcmp(flag, "--sync") == 0) {
         if (coord_sync_parse(v, &o->sync_policy, &o->sync_interval_ms) != 0)
             return fail(err, err_size, "--sync: '%s' is not commit, "
@@ -311,7 +323,7 @@ static bool known_flag(const char *flag)
     static const char *const flags[] = {
         "--socket", "--events", "--sync", "--max-message", "--max-content",
         "--max-batch", "--dim", "--contexts", "--log-level", "--allow-uid",
-        "--allow-gid", NULL };
+        "--allow-gid", "--metrics", NULL };
     for (int i = 0; flags[i]; i++)
         if (strcmp(flag, flags[i]) == 0)
             return true;

@@ -5,7 +5,8 @@
  *     [--sync commit|interval:MS|none] [--max-message BYTES]
  *     [--max-content BYTES] [--max-batch N] [--dim N] [--contexts N]
  *     [--log-level error|warn|info|debug] [--allow-uid UID[,UID...]]
- *     [--allow-gid GID[,GID...]] [--help] [--version]
+ *     [--allow-gid GID[,GID...]] [--metrics http://HOST:PORT[/PATH]]
+ *     [--help] [--version]
  *
  * Parsing is pure (no file system access besides getcwd for a relative DIR,
  * and the user and group databases for names given to --allow-uid/-gid) so
@@ -46,6 +47,7 @@ typedef struct coord_options {
     char dir[PATH_MAX];          /* absolute data directory, no trailing / */
     char socket_url[COORD_URL_MAX + 1]; /* REP socket                      */
     char events_url[COORD_URL_MAX + 1]; /* PUB socket                      */
+    char metrics_url[COORD_URL_MAX + 1]; /* Prometheus endpoint; "" = off  */
     enum coord_sync_policy sync_policy;
     uint64_t sync_interval_ms;   /* interval policy only, >= 1             */
     uint64_t max_message;        /* whole request bytes                    */

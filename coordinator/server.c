@@ -44,6 +44,10 @@
 #define CLOSE_SEND_WAIT_MS 2000u
 #define CLOSE_GRACE_MS 50u     /* let the last replies leave the pipes */
 #define VERDICT_SLOTS 4096u    /* per-pipe write verdicts; a power of two */
+#define TEXT_OF(x) #x
+#define VERSION_OF(a, b, c) TEXT_OF(a) "." TEXT_OF(b) "." TEXT_OF(c)
+#define VERSION_TEXT \
+    VERSION_OF(SUTRA_VERSION_MAJOR, SUTRA_VERSION_MINOR, SUTRA_VERSION_PATCH)
 
 enum ctx_state { CTX_RECV, CTX_WAIT, CTX_SEND };
 
@@ -210,6 +214,21 @@ static void stats_fill(const coord_server *s, wire_stats *out)
     out->vector_dim = st.vector_dim;
     out->sync_policy = (uint32_t)s->opts->sync_policy;
     out->sync_interval_ms = s->opts->sync_interval_ms;
+}
+
+void coord_server_metrics(void *server, wire_stats *st,
+                          coord_metrics_extra *extra)
+{
+    const coord_server *s = server;
+    stats_fill(s, st);
+    coord_store_stats store;
+    coord_store_stats_get(s->store, &store);
+    extra->read_only = store.read_only;
+    extra->events_sent =
+        atomic_load_explicit(&s->counters->events_sent, memory_order_relaxed);
+    extra->events_failed =
+        atomic_load_explicit(&s->counters->events_failed, memory_order_relaxed);
+    extra->version = VERSION_TEXT;
 }
 
 /* ping and stats (P-OP-6, P-OP-7): answered here, never queued. */

@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "coordinator/committer.h"
+#include "coordinator/metrics.h"
 #include "coordinator/options.h"
 #include "coordinator/store.h"
 
@@ -46,6 +47,12 @@ int coord_server_start(coord_server *s, coord_committer *committer);
 /** coord_committer_config.published hook: send a wire_event on the PUB
  * socket without blocking.  Committer thread. */
 void coord_server_publish(void *server, const coord_commit_info *info);
+
+/** coord_metrics_source for the Prometheus endpoint: the figures of a
+ * `stats` reply plus the event counters and the read-only flag.  Any
+ * thread, lock-free; `server` must be open. */
+void coord_server_metrics(void *server, wire_stats *st,
+                          coord_metrics_extra *extra);
 
 /** Stop handing requests to the committer (later ones are answered with
  * SUTRA_ECLOSED) and wait until no callback is between receiving a message

@@ -35,6 +35,7 @@ static void test_options_defaults(void **state)
     assert_string_equal(o.dir, "/var/lib/sutra");
     assert_string_equal(o.socket_url, "ipc:///var/lib/sutra/coordinator.sock");
     assert_string_equal(o.events_url, "ipc:///var/lib/sutra/events.sock");
+    assert_string_equal(o.metrics_url, ""); /* off by default */
     assert_int_equal(o.sync_policy, COORD_SYNC_COMMIT);
     assert_int_equal(o.max_message, 64u << 20);
     assert_int_equal(o.max_content, 16u << 20);
@@ -123,7 +124,8 @@ static void test_options_every_flag(void **state)
                      "--events=tcp://127.0.0.1:5555", "--sync", "interval:20",
                      "--max-message=1M", "--max-content", "4K",
                      "--max-batch", "100", "--dim", "0", "--contexts", "8",
-                     "--log-level", "debug" };
+                     "--log-level", "debug",
+                     "--metrics", "http://127.0.0.1:9464/metrics" };
     coord_options o;
     assert_int_equal(parse(ARGC(argv), argv, &o), 0);
     assert_string_equal(o.dir, "/d");
@@ -138,6 +140,7 @@ static void test_options_every_flag(void **state)
     assert_true(o.dim_explicit);
     assert_int_equal(o.contexts, 8);
     assert_int_equal(o.log_level, COORD_LOG_DEBUG);
+    assert_string_equal(o.metrics_url, "http://127.0.0.1:9464/metrics");
 }
 
 static void expect_bad(int argc, char **argv, const char *in_message)
@@ -183,6 +186,10 @@ static void test_options_bad_flags(void **state)
     expect_bad(ARGC(a12), a12, "not a URL");
     char *a13[] = { "c", "/d", "--max-content", "2G" };
     expect_bad(ARGC(a13), a13, "--max-content");
+    char *a14[] = { "c", "/d", "--metrics", "tcp://127.0.0.1:9464" };
+    expect_bad(ARGC(a14), a14, "--metrics");
+    char *a15[] = { "c", "/d", "--metrics", "http://" };
+    expect_bad(ARGC(a15), a15, "--metrics");
 }
 
 static void test_options_socket_path_too_long(void **state)
