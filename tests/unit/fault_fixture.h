@@ -10,6 +10,11 @@
  * concept needs no stored copy.  Every generation's whole item state is
  * kept, so "the file holds exactly generation G" is one comparison.
  *
+ * The directory, the request builder and the opener are
+ * tests/unit/store_fixture.h's; the fx_ names below bind them to this
+ * fixture's dimension, map reserve and wire limits (the thinnest are static
+ * inline, since not every fault test uses each one).
+ *
  * Header-only (static functions): each unit test binary is built from one
  * .c file.  Single-threaded unless a test says otherwise.
  */
@@ -33,6 +38,7 @@
 #include "layout/format.h"
 #include "layout/wire.h"
 #include "sutra/sutra.h"
+#include "tests/unit/store_fixture.h"
 
 #define FX_DIM 4u
 #define FX_ITEMS 400u
@@ -41,25 +47,16 @@
 
 /* ---- directories ------------------------------------------------------ */
 
-typedef struct fx_dir {
-    char dir[64];
-    char path[128];
-} fx_dir;
+typedef sf_dir fx_dir;
 
-static void fx_dir_make(fx_dir *d)
+static inline void fx_dir_make(fx_dir *d)
 {
-    strcpy(d->dir, "/tmp/sutra-fault-XXXXXX");
-    assert_non_null(mkdtemp(d->dir));
-    snprintf(d->path, sizeof(d->path), "%s/storage.dat", d->dir);
+    assert_int_equal(sf_dir_make(d, "/tmp/sutra-fault-XXXXXX"), 0);
 }
 
-static void fx_dir_remove(fx_dir *d)
+static inline void fx_dir_remove(fx_dir *d)
 {
-    unlink(d->path);
-    char tmp[160];
-    snprintf(tmp, sizeof(tmp), "%s.new", d->path);
-    unlink(tmp);
-    rmdir(d->dir);
+    sf_dir_remove(d);
 }
 
 /* ---- the model -------------------------------------------------------- */
@@ -97,26 +94,12 @@ static size_t fx_content(uint32_t item, uint32_t version, char *buf, size_t cap)
 
 /* ---- requests --------------------------------------------------------- */
 
-typedef struct fx_req {
-    uint64_t *words; /* 8-aligned message buffer */
-    size_t len, cap;
-    uint32_t ops;
-    wire_request decoded;
-} fx_req;
+typedef sf_req fx_req;
 
-static uint8_t *fx_room(fx_req *r, size_t n)
+/* Room for ops the model does not track (associations). */
+static inline uint8_t *fx_room(fx_req *r, size_t n)
 {
-    if (!r->words) {
-        r->cap = 4096;
-        r->words = calloc(r->cap / 8, 8);
-        r->len = sizeof(wire_request_header);
-    }
-    while (r->len + n > r->cap) {
-        r->words = realloc(r->words, r->cap * 2);
-        memset((uint8_t *)r->words + r->cap, 0, r->cap);
-        r->cap *= 2;
-    }
-    return (uint8_t *)r->words + r->len;
+    return sf_req_room(r, n);
 }
 
 static void fx_req_learn_bytes(fx_req *r, uint32_t item, const void *content,
@@ -125,10 +108,7 @@ static void fx_req_learn_bytes(fx_req *r, uint32_t item, const void *content,
     uint8_t id[16];
     fx_item_id(item, id);
     float emb[FX_DIM] = { (float)item, 1, 2, 3 };
-    uint8_t *p = fx_room(r, wire_learn_concept_size(len, FX_DIM));
-    r->len += wire_encode_learn_concept(p, 0, id, 1.0f, 0.5f, content, len,
-                                        emb, FX_DIM);
-    r->ops++;
+    sf_req_learn_id(r, id, 0, 1.0f, content, len, emb, FX_DIM);
 }
 
 /* Learn (item, version) and note it in the model's open group. */
@@ -145,50 +125,36 @@ static void fx_req_forget(fx_req *r, fx_model *m, uint32_t item)
 {
     uint8_t id[16];
     fx_item_id(item, id);
-    r->len += wire_encode_forget_concept(fx_room(r, 24), id);
-    r->ops++;
+    sf_req_forget_id(r, id);
     if (m)
         m->open.version[item] = 0;
 }
 
 static const wire_request *fx_req_done(fx_req *r, uint64_t client, uint64_t no)
 {
-    fx_room(r, 0);
-    wire_request_header_init((wire_request_header *)r->words, 0, client, no,
-                             r->ops);
-    wire_limits lim = { .max_message = 1ull << 31, .max_content = 1u << 30,
-                        .max_batch = 1u << 20, .vector_dim = FX_DIM };
-    uint32_t failed;
-    const char *why = NULL;
-    int rc = wire_request_decode(r->words, r->len, &lim, &r->decoded, &failed,
-                                 &why);
-    if (rc)
-        print_error("decode: %d %s\n", rc, why);
-    assert_int_equal(rc, 0);
-    return &r->decoded;
+    static const wire_limits lim = { .max_message = 1ull << 31,
+                                     .max_content = 1u << 30,
+                                     .max_batch = 1u << 20,
+                                     .vector_dim = FX_DIM };
+    return sf_req_done(r, &lim, client, no);
 }
 
 static void fx_req_free(fx_req *r)
 {
-    free(r->words);
-    memset(r, 0, sizeof(*r));
+    sf_req_free(r);
 }
 
 /* ---- driving the store ------------------------------------------------ */
 
+/* Open or create the store at `path`.  With rc_out, the open's code goes
+ * there (and err says why); without, a failure fails the test. */
 static coord_store *fx_open(const char *path, coord_io *io, int *rc_out,
                             coord_error *err)
 {
-    coord_store_options o = { .vector_dim = FX_DIM, .map_reserve = FX_RESERVE,
-                              .io = io };
-    coord_store *s = NULL;
-    int rc = coord_store_open(path, &o, &s, err);
-    if (rc_out)
-        *rc_out = rc;
-    else if (rc)
-        print_error("open: %d %s\n", rc, err->message);
     if (!rc_out)
-        assert_int_equal(rc, 0);
+        return sf_open(path, FX_DIM, FX_RESERVE, io);
+    coord_store *s = NULL;
+    *rc_out = sf_try_open(path, FX_DIM, FX_RESERVE, io, &s, err);
     return s;
 }
 

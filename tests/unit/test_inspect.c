@@ -27,13 +27,13 @@
 
 #include "layout/format.h"
 #include "tests/unit/sample_file.h"
+#include "tests/unit/store_fixture.h"
 
 #define RESERVE (1ull << 30)
 #define OUT_CAP (64 * 1024)
 
 typedef struct fixture {
-    char dir[64];
-    char path[128];
+    sf_dir d;
     char tool[512];
     char out[OUT_CAP];
 } fixture;
@@ -41,14 +41,12 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/sutra-inspect-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (sf_dir_make(&f->d, "/tmp/sutra-inspect-XXXXXX") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/storage.dat", f->dir);
     const char *build = getenv("SUTRA_BUILD");
     snprintf(f->tool, sizeof(f->tool), "%s/bin/sutra-inspect",
              build && *build ? build : "build");
-    coord_store *s = sample_open(f->path, RESERVE);
+    coord_store *s = sample_open(f->d.path, RESERVE);
     if (!s || sample_standard(s) != 0)
         return -1;
     coord_store_close(s, true);
@@ -59,8 +57,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
+    sf_dir_remove(&f->d);
     free(f);
     return 0;
 }
@@ -148,7 +145,7 @@ static int count_lines(const char *s)
 /* Offset of the first CONCEPT record, found by scanning the log. */
 static uint64_t first_concept(const fixture *f, uint8_t **map, size_t *len)
 {
-    int fd = open(f->path, O_RDWR);
+    int fd = open(f->d.path, O_RDWR);
     assert_true(fd >= 0);
     *len = (size_t)lseek(fd, 0, SEEK_END);
     *map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -177,23 +174,23 @@ static void test_inspect_help_and_usage_errors(void **state)
     assert_non_null(strstr(f->out, "usage: sutra-inspect COMMAND DIR"));
     assert_int_equal(run(f, (const char *[]){NULL}), 2);
     assert_non_null(strstr(f->out, "no command given"));
-    assert_int_equal(run(f, (const char *[]){"explode", f->dir, NULL}), 2);
+    assert_int_equal(run(f, (const char *[]){"explode", f->d.dir, NULL}), 2);
     assert_non_null(strstr(f->out, "unknown command 'explode'"));
     assert_int_equal(run(f, (const char *[]){"stats", NULL}), 2);
     assert_non_null(strstr(f->out, "no data directory"));
-    assert_int_equal(run(f, (const char *[]){"dump", f->dir, "--limit", "ten",
+    assert_int_equal(run(f, (const char *[]){"dump", f->d.dir, "--limit", "ten",
                                              NULL}), 2);
     assert_non_null(strstr(f->out, "'ten' is not a number"));
-    assert_int_equal(run(f, (const char *[]){"header", f->dir, "--json", NULL}),
+    assert_int_equal(run(f, (const char *[]){"header", f->d.dir, "--json", NULL}),
                      2);
-    assert_int_equal(run(f, (const char *[]){"stats", f->dir, "--frobnicate",
+    assert_int_equal(run(f, (const char *[]){"stats", f->d.dir, "--frobnicate",
                                              NULL}), 2);
 }
 
 static void test_inspect_header(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(run(f, (const char *[]){"header", f->dir, NULL}), 0);
+    assert_int_equal(run(f, (const char *[]){"header", f->d.dir, NULL}), 0);
     assert_non_null(strstr(f->out, "magic:            SUTRADAT"));
     assert_non_null(strstr(f->out, "format:           1.0"));
     assert_non_null(strstr(f->out, "vector dim:       4"));
@@ -207,12 +204,12 @@ static void test_inspect_header(void **state)
 static void test_inspect_stats_human_and_json(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(run(f, (const char *[]){"stats", f->dir, NULL}), 0);
+    assert_int_equal(run(f, (const char *[]){"stats", f->d.dir, NULL}), 0);
     assert_non_null(strstr(f->out, "generation:       4"));
     assert_non_null(strstr(f->out, "concepts:         4 live, 7 versions, 1 "
                                    "tombstones"));
     assert_non_null(strstr(f->out, "hash table:       1024 slots, load 0.39%"));
-    assert_int_equal(run(f, (const char *[]){"stats", "--json", f->dir, NULL}), 0);
+    assert_int_equal(run(f, (const char *[]){"stats", "--json", f->d.dir, NULL}), 0);
     assert_int_equal(count_lines(f->out), 1);
     assert_true(f->out[0] == '{');
     assert_non_null(strstr(f->out, "\"generation\":4,"));
@@ -224,7 +221,7 @@ static void test_inspect_stats_human_and_json(void **state)
 static void test_inspect_dump(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(run(f, (const char *[]){"dump", f->dir, NULL}), 0);
+    assert_int_equal(run(f, (const char *[]){"dump", f->d.dir, NULL}), 0);
     /* 2 regions, 7 versions, 1 tombstone, 4 commits */
     assert_int_equal(count_lines(f->out), 14);
     assert_memory_equal(f->out, "12288 HASH_TABLE seq=0", 22);
@@ -240,21 +237,21 @@ static void test_inspect_dump(void **state)
     munmap(map, len);
     char from[32];
     snprintf(from, sizeof(from), "%llu", (unsigned long long)off);
-    assert_int_equal(run(f, (const char *[]){"dump", f->dir, "--from", from,
+    assert_int_equal(run(f, (const char *[]){"dump", f->d.dir, "--from", from,
                                              "--limit", "2", NULL}), 0);
     assert_int_equal(count_lines(f->out), 2);
     assert_memory_equal(f->out, from, strlen(from));
     assert_non_null(strstr(f->out, " CONCEPT seq=1 "));
-    assert_int_equal(run(f, (const char *[]){"dump", f->dir, "--from=13", NULL}),
+    assert_int_equal(run(f, (const char *[]){"dump", f->d.dir, "--from=13", NULL}),
                      2);
 }
 
 static void test_inspect_verify_clean_and_damaged(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(run(f, (const char *[]){"verify", f->dir, NULL}), 0);
+    assert_int_equal(run(f, (const char *[]){"verify", f->d.dir, NULL}), 0);
     assert_non_null(strstr(f->out, "clean at generation 4"));
-    assert_int_equal(run(f, (const char *[]){"verify", f->dir, "--generation",
+    assert_int_equal(run(f, (const char *[]){"verify", f->d.dir, "--generation",
                                              "2", NULL}), 0);
     assert_non_null(strstr(f->out, "clean at generation 2"));
 
@@ -269,13 +266,13 @@ static void test_inspect_verify_clean_and_damaged(void **state)
     char want[64];
     snprintf(want, sizeof(want), "offset %llu: F-LOG-6: checksum mismatch",
              (unsigned long long)off);
-    assert_int_equal(run(f, (const char *[]){"verify", f->dir, NULL}), 1);
+    assert_int_equal(run(f, (const char *[]){"verify", f->d.dir, NULL}), 1);
     assert_non_null(strstr(f->out, want));
     assert_int_equal(count_lines(f->out), 1);
-    assert_int_equal(run(f, (const char *[]){"verify", "--all", f->dir, NULL}), 1);
+    assert_int_equal(run(f, (const char *[]){"verify", "--all", f->d.dir, NULL}), 1);
     assert_non_null(strstr(f->out, want));
     assert_non_null(strstr(f->out, "2 problems at generation 4"));
-    assert_int_equal(run(f, (const char *[]){"dump", f->dir, NULL}), 0);
+    assert_int_equal(run(f, (const char *[]){"dump", f->d.dir, NULL}), 0);
     assert_non_null(strstr(f->out, "BAD-CHECKSUM"));
 }
 
@@ -287,12 +284,12 @@ static void test_inspect_unopenable_file(void **state)
     first_concept(f, &map, &len);
     map[0] = 'X'; /* magic */
     munmap(map, len);
-    assert_int_equal(run(f, (const char *[]){"verify", f->dir, NULL}), 1);
+    assert_int_equal(run(f, (const char *[]){"verify", f->d.dir, NULL}), 1);
     assert_non_null(strstr(f->out, "offset 0: F-HDR-1: bad magic"));
-    assert_int_equal(run(f, (const char *[]){"header", f->dir, NULL}), 1);
+    assert_int_equal(run(f, (const char *[]){"header", f->d.dir, NULL}), 1);
     assert_non_null(strstr(f->out, "header:           F-HDR-1: bad magic"));
     assert_non_null(strstr(f->out, "meta slot 0:      valid"));
-    assert_int_equal(run(f, (const char *[]){"stats", f->dir, NULL}), 1);
+    assert_int_equal(run(f, (const char *[]){"stats", f->d.dir, NULL}), 1);
     assert_non_null(strstr(f->out, "cannot open"));
     assert_int_equal(run(f, (const char *[]){"header", "/nonexistent-sutra",
                                              NULL}), 1);
@@ -322,11 +319,11 @@ static void test_inspect_follow_prints_each_generation(void **state)
 {
     fixture *f = *state;
     int fd;
-    pid_t pid = spawn(f, (const char *[]){"follow", f->dir, "--count", "2", NULL},
+    pid_t pid = spawn(f, (const char *[]){"follow", f->d.dir, "--count", "2", NULL},
                       &fd);
     f->out[0] = '\0';
     size_t len = expect_output(f, fd, 0, "from generation 4");
-    coord_store *s = sample_open(f->path, RESERVE);
+    coord_store *s = sample_open(f->d.path, RESERVE);
     assert_non_null(s);
     commit_one(s, "epsilon", 50);
     commit_one(s, "zeta", 51);
@@ -344,7 +341,7 @@ static void test_inspect_follow_stops_on_sigterm(void **state)
 {
     fixture *f = *state;
     int fd;
-    pid_t pid = spawn(f, (const char *[]){"follow", f->dir, NULL}, &fd);
+    pid_t pid = spawn(f, (const char *[]){"follow", f->d.dir, NULL}, &fd);
     f->out[0] = '\0';
     expect_output(f, fd, 0, "following ");
     assert_int_equal(kill(pid, SIGTERM), 0);

@@ -7,7 +7,8 @@
  * read-only mapping and the layout/format.h structs, the way a reader
  * process does, so the tests check the bytes, not the store's own memory.
  * Crashes are simulated with a fault-injecting coord_io that stops the store
- * at a chosen point (coordinator/io.h).
+ * at a chosen point (coordinator/io.h).  The directory, requests, fault io
+ * and view are tests/unit/store_fixture.h's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,130 +31,43 @@
 #include "layout/format.h"
 #include "layout/wire.h"
 #include "sutra/sutra.h"
+#include "tests/unit/store_fixture.h"
 
 #define DIM 4u
 #define RESERVE (1ull << 34)
 
-/* ---- fixture: a fresh directory per test ------------------------------ */
-
-typedef struct fixture {
-    char dir[64];
-    char path[128];
-} fixture;
-
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/sutra-store-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->path, sizeof(f->path), "%s/storage.dat", f->dir);
-    *state = f;
-    return 0;
+    return sf_setup(state, "/tmp/sutra-store-XXXXXX");
 }
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
+/* ---- requests ----------------------------------------------------------- */
 
-static coord_store *open_store(const fixture *f, uint32_t dim, coord_io *io)
-{
-    coord_store_options o = {.vector_dim = dim, .map_reserve = RESERVE, .io = io};
-    coord_store *s = NULL;
-    coord_error err = {0};
-    int rc = coord_store_open(f->path, &o, &s, &err);
-    if (rc)
-        print_error("open: %d %s\n", rc, err.message);
-    assert_int_equal(rc, 0);
-    return s;
-}
-
-static void make_id(uint64_t i, uint8_t id[16])
-{
-    uint64_t a = i + 1, b = (i + 1) * 0x9E3779B97F4A7C15ull;
-    memcpy(id, &a, 8);
-    memcpy(id + 8, &b, 8);
-}
-
-/* ---- request builder (encoders from layout/wire.h) --------------------- */
-
-typedef struct req {
-    uint64_t *words;   /* 8-aligned message buffer */
-    size_t len, cap;
-    uint32_t ops;
-    wire_request decoded;
-} req;
-
-static uint8_t *req_room(req *r, size_t n)
-{
-    if (!r->words) {
-        r->cap = 1024;
-        r->words = calloc(r->cap / 8, 8);
-        r->len = sizeof(wire_request_header);
-    }
-    while (r->len + n > r->cap) {
-        r->words = realloc(r->words, r->cap * 2);
-        memset((uint8_t *)r->words + r->cap, 0, r->cap);
-        r->cap *= 2;
-    }
-    return (uint8_t *)r->words + r->len;
-}
-
-static void req_learn(req *r, uint64_t i, float strength, const char *content,
+static void req_learn(sf_req *r, uint64_t i, float strength, const char *content,
                       const float *emb, uint16_t flags)
 {
     uint8_t id[16];
-    make_id(i, id);
+    sf_make_id(i, id);
     uint32_t clen = content ? (uint32_t)strlen(content) : 0;
-    uint32_t dim = emb ? DIM : 0;
-    uint8_t *p = req_room(r, wire_learn_concept_size(clen, dim));
-    r->len += wire_encode_learn_concept(p, flags, id, strength, 0.5f, content,
-                                        clen, emb, dim);
+    sf_req_learn_id(r, id, flags, strength, content, clen, emb, emb ? DIM : 0);
+}
+
+static void req_flush(sf_req *r)
+{
+    r->len += wire_encode_simple_op(sf_req_room(r, 8), WIRE_OP_FLUSH);
     r->ops++;
 }
 
-static void req_forget(req *r, uint64_t i)
+static const wire_request *req_done(sf_req *r, uint64_t client, uint64_t no)
 {
-    uint8_t id[16];
-    make_id(i, id);
-    r->len += wire_encode_forget_concept(req_room(r, 24), id);
-    r->ops++;
-}
-
-static void req_flush(req *r)
-{
-    r->len += wire_encode_simple_op(req_room(r, 8), WIRE_OP_FLUSH);
-    r->ops++;
-}
-
-static const wire_request *req_done(req *r, uint64_t client, uint64_t no)
-{
-    wire_request_header_init((wire_request_header *)r->words, 0, client, no,
-                             r->ops);
-    wire_limits lim = {.max_message = 1ull << 30, .max_content = 1u << 20,
-                       .max_batch = 1u << 20, .vector_dim = DIM};
-    uint32_t failed;
-    const char *why = NULL;
-    int rc = wire_request_decode(r->words, r->len, &lim, &r->decoded, &failed, &why);
-    if (rc)
-        print_error("decode: %d %s\n", rc, why);
-    assert_int_equal(rc, 0);
-    return &r->decoded;
-}
-
-static void req_free(req *r)
-{
-    free(r->words);
-    memset(r, 0, sizeof(*r));
+    static const wire_limits lim = {.max_message = 1ull << 30,
+                                    .max_content = 1u << 20,
+                                    .max_batch = 1u << 20, .vector_dim = DIM};
+    return sf_req_done(r, &lim, client, no);
 }
 
 /* Apply a one-request group and commit it. */
-static coord_commit_info apply_commit(coord_store *s, req *r, uint64_t no)
+static coord_commit_info apply_commit(coord_store *s, sf_req *r, uint64_t no)
 {
     coord_apply_result res;
     coord_error err = {0};
@@ -167,68 +80,17 @@ static coord_commit_info apply_commit(coord_store *s, req *r, uint64_t no)
     if (rc)
         print_error("commit: %d %s\n", rc, err.message);
     assert_int_equal(rc, 0);
-    req_free(r);
+    sf_req_free(r);
     return info;
 }
 
-/* ---- an independent read-only view of the file ------------------------ */
-
-typedef struct view {
-    int fd;
-    const uint8_t *map;
-} view;
-
-static view view_open(const fixture *f)
-{
-    view v;
-    v.fd = open(f->path, O_RDONLY);
-    assert_true(v.fd >= 0);
-    v.map = mmap(NULL, RESERVE, PROT_READ, MAP_SHARED | MAP_NORESERVE, v.fd, 0);
-    assert_true(v.map != MAP_FAILED);
-    return v;
-}
-
-static void view_close(view *v)
-{
-    munmap((void *)v->map, RESERVE);
-    close(v->fd);
-}
-
-static const layout_header *hdr_of(const view *v)
-{
-    return (const layout_header *)v->map;
-}
-
-/* The meta of the published generation (asserted valid). */
-static layout_roots roots_of(const view *v)
-{
-    uint64_t gen = hdr_of(v)->generation;
-    uint64_t off = gen % 2 ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
-    const layout_meta *m = (const layout_meta *)(v->map + off);
-    assert_true(layout_meta_valid(m));
-    assert_int_equal(m->roots.generation, gen);
-    return m->roots;
-}
-
-static const layout_node *node_of(const view *v, uint32_t n)
-{
-    uint32_t k;
-    uint64_t index;
-    layout_node_locate(n, &k, &index);
-    uint64_t off = hdr_of(v)->node_chunk[k];
-    assert_true(off != 0);
-    const layout_region *r = (const layout_region *)(v->map + off);
-    assert_int_equal(r->rec.type, LAYOUT_REC_NODE_CHUNK);
-    assert_true(layout_rec_verify(&r->rec));
-    assert_int_equal(r->arg0, k);
-    return (const layout_node *)(v->map + off + LAYOUT_REGION_BODY) + index;
-}
+/* ---- reading the file through the view -------------------------------- */
 
 /* Probe the hash table named by `roots` for id i: node number or -1. */
-static int64_t find_node(const view *v, const layout_roots *roots, uint64_t i)
+static int64_t find_node(const sf_view *v, const layout_roots *roots, uint64_t i)
 {
     uint8_t id[16];
-    make_id(i, id);
+    sf_make_id(i, id);
     const layout_region *r = (const layout_region *)(v->map + roots->hash_root);
     assert_int_equal(r->rec.type, LAYOUT_REC_HASH_TABLE);
     assert_int_equal(r->arg0, roots->hash_slots);
@@ -241,13 +103,13 @@ static int64_t find_node(const view *v, const layout_roots *roots, uint64_t i)
         if ((uint32_t)(w >> 32) != (uint32_t)(h >> 32))
             continue;
         uint32_t n = (uint32_t)w - 1;
-        if (n < roots->node_count && memcmp(node_of(v, n)->id, id, 16) == 0)
+        if (n < roots->node_count && memcmp(sf_node_of(v, n)->id, id, 16) == 0)
             return n;
     }
     return -1;
 }
 
-static const layout_concept *rec_at(const view *v, uint64_t off)
+static const layout_concept *rec_at(const sf_view *v, uint64_t off)
 {
     const layout_concept *c = (const layout_concept *)(v->map + off);
     assert_true(layout_rec_verify(&c->rec));
@@ -255,19 +117,19 @@ static const layout_concept *rec_at(const view *v, uint64_t off)
 }
 
 /* The head version of id i at the published generation (asserted found). */
-static const layout_concept *head_of(const view *v, uint64_t i)
+static const layout_concept *head_of(const sf_view *v, uint64_t i)
 {
-    layout_roots roots = roots_of(v);
+    layout_roots roots = sf_roots_of(v);
     int64_t n = find_node(v, &roots, i);
     assert_true(n >= 0);
-    uint64_t head = node_of(v, (uint32_t)n)->head;
+    uint64_t head = sf_node_of(v, (uint32_t)n)->head;
     assert_true(head < roots.committed_end);
     const layout_concept *c = rec_at(v, head);
     assert_int_equal(c->node, (uint32_t)n);
     return c;
 }
 
-static uint64_t count_slots(const view *v, const layout_roots *roots)
+static uint64_t count_slots(const sf_view *v, const layout_roots *roots)
 {
     const uint64_t *slots = (const uint64_t *)(v->map + roots->hash_root + 64);
     uint64_t used = 0;
@@ -276,107 +138,18 @@ static uint64_t count_slots(const view *v, const layout_roots *roots)
     return used;
 }
 
-/* ---- a fault-injecting io ----------------------------------------------- */
-
-typedef struct fault_io {
-    coord_io io;              /* first: the store sees only this          */
-    coord_io *real;
-    uint8_t *base;            /* the store's mapping, learned at open     */
-    int pwrite_err;           /* fail every pwrite with this              */
-    int meta_err;             /* fail stores into the meta pages          */
-    int meta_words_left;      /* ...after this many of them succeeded     */
-    int extend_err;
-    int sync_err;             /* fail syncs with this...                  */
-    int syncs_left;           /* ...after this many succeeded             */
-} fault_io;
-
-static int f_open(coord_io *io, const char *p, int fl, unsigned m, int *fd)
-{
-    fault_io *f = (fault_io *)io;
-    return f->real->open(f->real, p, fl, m, fd);
-}
-
-static int f_pwrite(coord_io *io, int fd, const void *b, size_t n, uint64_t off)
-{
-    fault_io *f = (fault_io *)io;
-    if (f->pwrite_err)
-        return f->pwrite_err;
-    return f->real->pwrite(f->real, fd, b, n, off);
-}
-
-static int f_extend(coord_io *io, int fd, uint64_t a, uint64_t b)
-{
-    fault_io *f = (fault_io *)io;
-    if (f->extend_err)
-        return f->extend_err;
-    return f->real->extend(f->real, fd, a, b);
-}
-
-static int f_sync(coord_io *io, int fd)
-{
-    fault_io *f = (fault_io *)io;
-    if (f->sync_err) {
-        if (f->syncs_left == 0)
-            return f->sync_err;
-        f->syncs_left--;
-    }
-    return f->real->sync(f->real, fd);
-}
-
-static int f_sync_dir(coord_io *io, const char *p)
-{
-    fault_io *f = (fault_io *)io;
-    return f->real->sync_dir(f->real, p);
-}
-
-static int f_store64(coord_io *io, uint64_t *w, uint64_t v)
-{
-    fault_io *f = (fault_io *)io;
-    uint8_t *p = (uint8_t *)w;
-    if (f->meta_err && f->base && p >= f->base + LAYOUT_META_OFFSET_0 &&
-        p < f->base + LAYOUT_DATA_START) {
-        if (f->meta_words_left == 0)
-            return f->meta_err;
-        f->meta_words_left--;
-    }
-    return f->real->store64(f->real, w, v);
-}
-
-static int f_store32(coord_io *io, uint32_t *w, uint32_t v)
-{
-    fault_io *f = (fault_io *)io;
-    /* The first 32-bit store of an open marks clean_shutdown = 0. */
-    if (!f->base)
-        f->base = (uint8_t *)w - offsetof(layout_header, clean_shutdown);
-    return f->real->store32(f->real, w, v);
-}
-
-static void f_close(coord_io *io, int fd)
-{
-    fault_io *f = (fault_io *)io;
-    f->real->close(f->real, fd);
-}
-
-static fault_io fault_io_make(void)
-{
-    fault_io f = {{f_open, f_pwrite, f_extend, f_sync, f_sync_dir, f_store64,
-                   f_store32, f_close, NULL},
-                  coord_io_posix(), NULL, 0, 0, 0, 0, 0, 0};
-    return f;
-}
-
 /* ---- tests -------------------------------------------------------------- */
 
 static void test_store_create_and_reopen(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
     struct stat st;
     assert_int_equal(stat(f->path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0640);
 
-    view v = view_open(f);
-    const layout_header *h = hdr_of(&v);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    const layout_header *h = sf_hdr_of(&v);
     assert_int_equal(layout_header_check(h, (uint64_t)st.st_size, NULL), 0);
     assert_int_equal(h->vector_dim, DIM);
     assert_int_equal(h->map_reserve, RESERVE);
@@ -386,7 +159,7 @@ static void test_store_create_and_reopen(void **state)
     const layout_meta *m1 = (const layout_meta *)(v.map + LAYOUT_META_OFFSET_1);
     assert_true(layout_meta_valid(m0));
     assert_false(layout_meta_valid(m1));
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.hash_root, LAYOUT_DATA_START);
     assert_int_equal(r.hash_slots, LAYOUT_HASH_MIN_SLOTS);
     assert_int_equal(r.node_count, 0);
@@ -397,16 +170,16 @@ static void test_store_create_and_reopen(void **state)
     assert_int_equal(r.committed_end,
                      h->node_chunk[0] + 64 + LAYOUT_NODE_CHUNK0 * sizeof(layout_node));
 
-    req q = {0};
+    sf_req q = {0};
     req_learn(&q, 1, 1.0f, "hello", NULL, 0);
     coord_commit_info info = apply_commit(s, &q, 1);
     assert_int_equal(info.generation, 1);
     assert_int_equal(info.first_seq, 1);
     assert_true(info.synced);
     coord_store_close(s, true);
-    assert_int_equal(hdr_of(&v)->clean_shutdown, 1);
+    assert_int_equal(sf_hdr_of(&v)->clean_shutdown, 1);
 
-    s = open_store(f, 0, NULL); /* dim 0: keep the file's */
+    s = sf_open(f->path, 0, RESERVE, NULL); /* dim 0: keep the file's */
     assert_int_equal(coord_store_dim(s), DIM);
     coord_store_stats stats;
     coord_store_stats_get(s, &stats);
@@ -419,17 +192,17 @@ static void test_store_create_and_reopen(void **state)
     assert_int_equal(c->content_len, 5);
     assert_memory_equal(v.map + c->content_off, "hello", 5);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_learn_forget_relearn_chain(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     const float e1[DIM] = {1, 2, 3, 4};
 
-    req q = {0};
+    sf_req q = {0};
     req_learn(&q, 5, 0.25f, "first", e1, 0);
     apply_commit(s, &q, 1);
     const layout_concept *v1 = head_of(&v, 5);
@@ -452,7 +225,7 @@ static void test_store_learn_forget_relearn_chain(void **state)
     assert_memory_equal(v.map + v2->content_off, "second", 6);
     assert_true(v2->concept_flags & LAYOUT_CONCEPT_F_SHARED_EMBEDDING);
 
-    req_forget(&q, 5);
+    sf_req_forget(&q, 5);
     apply_commit(s, &q, 3);
     const layout_concept *t = head_of(&v, 5);
     uint64_t t_off = (uint64_t)((const uint8_t *)t - v.map);
@@ -460,20 +233,20 @@ static void test_store_learn_forget_relearn_chain(void **state)
     assert_int_equal(t->prev, v2_off);
     assert_int_equal(t->content_len, 0);
     assert_int_equal(t->dim, 0);
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.concept_count, 0);
     assert_int_equal(r.tombstone_count, 1);
     assert_int_equal(r.version_count, 2);
 
     /* Forgetting again is refused and changes nothing. */
-    req_forget(&q, 5);
+    sf_req_forget(&q, 5);
     coord_apply_result res;
     coord_error err = {0};
     assert_int_equal(coord_store_apply(s, req_done(&q, 7, 4), &res, &err),
                      SUTRA_ENOTFOUND);
     assert_int_equal(res.failed_op, 0);
     assert_false(coord_store_group_pending(s));
-    req_free(&q);
+    sf_req_free(&q);
 
     req_learn(&q, 5, 1.0f, "third", NULL, 0);
     apply_commit(s, &q, 5);
@@ -482,7 +255,7 @@ static void test_store_learn_forget_relearn_chain(void **state)
     assert_int_equal(v3->created_ns, v3->updated_ns); /* reset after forget */
     assert_true(v3->created_ns >= t->updated_ns);
     assert_int_equal(v3->dim, 0);
-    r = roots_of(&v);
+    r = sf_roots_of(&v);
     assert_int_equal(r.concept_count, 1);
     assert_int_equal(r.version_count, 3);
     assert_int_equal(r.node_count, 1);
@@ -490,23 +263,23 @@ static void test_store_learn_forget_relearn_chain(void **state)
 
     /* The chain survives a reopen. */
     coord_store_close(s, true);
-    s = open_store(f, DIM, NULL);
+    s = sf_open(f->path, DIM, RESERVE, NULL);
     assert_int_equal(head_of(&v, 5)->prev, t_off);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_strength_only_relearn_shares(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     char big[1001];
     memset(big, 'x', 1000);
     big[1000] = 0;
     const float e[DIM] = {0.5f, -1, 2, 8};
 
-    req q = {0};
+    sf_req q = {0};
     req_learn(&q, 9, 0.1f, big, e, 0);
     apply_commit(s, &q, 1);
     const layout_concept *old = head_of(&v, 9);
@@ -542,18 +315,18 @@ static void test_store_strength_only_relearn_shares(void **state)
                      (uint64_t)((const uint8_t *)n - v.map) + sizeof(layout_concept));
     assert_int_equal(n->embedding_off, old->embedding_off);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_group_sees_staged_state(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     coord_apply_result res;
     coord_error err = {0};
 
-    req a = {0}, b = {0};
+    sf_req a = {0}, b = {0};
     req_learn(&a, 1, 1, "same", NULL, 0);
     req_learn(&a, 2, 1, NULL, NULL, 0);
     assert_int_equal(coord_store_apply(s, req_done(&a, 7, 1), &res, &err), 0);
@@ -561,7 +334,7 @@ static void test_store_group_sees_staged_state(void **state)
     assert_int_equal(res.op_count, 2);
     /* A later request of the same group builds on the staged versions. */
     req_learn(&b, 1, 2, "same", NULL, 0);
-    req_forget(&b, 2);
+    sf_req_forget(&b, 2);
     req_flush(&b);
     assert_int_equal(coord_store_apply(s, req_done(&b, 7, 2), &res, &err), 0);
     assert_int_equal(res.first_seq, 3);
@@ -577,33 +350,33 @@ static void test_store_group_sees_staged_state(void **state)
     const layout_concept *p1 = rec_at(&v, c1->prev);
     assert_int_equal(c1->content_off, p1->content_off);
     assert_int_equal(head_of(&v, 2)->rec.type, LAYOUT_REC_CONCEPT_TOMBSTONE);
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.concept_count, 1);
     assert_int_equal(r.node_count, 2);
-    req_free(&a);
-    req_free(&b);
+    sf_req_free(&a);
+    sf_req_free(&b);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_batch_is_atomic(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     coord_apply_result res;
     coord_error err = {0};
 
-    req ok = {0};
+    sf_req ok = {0};
     req_learn(&ok, 1, 1, "one", NULL, 0);
     assert_int_equal(coord_store_apply(s, req_done(&ok, 7, 1), &res, &err), 0);
     uint64_t bytes = coord_store_group_bytes(s);
 
     /* learn 2, learn 3, forget 4 (never learned), learn 5: op 2 fails. */
-    req bad = {0};
+    sf_req bad = {0};
     req_learn(&bad, 2, 1, "two", NULL, 0);
     req_learn(&bad, 3, 1, "three", NULL, 0);
-    req_forget(&bad, 4);
+    sf_req_forget(&bad, 4);
     req_learn(&bad, 5, 1, "five", NULL, 0);
     assert_int_equal(coord_store_apply(s, req_done(&bad, 7, 2), &res, &err),
                      SUTRA_ENOTFOUND);
@@ -612,10 +385,10 @@ static void test_store_batch_is_atomic(void **state)
     assert_int_equal(coord_store_group_bytes(s), bytes);
 
     /* Liveness inside one request follows its own earlier ops. */
-    req twice = {0};
+    sf_req twice = {0};
     req_learn(&twice, 6, 1, NULL, NULL, 0);
-    req_forget(&twice, 6);
-    req_forget(&twice, 6);
+    sf_req_forget(&twice, 6);
+    sf_req_forget(&twice, 6);
     assert_int_equal(coord_store_apply(s, req_done(&twice, 7, 3), &res, &err),
                      SUTRA_ENOTFOUND);
     assert_int_equal(res.failed_op, 2);
@@ -625,7 +398,7 @@ static void test_store_batch_is_atomic(void **state)
     assert_int_equal(coord_store_commit(s, true, &info, &err), 0);
     assert_int_equal(info.first_seq, 1);
     assert_int_equal(info.last_seq, 1);
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.node_count, 1);
     assert_int_equal(find_node(&v, &r, 2), -1);
     assert_int_equal(find_node(&v, &r, 6), -1);
@@ -634,41 +407,41 @@ static void test_store_batch_is_atomic(void **state)
     assert_int_equal(c->request_count, 1);
 
     /* Abort drops a staged group without touching the file. */
-    req gone = {0};
+    sf_req gone = {0};
     req_learn(&gone, 8, 1, NULL, NULL, 0);
     assert_int_equal(coord_store_apply(s, req_done(&gone, 7, 4), &res, &err), 0);
     coord_store_abort(s);
     assert_false(coord_store_group_pending(s));
     assert_int_equal(coord_store_commit(s, true, &info, &err), 0);
     assert_int_equal(info.generation, 1);
-    req_free(&ok);
-    req_free(&bad);
-    req_free(&twice);
-    req_free(&gone);
+    sf_req_free(&ok);
+    sf_req_free(&bad);
+    sf_req_free(&twice);
+    sf_req_free(&gone);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_rejects_bad_ops(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
     coord_apply_result res;
     coord_error err = {0};
-    req q = {0};
+    sf_req q = {0};
     req_learn(&q, 1, 1, NULL, NULL, 0);
     const wire_request *w = req_done(&q, 7, 1);
     wire_request control = *w;
     control.is_control = true;
     assert_int_equal(coord_store_apply(s, &control, &res, &err), SUTRA_EINVAL);
     assert_false(coord_store_group_pending(s));
-    req_free(&q);
+    sf_req_free(&q);
     coord_store_close(s, true);
 }
 
 static void commit_many(coord_store *s, uint64_t from, uint64_t to, uint64_t no)
 {
-    req q = {0};
+    sf_req q = {0};
     for (uint64_t i = from; i < to; i++)
         req_learn(&q, i, 1, NULL, NULL, 0);
     apply_commit(s, &q, no);
@@ -676,21 +449,21 @@ static void commit_many(coord_store *s, uint64_t from, uint64_t to, uint64_t no)
 
 static void test_store_hash_growth_keeps_every_id(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     layout_roots before[8];
     uint64_t sizes[] = {100, 600, 1200, 3000, 5000, 9000};
     uint64_t done = 0;
     for (int g = 0; g < 6; g++) {
         commit_many(s, done, sizes[g], (uint64_t)g + 1);
         done = sizes[g];
-        before[g] = roots_of(&v);
+        before[g] = sf_roots_of(&v);
         assert_true(before[g].node_count * 2 <= before[g].hash_slots);
     }
     assert_int_equal(before[5].hash_slots, 32768);
     assert_int_equal(before[0].hash_slots, 1024);
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.node_count, 9000);
     assert_int_equal(count_slots(&v, &r), 9000);
     for (uint64_t i = 0; i < 9000; i++)
@@ -703,37 +476,30 @@ static void test_store_hash_growth_keeps_every_id(void **state)
                          (int64_t)before[g].node_count - 1);
     }
     /* Node chunks 0..3 cover 9000 nodes (1024 + 2048 + 4096 + 8192). */
-    assert_true(hdr_of(&v)->node_chunk[3] != 0);
-    assert_int_equal(hdr_of(&v)->node_chunk[4], 0);
+    assert_true(sf_hdr_of(&v)->node_chunk[3] != 0);
+    assert_int_equal(sf_hdr_of(&v)->node_chunk[4], 0);
     coord_store_close(s, true);
-    s = open_store(f, DIM, NULL);
+    s = sf_open(f->path, DIM, RESERVE, NULL);
     coord_store_close(s, true);
-    view_close(&v);
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+    sf_view_close(&v);
 }
 
 static void test_store_hash_doubling_pause_1m(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, 0, NULL);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
     const uint64_t million = 1u << 20;
     uint64_t no = 1;
     for (uint64_t from = 0; from < million; from += 65536)
         commit_many(s, from, from + 65536, no++);
-    view v = view_open(f);
-    layout_roots r = roots_of(&v);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.hash_slots, 2 * million);
 
     /* One new node crosses the 1/2 load: the commit rebuilds the table.
      * Unsynced, so the time is the rebuild; the sync after it is the cost
      * of making the new 32 MiB table durable. */
-    req q = {0};
+    sf_req q = {0};
     coord_apply_result res;
     coord_error err = {0};
     req_learn(&q, million, 1, NULL, NULL, 0);
@@ -741,47 +507,47 @@ static void test_store_hash_doubling_pause_1m(void **state)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(coord_store_commit(s, false, NULL, &err), 0);
-    double pause = seconds_since(&t0);
+    double pause = sf_seconds_since(&t0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(coord_store_sync(s, &err), 0);
-    double sync = seconds_since(&t0);
-    req_free(&q);
-    r = roots_of(&v);
+    double sync = sf_seconds_since(&t0);
+    sf_req_free(&q);
+    r = sf_roots_of(&v);
     assert_int_equal(r.hash_slots, 4 * million);
 
     req_learn(&q, million + 1, 1, NULL, NULL, 0);
     assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(coord_store_commit(s, false, NULL, &err), 0);
-    double plain = seconds_since(&t0);
-    req_free(&q);
+    double plain = sf_seconds_since(&t0);
+    sf_req_free(&q);
     print_message("hash doubling with %llu nodes (2M -> 4M slots): commit "
                   "%.1f ms, then fdatasync %.1f ms; a one-node commit "
                   "without doubling: %.3f ms\n",
                   (unsigned long long)million + 1, pause * 1e3, sync * 1e3,
                   plain * 1e3);
-    r = roots_of(&v);
+    r = sf_roots_of(&v);
     for (uint64_t i = 0; i <= million + 1; i += 4099)
         assert_int_equal(find_node(&v, &r, i), (int64_t)i);
     assert_int_equal(find_node(&v, &r, million + 1), (int64_t)million + 1);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 /* Commit one group; then a second group whose commit "crashes" after its
  * in-place words but before (or while) its meta slot is written. */
-static void crash_second_group(const fixture *f, int meta_words_before_crash)
+static void crash_second_group(const sf_dir *f, int meta_words_before_crash)
 {
-    fault_io fio = fault_io_make();
-    coord_store *s = open_store(f, DIM, &fio.io);
+    sf_fault_io fio = sf_fault_io_make();
+    coord_store *s = sf_open(f->path, DIM, RESERVE, &fio.io);
     commit_many(s, 0, 10, 1);
 
-    req q = {0};
+    sf_req q = {0};
     for (uint64_t i = 100; i < 1600; i++) /* new chunk and a doubled table */
         req_learn(&q, i, 1, NULL, NULL, 0);
     for (uint64_t i = 0; i < 5; i++)
         req_learn(&q, i, 2, "changed", NULL, 0);
-    req_forget(&q, 9);
+    sf_req_forget(&q, 9);
     coord_apply_result res;
     coord_error err = {0};
     assert_int_equal(coord_store_apply(s, req_done(&q, 7, 2), &res, &err), 0);
@@ -795,20 +561,20 @@ static void crash_second_group(const fixture *f, int meta_words_before_crash)
     coord_store_stats_get(s, &st);
     assert_true(st.read_only);
     coord_store_close(s, true); /* read-only: must not mark it clean */
-    req_free(&q);
+    sf_req_free(&q);
 }
 
-static void check_recovered_first_group(const fixture *f)
+static void check_recovered_first_group(const sf_dir *f)
 {
-    view v = view_open(f);
-    assert_int_equal(hdr_of(&v)->clean_shutdown, 0);
-    assert_int_equal(hdr_of(&v)->generation, 1);
-    assert_true(hdr_of(&v)->node_chunk[1] != 0); /* the crashed commit's word */
+    sf_view v = sf_view_open(f->path, RESERVE);
+    assert_int_equal(sf_hdr_of(&v)->clean_shutdown, 0);
+    assert_int_equal(sf_hdr_of(&v)->generation, 1);
+    assert_true(sf_hdr_of(&v)->node_chunk[1] != 0); /* the crashed commit's word */
 
-    coord_store *s = open_store(f, DIM, NULL);
-    const layout_header *h = hdr_of(&v);
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    const layout_header *h = sf_hdr_of(&v);
     assert_int_equal(h->generation, 1);
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.node_count, 10);
     assert_int_equal(r.concept_count, 10);
     assert_int_equal(r.hash_slots, 1024);
@@ -822,47 +588,47 @@ static void check_recovered_first_group(const fixture *f)
     }
     assert_int_equal(find_node(&v, &r, 100), -1);
     static const layout_node zero;
-    assert_memory_equal(node_of(&v, 10), &zero, sizeof(zero));
-    assert_memory_equal(node_of(&v, 1000), &zero, sizeof(zero));
+    assert_memory_equal(sf_node_of(&v, 10), &zero, sizeof(zero));
+    assert_memory_equal(sf_node_of(&v, 1000), &zero, sizeof(zero));
 
     /* The store writes on from the recovered state, reusing the torn tail:
      * the doubled table lands where the crashed one was and must be clean. */
     commit_many(s, 100, 1600, 3);
-    r = roots_of(&v);
+    r = sf_roots_of(&v);
     assert_int_equal(r.generation, 2);
     assert_int_equal(r.node_count, 1510);
     assert_int_equal(count_slots(&v, &r), 1510);
     for (uint64_t i = 100; i < 1600; i++)
         assert_int_equal(find_node(&v, &r, i), (int64_t)(i - 90));
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_recovers_crash_before_meta(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     crash_second_group(f, 0);
     check_recovered_first_group(f);
 }
 
 static void test_store_recovers_torn_meta(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     crash_second_group(f, 12); /* slot 0 half overwritten */
-    view v = view_open(f);
+    sf_view v = sf_view_open(f->path, RESERVE);
     const layout_meta *m0 = (const layout_meta *)(v.map + LAYOUT_META_OFFSET_0);
     assert_false(layout_meta_valid(m0));
-    view_close(&v);
+    sf_view_close(&v);
     check_recovered_first_group(f);
 }
 
 static void test_store_recovers_unpublished_meta(void **state)
 {
-    fixture *f = *state;
-    fault_io fio = fault_io_make();
-    coord_store *s = open_store(f, DIM, &fio.io);
+    sf_dir *f = *state;
+    sf_fault_io fio = sf_fault_io_make();
+    coord_store *s = sf_open(f->path, DIM, RESERVE, &fio.io);
     commit_many(s, 0, 4, 1);
-    req q = {0};
+    sf_req q = {0};
     req_learn(&q, 2, 5, "newer", NULL, 0);
     coord_apply_result res;
     coord_error err = {0};
@@ -873,30 +639,30 @@ static void test_store_recovers_unpublished_meta(void **state)
     fio.syncs_left = 0;
     assert_int_equal(coord_store_commit(s, true, NULL, &err), EIO);
     coord_store_close(s, true);
-    req_free(&q);
+    sf_req_free(&q);
 
-    view v = view_open(f);
-    assert_int_equal(hdr_of(&v)->generation, 1);
-    s = open_store(f, DIM, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    assert_int_equal(sf_hdr_of(&v)->generation, 1);
+    s = sf_open(f->path, DIM, RESERVE, NULL);
     /* The newest valid meta wins and its generation is published. */
-    assert_int_equal(hdr_of(&v)->generation, 2);
+    assert_int_equal(sf_hdr_of(&v)->generation, 2);
     const layout_concept *c = head_of(&v, 2);
     assert_int_equal(c->content_len, 5);
     assert_memory_equal(v.map + c->content_off, "newer", 5);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_write_failure_drops_group(void **state)
 {
-    fixture *f = *state;
-    fault_io fio = fault_io_make();
-    coord_store *s = open_store(f, DIM, &fio.io);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    sf_fault_io fio = sf_fault_io_make();
+    coord_store *s = sf_open(f->path, DIM, RESERVE, &fio.io);
+    sf_view v = sf_view_open(f->path, RESERVE);
     commit_many(s, 0, 3, 1);
-    layout_roots before = roots_of(&v);
+    layout_roots before = sf_roots_of(&v);
 
-    req q = {0};
+    sf_req q = {0};
     req_learn(&q, 50, 1, "lost", NULL, 0);
     coord_apply_result res;
     coord_error err = {0};
@@ -906,24 +672,24 @@ static void test_store_write_failure_drops_group(void **state)
     assert_true(strstr(err.message, "write") != NULL);
     fio.pwrite_err = 0;
     assert_false(coord_store_group_pending(s));
-    layout_roots after = roots_of(&v);
+    layout_roots after = sf_roots_of(&v);
     assert_memory_equal(&before, &after, sizeof(before));
 
     /* Still writable: the next group commits normally. */
-    req_free(&q);
+    sf_req_free(&q);
     commit_many(s, 60, 62, 3);
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.generation, 2);
     assert_int_equal(find_node(&v, &r, 50), -1);
     assert_int_equal(find_node(&v, &r, 61), 4);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_full_file(void **state)
 {
-    fixture *f = *state;
-    fault_io fio = fault_io_make();
+    sf_dir *f = *state;
+    sf_fault_io fio = sf_fault_io_make();
     coord_store_options o = {.vector_dim = DIM, .map_reserve = 256 * 1024,
                              .io = &fio.io};
     coord_store *s = NULL;
@@ -935,13 +701,13 @@ static void test_store_full_file(void **state)
     int rc = 0;
     uint64_t i;
     for (i = 0; i < 20 && rc == 0; i++) {
-        req q = {0};
+        sf_req q = {0};
         req_learn(&q, i, 1, content, NULL, 0);
         coord_apply_result res;
         rc = coord_store_apply(s, req_done(&q, 7, i + 1), &res, &err);
         if (rc == 0)
             rc = coord_store_commit(s, false, NULL, &err);
-        req_free(&q);
+        sf_req_free(&q);
     }
     assert_int_equal(rc, SUTRA_EFULL);
     assert_true(i > 2);
@@ -954,8 +720,8 @@ static void test_store_full_file(void **state)
 
 static void test_store_both_meta_slots_corrupt(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
     commit_many(s, 0, 2, 1);
     coord_store_close(s, true);
 
@@ -976,21 +742,21 @@ static void test_store_both_meta_slots_corrupt(void **state)
 
 static void test_store_reopen_with_other_dim(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
     coord_store_close(s, true);
     coord_store_options o = {.vector_dim = DIM + 1};
     coord_error err = {0};
     s = NULL;
     assert_int_equal(coord_store_open(f->path, &o, &s, &err), SUTRA_EDIM);
     assert_null(s);
-    req q = {0};
+    sf_req q = {0};
     /* An embedding of the wrong size is refused at apply, too. */
-    s = open_store(f, 0, NULL);
+    s = sf_open(f->path, 0, RESERVE, NULL);
     float e[DIM + 1] = {0};
     uint8_t id[16];
-    make_id(1, id);
-    uint8_t *p = req_room(&q, wire_learn_concept_size(0, DIM + 1));
+    sf_make_id(1, id);
+    uint8_t *p = sf_req_room(&q, wire_learn_concept_size(0, DIM + 1));
     q.len += wire_encode_learn_concept(p, 0, id, 1, 1, NULL, 0, e, DIM + 1);
     q.ops++;
     wire_request_header_init((wire_request_header *)q.words, 0, 7, 1, 1);
@@ -1003,7 +769,7 @@ static void test_store_reopen_with_other_dim(void **state)
     coord_apply_result res;
     assert_int_equal(coord_store_apply(s, &w, &res, &err), SUTRA_EDIM);
     assert_int_equal(res.failed_op, 0);
-    req_free(&q);
+    sf_req_free(&q);
     coord_store_close(s, true);
 }
 
@@ -1030,8 +796,8 @@ static void *poll_stats(void *arg)
 
 static void test_store_stats_from_another_thread(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
     poller p = {.s = s};
     coord_store_stats st0;
     coord_store_stats_get(s, &st0);
@@ -1068,17 +834,17 @@ static void visit(void *ctx, const layout_commit_entry *e, uint64_t gen)
 
 static void test_store_recent_commits_newest_first(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, DIM, NULL);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
     coord_apply_result res;
     coord_error err = {0};
     uint64_t no = 1;
     for (int g = 0; g < 3; g++) {
         for (int r = 0; r < 2; r++) {
-            req q = {0};
+            sf_req q = {0};
             req_learn(&q, no, 1, NULL, NULL, 0);
             assert_int_equal(coord_store_apply(s, req_done(&q, 7, no), &res, &err), 0);
-            req_free(&q);
+            sf_req_free(&q);
             no++;
         }
         assert_int_equal(coord_store_commit(s, false, NULL, &err), 0);
@@ -1087,7 +853,7 @@ static void test_store_recent_commits_newest_first(void **state)
     assert_int_equal(coord_store_sync(s, &err), 0);
     assert_true(coord_store_synced(s));
     coord_store_close(s, true);
-    s = open_store(f, DIM, NULL);
+    s = sf_open(f->path, DIM, RESERVE, NULL);
 
     visits v = {0};
     assert_int_equal(coord_store_recent_commits(s, 100, visit, &v), 0);
@@ -1103,7 +869,7 @@ static void test_store_recent_commits_newest_first(void **state)
     coord_store_close(s, true);
 }
 
-#define STORE_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+#define STORE_TEST(t) cmocka_unit_test_setup_teardown(t, setup, sf_teardown)
 
 int main(void)
 {

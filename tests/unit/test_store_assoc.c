@@ -8,7 +8,8 @@
  * As in test_store.c, every check of what the store wrote reads the file
  * through a separate read-only mapping and the layout/format.h structs, the
  * way a reader process does.  Crashes are simulated with a fault-injecting
- * coord_io that stops the store before its meta slot is written.
+ * coord_io that stops the store before its meta slot is written.  The
+ * directory, requests, fault io and view are tests/unit/store_fixture.h's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,141 +31,59 @@
 #include "layout/format.h"
 #include "layout/wire.h"
 #include "sutra/sutra.h"
+#include "tests/unit/store_fixture.h"
 
 #define RESERVE (1ull << 34)
 
-/* ---- fixture ---------------------------------------------------------- */
-
-typedef struct fixture {
-    char dir[64];
-    char path[128];
-} fixture;
+/* The store is opened with vector_dim 0: these tests learn no embeddings. */
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/sutra-assoc-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->path, sizeof(f->path), "%s/storage.dat", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
-static coord_store *open_store(const fixture *f, coord_io *io)
-{
-    coord_store_options o = {.map_reserve = RESERVE, .io = io};
-    coord_store *s = NULL;
-    coord_error err = {0};
-    int rc = coord_store_open(f->path, &o, &s, &err);
-    if (rc)
-        print_error("open: %d %s\n", rc, err.message);
-    assert_int_equal(rc, 0);
-    return s;
-}
-
-static void make_id(uint64_t i, uint8_t id[16])
-{
-    uint64_t a = i + 1, b = (i + 1) * 0x9E3779B97F4A7C15ull;
-    memcpy(id, &a, 8);
-    memcpy(id + 8, &b, 8);
+    return sf_setup(state, "/tmp/sutra-assoc-XXXXXX");
 }
 
 /* ---- requests ------------------------------------------------------------ */
 
-typedef struct req {
-    uint64_t *words;
-    size_t len, cap;
-    uint32_t ops;
-    wire_request decoded;
-} req;
-
-static uint8_t *req_room(req *r, size_t n)
-{
-    if (!r->words) {
-        r->cap = 1024;
-        r->words = calloc(r->cap / 8, 8);
-        r->len = sizeof(wire_request_header);
-    }
-    while (r->len + n > r->cap) {
-        r->words = realloc(r->words, r->cap * 2);
-        memset((uint8_t *)r->words + r->cap, 0, r->cap);
-        r->cap *= 2;
-    }
-    return (uint8_t *)r->words + r->len;
-}
-
-static void req_learn(req *r, uint64_t i)
+static void req_learn(sf_req *r, uint64_t i)
 {
     uint8_t id[16];
-    make_id(i, id);
-    uint8_t *p = req_room(r, wire_learn_concept_size(0, 0));
-    r->len += wire_encode_learn_concept(p, 0, id, 1.0f, 0.5f, NULL, 0, NULL, 0);
-    r->ops++;
+    sf_make_id(i, id);
+    sf_req_learn_id(r, id, 0, 1.0f, NULL, 0, NULL, 0);
 }
 
-static void req_forget(req *r, uint64_t i)
-{
-    uint8_t id[16];
-    make_id(i, id);
-    r->len += wire_encode_forget_concept(req_room(r, 24), id);
-    r->ops++;
-}
-
-static void req_edge(req *r, uint16_t opcode, uint64_t from, uint64_t to,
+static void req_edge(sf_req *r, uint16_t opcode, uint64_t from, uint64_t to,
                      uint32_t type, float confidence)
 {
     uint8_t a[16], b[16];
-    make_id(from, a);
-    make_id(to, b);
-    r->len += wire_encode_association(req_room(r, sizeof(wire_association)),
+    sf_make_id(from, a);
+    sf_make_id(to, b);
+    r->len += wire_encode_association(sf_req_room(r, sizeof(wire_association)),
                                       opcode, a, b, type, confidence);
     r->ops++;
 }
 
-static void req_assoc(req *r, uint64_t from, uint64_t to, uint32_t type,
+static void req_assoc(sf_req *r, uint64_t from, uint64_t to, uint32_t type,
                       float confidence)
 {
     req_edge(r, WIRE_OP_LEARN_ASSOCIATION, from, to, type, confidence);
 }
 
-static void req_unassoc(req *r, uint64_t from, uint64_t to, uint32_t type)
+static void req_unassoc(sf_req *r, uint64_t from, uint64_t to, uint32_t type)
 {
     req_edge(r, WIRE_OP_FORGET_ASSOCIATION, from, to, type, 0.0f);
 }
 
-static const wire_request *req_done(req *r, uint64_t no)
+static const wire_request *req_done(sf_req *r, uint64_t no)
 {
-    wire_request_header_init((wire_request_header *)r->words, 0, 7, no, r->ops);
-    wire_limits lim = {.max_message = 1ull << 30, .max_content = 1u << 20,
-                       .max_batch = 1u << 21, .vector_dim = 0};
-    uint32_t failed;
-    const char *why = NULL;
-    int rc = wire_request_decode(r->words, r->len, &lim, &r->decoded, &failed, &why);
-    if (rc)
-        print_error("decode: %d %s\n", rc, why);
-    assert_int_equal(rc, 0);
-    return &r->decoded;
-}
-
-static void req_free(req *r)
-{
-    free(r->words);
-    memset(r, 0, sizeof(*r));
+    static const wire_limits lim = {.max_message = 1ull << 30,
+                                    .max_content = 1u << 20,
+                                    .max_batch = 1u << 21, .vector_dim = 0};
+    return sf_req_done(r, &lim, 7, no);
 }
 
 static uint64_t next_no = 1;
 
-static void apply_only(coord_store *s, req *r)
+static void apply_only(coord_store *s, sf_req *r)
 {
     coord_apply_result res;
     coord_error err = {0};
@@ -173,7 +91,7 @@ static void apply_only(coord_store *s, req *r)
     if (rc)
         print_error("apply: %d %s\n", rc, err.message);
     assert_int_equal(rc, 0);
-    req_free(r);
+    sf_req_free(r);
 }
 
 static coord_commit_info commit(coord_store *s)
@@ -187,27 +105,27 @@ static coord_commit_info commit(coord_store *s)
     return info;
 }
 
-static coord_commit_info apply_commit(coord_store *s, req *r)
+static coord_commit_info apply_commit(coord_store *s, sf_req *r)
 {
     apply_only(s, r);
     return commit(s);
 }
 
 /* Apply a request that must fail; returns its failed_op. */
-static uint32_t apply_fails(coord_store *s, req *r, int code)
+static uint32_t apply_fails(coord_store *s, sf_req *r, int code)
 {
     coord_apply_result res;
     coord_error err = {0};
     assert_int_equal(coord_store_apply(s, req_done(r, next_no++), &res, &err),
                      code);
     assert_true(err.message[0] != 0);
-    req_free(r);
+    sf_req_free(r);
     return res.failed_op;
 }
 
 static void learn_range(coord_store *s, uint64_t from, uint64_t to)
 {
-    req q = {0};
+    sf_req q = {0};
     for (uint64_t i = from; i < to; i++)
         req_learn(&q, i);
     apply_commit(s, &q);
@@ -215,58 +133,12 @@ static void learn_range(coord_store *s, uint64_t from, uint64_t to)
 
 /* ---- the file, read as a reader does ------------------------------------ */
 
-typedef struct view {
-    int fd;
-    const uint8_t *map;
-} view;
-
-static view view_open(const fixture *f)
-{
-    view v;
-    v.fd = open(f->path, O_RDONLY);
-    assert_true(v.fd >= 0);
-    v.map = mmap(NULL, RESERVE, PROT_READ, MAP_SHARED | MAP_NORESERVE, v.fd, 0);
-    assert_true(v.map != MAP_FAILED);
-    return v;
-}
-
-static void view_close(view *v)
-{
-    munmap((void *)v->map, RESERVE);
-    close(v->fd);
-}
-
-static const layout_header *hdr_of(const view *v)
-{
-    return (const layout_header *)v->map;
-}
-
-static layout_roots roots_of(const view *v)
-{
-    uint64_t gen = hdr_of(v)->generation;
-    const layout_meta *m = (const layout_meta *)(v->map + (gen % 2 ? LAYOUT_META_OFFSET_1
-                                                                  : LAYOUT_META_OFFSET_0));
-    assert_true(layout_meta_valid(m));
-    assert_int_equal(m->roots.generation, gen);
-    return m->roots;
-}
-
-static const layout_node *node_of(const view *v, uint32_t n)
-{
-    uint32_t k;
-    uint64_t index;
-    layout_node_locate(n, &k, &index);
-    uint64_t off = hdr_of(v)->node_chunk[k];
-    assert_true(off != 0);
-    return (const layout_node *)(v->map + off + LAYOUT_REGION_BODY) + index;
-}
-
 /* Node number of id i at the published generation (asserted found). */
-static uint32_t node_id(const view *v, uint64_t i)
+static uint32_t node_id(const sf_view *v, uint64_t i)
 {
-    layout_roots r = roots_of(v);
+    layout_roots r = sf_roots_of(v);
     uint8_t id[16];
-    make_id(i, id);
+    sf_make_id(i, id);
     const uint64_t *slots = (const uint64_t *)(v->map + r.hash_root + 64);
     uint64_t h = layout_id_hash(id), mask = r.hash_slots - 1;
     for (uint64_t p = 0; p <= mask; p++) {
@@ -274,22 +146,22 @@ static uint32_t node_id(const view *v, uint64_t i)
         assert_true(w != 0);
         uint32_t n = (uint32_t)w - 1;
         if ((uint32_t)(w >> 32) == (uint32_t)(h >> 32) && n < r.node_count &&
-            memcmp(node_of(v, n)->id, id, 16) == 0)
+            memcmp(sf_node_of(v, n)->id, id, 16) == 0)
             return n;
     }
     fail();
     return 0;
 }
 
-static uint64_t head_word(const view *v, uint32_t node, uint32_t dir)
+static uint64_t head_word(const sf_view *v, uint32_t node, uint32_t dir)
 {
-    const layout_node *e = node_of(v, node);
+    const layout_node *e = sf_node_of(v, node);
     return __atomic_load_n(dir == LAYOUT_ADJ_OUT ? &e->out_adj : &e->in_adj,
                            __ATOMIC_ACQUIRE);
 }
 
 /* Check one ADJ_BLOCK's descriptor (F-ADJ-1) and return it. */
-static const layout_region *block_at(const view *v, uint64_t off,
+static const layout_region *block_at(const sf_view *v, uint64_t off,
                                      uint32_t node, uint32_t dir)
 {
     assert_int_equal(off % 64, 0);
@@ -305,7 +177,7 @@ static const layout_region *block_at(const view *v, uint64_t off,
     return r;
 }
 
-static uint64_t block_count(const view *v, uint64_t off)
+static uint64_t block_count(const sf_view *v, uint64_t off)
 {
     return __atomic_load_n((const uint64_t *)(v->map + off + LAYOUT_ADJ_COUNT_OFFSET),
                            __ATOMIC_ACQUIRE);
@@ -313,7 +185,7 @@ static uint64_t block_count(const view *v, uint64_t off)
 
 /* The entries of a list in position order (oldest first), as covered by
  * the count words: a malloc'd array of pointers, *n entries. */
-static const layout_adj_entry **list_entries(const view *v, uint32_t node,
+static const layout_adj_entry **list_entries(const sf_view *v, uint32_t node,
                                              uint32_t dir, uint64_t *n)
 {
     uint64_t blocks[64];
@@ -348,7 +220,7 @@ static uint64_t sup_of(const layout_adj_entry *e)
 }
 
 /* Edges of the list visible to a snapshot at last_seq (F-ADJ-3). */
-static uint64_t visible_count(const view *v, uint32_t node, uint32_t dir,
+static uint64_t visible_count(const sf_view *v, uint32_t node, uint32_t dir,
                               uint64_t last_seq)
 {
     uint64_t n, seen = 0;
@@ -360,7 +232,7 @@ static uint64_t visible_count(const view *v, uint32_t node, uint32_t dir,
 }
 
 /* The ASSOC or ASSOC_TOMBSTONE record with `seq` in [from, to). */
-static const layout_assoc *assoc_record(const view *v, uint64_t from,
+static const layout_assoc *assoc_record(const sf_view *v, uint64_t from,
                                         uint64_t to, uint64_t seq)
 {
     uint64_t off = from;
@@ -400,95 +272,21 @@ static uint64_t assoc_count_stat(const coord_store *s)
     return st.assoc_count;
 }
 
-/* ---- a fault-injecting io: fail the meta slot writes ------------------- */
-
-typedef struct fault_io {
-    coord_io io;
-    coord_io *real;
-    uint8_t *base;
-    int meta_err;
-    int pwrite_err;
-} fault_io;
-
-static int f_open(coord_io *io, const char *p, int fl, unsigned m, int *fd)
-{
-    fault_io *f = (fault_io *)io;
-    return f->real->open(f->real, p, fl, m, fd);
-}
-
-static int f_pwrite(coord_io *io, int fd, const void *b, size_t n, uint64_t off)
-{
-    fault_io *f = (fault_io *)io;
-    if (f->pwrite_err)
-        return f->pwrite_err;
-    return f->real->pwrite(f->real, fd, b, n, off);
-}
-
-static int f_extend(coord_io *io, int fd, uint64_t a, uint64_t b)
-{
-    fault_io *f = (fault_io *)io;
-    return f->real->extend(f->real, fd, a, b);
-}
-
-static int f_sync(coord_io *io, int fd)
-{
-    fault_io *f = (fault_io *)io;
-    return f->real->sync(f->real, fd);
-}
-
-static int f_sync_dir(coord_io *io, const char *p)
-{
-    fault_io *f = (fault_io *)io;
-    return f->real->sync_dir(f->real, p);
-}
-
-static int f_store64(coord_io *io, uint64_t *w, uint64_t v)
-{
-    fault_io *f = (fault_io *)io;
-    uint8_t *p = (uint8_t *)w;
-    if (f->meta_err && f->base && p >= f->base + LAYOUT_META_OFFSET_0 &&
-        p < f->base + LAYOUT_DATA_START)
-        return f->meta_err; /* "crash" after every word, before the meta */
-    return f->real->store64(f->real, w, v);
-}
-
-static int f_store32(coord_io *io, uint32_t *w, uint32_t v)
-{
-    fault_io *f = (fault_io *)io;
-    if (!f->base)
-        f->base = (uint8_t *)w - offsetof(layout_header, clean_shutdown);
-    return f->real->store32(f->real, w, v);
-}
-
-static void f_close(coord_io *io, int fd)
-{
-    fault_io *f = (fault_io *)io;
-    f->real->close(f->real, fd);
-}
-
-static fault_io fault_io_make(void)
-{
-    fault_io f = {{f_open, f_pwrite, f_extend, f_sync, f_sync_dir, f_store64,
-                   f_store32, f_close, NULL},
-                  coord_io_posix(), NULL, 0, 0};
-    return f;
-}
-
 /* ---- tests -------------------------------------------------------------- */
 
 static void test_store_assoc_learn_creates_both_entries(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     learn_range(s, 0, 2);
-    uint64_t from = roots_of(&v).committed_end;
-    req q = {0};
+    uint64_t from = sf_roots_of(&v).committed_end;
+    sf_req q = {0};
     req_assoc(&q, 0, 1, 7, 0.5f);
     coord_commit_info info = apply_commit(s, &q);
     assert_int_equal(info.first_seq, 3);
 
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.assoc_count, 1);
     assert_int_equal(assoc_count_stat(s), 1);
     uint32_t a = node_id(&v, 0), b = node_id(&v, 1);
@@ -519,8 +317,8 @@ static void test_store_assoc_learn_creates_both_entries(void **state)
     assert_int_equal(rec->rec.type, LAYOUT_REC_ASSOC);
     assert_int_equal(rec->rec.length, sizeof(layout_assoc));
     uint8_t id0[16], id1[16];
-    make_id(0, id0);
-    make_id(1, id1);
+    sf_make_id(0, id0);
+    sf_make_id(1, id1);
     assert_memory_equal(rec->source, id0, 16);
     assert_memory_equal(rec->target, id1, 16);
     assert_int_equal(rec->source_node, a);
@@ -529,22 +327,22 @@ static void test_store_assoc_learn_creates_both_entries(void **state)
     assert_true(rec->confidence == 0.5f);
     assert_true(rec->created_ns > 0 && rec->created_ns <= r.commit_ns);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_assoc_relearn_supersedes(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     learn_range(s, 0, 2);
-    req q = {0};
+    sf_req q = {0};
     req_assoc(&q, 0, 1, 1, 0.25f);
     apply_commit(s, &q);
-    layout_roots old = roots_of(&v);
+    layout_roots old = sf_roots_of(&v);
     req_assoc(&q, 0, 1, 1, 0.75f);
     uint64_t seq2 = apply_commit(s, &q).first_seq;
-    layout_roots now = roots_of(&v);
+    layout_roots now = sf_roots_of(&v);
     assert_int_equal(now.assoc_count, 1);
 
     uint32_t a = node_id(&v, 0), b = node_id(&v, 1);
@@ -565,25 +363,26 @@ static void test_store_assoc_relearn_supersedes(void **state)
     /* A different type is a different key. */
     req_assoc(&q, 0, 1, 2, 1.0f);
     apply_commit(s, &q);
-    assert_int_equal(roots_of(&v).assoc_count, 2);
-    assert_int_equal(visible_count(&v, a, LAYOUT_ADJ_OUT, roots_of(&v).last_seq), 2);
+    assert_int_equal(sf_roots_of(&v).assoc_count, 2);
+    assert_int_equal(
+        visible_count(&v, a, LAYOUT_ADJ_OUT, sf_roots_of(&v).last_seq), 2);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_assoc_forget_association(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     learn_range(s, 0, 2);
-    req q = {0};
+    sf_req q = {0};
     req_assoc(&q, 0, 1, 4, 0.5f);
     apply_commit(s, &q);
-    uint64_t from = roots_of(&v).committed_end;
+    uint64_t from = sf_roots_of(&v).committed_end;
     req_unassoc(&q, 0, 1, 4);
     uint64_t seq = apply_commit(s, &q).first_seq;
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.assoc_count, 0);
     assert_int_equal(assoc_count_stat(s), 0);
     const layout_assoc *rec = assoc_record(&v, from, r.committed_end, seq);
@@ -611,23 +410,23 @@ static void test_store_assoc_forget_association(void **state)
 
     req_assoc(&q, 0, 1, 4, 0.125f);
     apply_commit(s, &q);
-    assert_int_equal(roots_of(&v).assoc_count, 1);
+    assert_int_equal(sf_roots_of(&v).assoc_count, 1);
     e = list_entries(&v, a, LAYOUT_ADJ_OUT, &n);
     assert_int_equal(n, 3);
     assert_int_equal(sup_of(e[1]), 0); /* a tombstone is never superseded */
     expect_entry(e[2], b, 4, 0.125f, 0, seq + 1, 0);
     free(e);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_assoc_forget_concept_ends_its_edges(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     learn_range(s, 0, 5); /* 0 = X; 1, 2, 3 others; 4 untouched */
-    req q = {0};
+    sf_req q = {0};
     req_assoc(&q, 0, 1, 1, 0.5f);
     req_assoc(&q, 0, 2, 1, 0.5f);
     req_assoc(&q, 3, 0, 9, 0.5f);
@@ -636,11 +435,11 @@ static void test_store_assoc_forget_concept_ends_its_edges(void **state)
     apply_commit(s, &q);
     req_assoc(&q, 0, 1, 1, 0.9f); /* current entry is in a later block slot */
     apply_commit(s, &q);
-    assert_int_equal(roots_of(&v).assoc_count, 5);
+    assert_int_equal(sf_roots_of(&v).assoc_count, 5);
 
-    req_forget(&q, 0);
+    sf_req_forget(&q, 0);
     uint64_t seq = apply_commit(s, &q).first_seq;
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.assoc_count, 1);
     assert_int_equal(assoc_count_stat(s), 1);
     uint32_t x = node_id(&v, 0);
@@ -674,22 +473,22 @@ static void test_store_assoc_forget_concept_ends_its_edges(void **state)
     /* Re-learning X revives nothing, and forgetting its edge is refused. */
     req_learn(&q, 0);
     apply_commit(s, &q);
-    r = roots_of(&v);
+    r = sf_roots_of(&v);
     assert_int_equal(r.assoc_count, 1);
     assert_int_equal(visible_count(&v, x, LAYOUT_ADJ_OUT, r.last_seq), 0);
     assert_int_equal(visible_count(&v, x, LAYOUT_ADJ_IN, r.last_seq), 0);
     req_unassoc(&q, 3, 0, 9);
     assert_int_equal(apply_fails(s, &q, SUTRA_ENOTFOUND), 0);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_assoc_batch_creates_concepts_and_edge(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
-    view v = view_open(f);
-    req q = {0};
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    sf_req q = {0};
     req_learn(&q, 10);
     req_learn(&q, 11);
     req_assoc(&q, 10, 11, 3, 1.0f);
@@ -698,7 +497,7 @@ static void test_store_assoc_batch_creates_concepts_and_edge(void **state)
     req_learn(&q, 12);
     req_learn(&q, 13);
     apply_commit(s, &q);
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.node_count, 4);
     assert_int_equal(r.concept_count, 4);
     assert_int_equal(r.assoc_count, 2);
@@ -713,35 +512,35 @@ static void test_store_assoc_batch_creates_concepts_and_edge(void **state)
     free(e);
     /* F-NODE-1: first_seq is the node's first version, not the edge. */
     const layout_concept *first =
-        (const layout_concept *)(v.map + node_of(&v, c)->head);
-    assert_int_equal(node_of(&v, c)->first_seq, first->rec.seq);
+        (const layout_concept *)(v.map + sf_node_of(&v, c)->head);
+    assert_int_equal(sf_node_of(&v, c)->first_seq, first->rec.seq);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_assoc_missing_endpoint_changes_nothing(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     learn_range(s, 0, 2);
-    layout_roots before = roots_of(&v);
-    req q = {0};
+    layout_roots before = sf_roots_of(&v);
+    sf_req q = {0};
     req_assoc(&q, 0, 1, 1, 0.5f);
     req_assoc(&q, 0, 99, 1, 0.5f); /* 99 never learned */
     assert_int_equal(apply_fails(s, &q, SUTRA_ENOTFOUND), 1);
     req_learn(&q, 2);
     req_learn(&q, 3);
     req_assoc(&q, 2, 3, 1, 0.5f);
-    req_forget(&q, 2);              /* the edge's endpoint goes away */
+    sf_req_forget(&q, 2);              /* the edge's endpoint goes away */
     assert_int_equal(apply_fails(s, &q, SUTRA_ENOTFOUND), 2);
-    req_forget(&q, 1);
+    sf_req_forget(&q, 1);
     req_assoc(&q, 0, 1, 1, 0.5f);   /* forgotten earlier in the batch */
     assert_int_equal(apply_fails(s, &q, SUTRA_ENOTFOUND), 1);
     assert_false(coord_store_group_pending(s));
     assert_int_equal(coord_store_group_bytes(s), 0);
     commit(s);
-    layout_roots after = roots_of(&v);
+    layout_roots after = sf_roots_of(&v);
     assert_memory_equal(&before, &after, sizeof(before));
     assert_int_equal(head_word(&v, node_id(&v, 0), LAYOUT_ADJ_OUT), 0);
 
@@ -755,7 +554,7 @@ static void test_store_assoc_missing_endpoint_changes_nothing(void **state)
     coord_error err = {0};
     assert_int_equal(coord_store_apply(s, w, &res, &err), SUTRA_EINVAL);
     assert_int_equal(res.failed_op, 0);
-    req_free(&q);
+    sf_req_free(&q);
 
     /* An aborted group leaves no trace, and the key is not live after it. */
     req_assoc(&q, 0, 1, 1, 0.5f);
@@ -764,23 +563,23 @@ static void test_store_assoc_missing_endpoint_changes_nothing(void **state)
     req_unassoc(&q, 0, 1, 1);
     assert_int_equal(apply_fails(s, &q, SUTRA_ENOTFOUND), 0);
     commit(s);
-    assert_int_equal(roots_of(&v).generation, before.generation);
+    assert_int_equal(sf_roots_of(&v).generation, before.generation);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_assoc_failed_write_changes_nothing(void **state)
 {
-    fixture *f = *state;
-    fault_io fio = fault_io_make();
-    coord_store *s = open_store(f, &fio.io);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    sf_fault_io fio = sf_fault_io_make();
+    coord_store *s = sf_open(f->path, 0, RESERVE, &fio.io);
+    sf_view v = sf_view_open(f->path, RESERVE);
     learn_range(s, 0, 3);
-    req q = {0};
+    sf_req q = {0};
     for (uint32_t t = 0; t < 5; t++) /* fills 0's first block exactly */
         req_assoc(&q, 0, 1, t, 0.5f);
     apply_commit(s, &q);
-    layout_roots before = roots_of(&v);
+    layout_roots before = sf_roots_of(&v);
     uint32_t a = node_id(&v, 0), b = node_id(&v, 1);
     uint64_t head = head_word(&v, a, LAYOUT_ADJ_OUT);
 
@@ -792,7 +591,7 @@ static void test_store_assoc_failed_write_changes_nothing(void **state)
     coord_error err = {0};
     assert_int_equal(coord_store_commit(s, true, NULL, &err), ENOSPC);
     fio.pwrite_err = 0;
-    layout_roots after = roots_of(&v);
+    layout_roots after = sf_roots_of(&v);
     assert_memory_equal(&before, &after, sizeof(before));
     assert_int_equal(head_word(&v, a, LAYOUT_ADJ_OUT), head);
     assert_int_equal(block_count(&v, head), 5);
@@ -814,21 +613,21 @@ static void test_store_assoc_failed_write_changes_nothing(void **state)
     expect_entry(e[0], b, 0, 0.5f, 0, 4, seq);
     expect_entry(e[5], b, 0, 0.75f, 0, seq, 0);
     free(e);
-    assert_int_equal(roots_of(&v).assoc_count, 5);
+    assert_int_equal(sf_roots_of(&v).assoc_count, 5);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_assoc_self_loop(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     learn_range(s, 0, 1);
-    req q = {0};
+    sf_req q = {0};
     req_assoc(&q, 0, 0, 2, 0.5f);
     apply_commit(s, &q);
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.assoc_count, 1);
     uint32_t x = node_id(&v, 0);
     uint64_t n;
@@ -841,9 +640,9 @@ static void test_store_assoc_self_loop(void **state)
     expect_entry(e[0], x, 2, 0.5f, 0, 2, 0);
     free(e);
 
-    req_forget(&q, 0);
+    sf_req_forget(&q, 0);
     uint64_t seq = apply_commit(s, &q).first_seq;
-    assert_int_equal(roots_of(&v).assoc_count, 0);
+    assert_int_equal(sf_roots_of(&v).assoc_count, 0);
     for (uint32_t dir = 0; dir < 2; dir++) {
         e = list_entries(&v, x, dir, &n);
         assert_int_equal(n, 2); /* one tombstone per list, not two */
@@ -852,16 +651,16 @@ static void test_store_assoc_self_loop(void **state)
         free(e);
     }
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_assoc_group_sees_staged_keys(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     learn_range(s, 0, 3);
-    req q = {0};
+    sf_req q = {0};
     /* learn, re-learn, forget, learn again of one key in one request */
     req_assoc(&q, 0, 1, 1, 0.1f);
     req_assoc(&q, 0, 1, 1, 0.2f);
@@ -873,14 +672,14 @@ static void test_store_assoc_group_sees_staged_keys(void **state)
     req_assoc(&q, 0, 2, 1, 0.5f);
     apply_only(s, &q);
     req_unassoc(&q, 0, 2, 1);
-    req_forget(&q, 1);
+    sf_req_forget(&q, 1);
     apply_only(s, &q);
     req_unassoc(&q, 0, 1, 1); /* ended by the forget of 1 */
     assert_int_equal(apply_fails(s, &q, SUTRA_ENOTFOUND), 0);
     coord_commit_info info = commit(s);
     assert_int_equal(info.first_seq, 4);
     assert_int_equal(info.last_seq, 11);
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.assoc_count, 0);
 
     uint32_t a = node_id(&v, 0), b = node_id(&v, 1), c = node_id(&v, 2);
@@ -902,12 +701,12 @@ static void test_store_assoc_group_sees_staged_keys(void **state)
     expect_entry(e[0], a, 1, 0.5f, 0, 9, 10);
     free(e);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 /* Check a list of `total` entries spans the doubling blocks 5, 13, 29, …
  * with a consistent prev chain and reserved[0] counts. */
-static void check_growth(const view *v, uint32_t node, uint32_t dir,
+static void check_growth(const sf_view *v, uint32_t node, uint32_t dir,
                          uint64_t total)
 {
     uint64_t sizes[64], caps[64], offs[64];
@@ -938,21 +737,21 @@ static void check_growth(const view *v, uint32_t node, uint32_t dir,
 
 static void test_store_assoc_blocks_double(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     learn_range(s, 0, 2);
     /* Uneven groups: heads are filled part-way, then new blocks follow. */
     static const uint32_t sizes[] = {1, 3, 7, 40, 300, 1649, 8000};
     uint32_t type = 0;
     for (size_t g = 0; g < sizeof(sizes) / sizeof(sizes[0]); g++) {
-        req q = {0};
+        sf_req q = {0};
         for (uint32_t i = 0; i < sizes[g]; i++)
             req_assoc(&q, 0, 1, type++, 0.5f);
         apply_commit(s, &q);
     }
     assert_int_equal(type, 10000);
-    layout_roots r = roots_of(&v);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.assoc_count, 10000);
     uint32_t a = node_id(&v, 0), b = node_id(&v, 1);
     check_growth(&v, a, LAYOUT_ADJ_OUT, 10000);
@@ -964,10 +763,10 @@ static void test_store_assoc_blocks_double(void **state)
     free(e);
 
     /* Forgetting the target tombstones all 10,000 edges in both lists. */
-    req q = {0};
-    req_forget(&q, 1);
+    sf_req q = {0};
+    sf_req_forget(&q, 1);
     apply_commit(s, &q);
-    r = roots_of(&v);
+    r = sf_roots_of(&v);
     assert_int_equal(r.assoc_count, 0);
     assert_int_equal(visible_count(&v, a, LAYOUT_ADJ_OUT, r.last_seq), 0);
     assert_int_equal(visible_count(&v, a, LAYOUT_ADJ_OUT, r.last_seq - 1), 10000);
@@ -975,18 +774,18 @@ static void test_store_assoc_blocks_double(void **state)
     assert_int_equal(n, 20000);
     free(e);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 /* A first group with edges; then a second that re-learns, forgets and adds
  * enough edges to allocate blocks, and "crashes" after storing every word
  * but before its meta slot. */
-static void crash_adjacency_group(const fixture *f)
+static void crash_adjacency_group(const sf_dir *f)
 {
-    fault_io fio = fault_io_make();
-    coord_store *s = open_store(f, &fio.io);
+    sf_fault_io fio = sf_fault_io_make();
+    coord_store *s = sf_open(f->path, 0, RESERVE, &fio.io);
     learn_range(s, 0, 4);
-    req q = {0};
+    sf_req q = {0};
     req_assoc(&q, 0, 1, 1, 0.5f);
     req_assoc(&q, 0, 2, 1, 0.5f);
     req_assoc(&q, 3, 0, 1, 0.5f);
@@ -999,7 +798,7 @@ static void crash_adjacency_group(const fixture *f)
     req_learn(&q, 50);                 /* a new node with edges */
     req_assoc(&q, 50, 3, 1, 0.5f);
     apply_only(s, &q);
-    req_forget(&q, 3);                 /* tombstones in 0's in-list */
+    sf_req_forget(&q, 3);                 /* tombstones in 0's in-list */
     apply_only(s, &q);
     fio.meta_err = EIO;
     coord_error err = {0};
@@ -1009,10 +808,10 @@ static void crash_adjacency_group(const fixture *f)
 
 static void test_store_assoc_recovers_adjacency(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     crash_adjacency_group(f);
-    view v = view_open(f);
-    layout_roots r = roots_of(&v);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.generation, 2);
     assert_int_equal(r.assoc_count, 3);
     uint32_t a = node_id(&v, 0), b = node_id(&v, 1), c = node_id(&v, 2),
@@ -1027,7 +826,7 @@ static void test_store_assoc_recovers_adjacency(void **state)
     free(e);
 
     /* ... and recovery takes them back to generation 2. */
-    coord_store *s = open_store(f, NULL);
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
     assert_int_equal(assoc_count_stat(s), 3);
     uint64_t heads[4][2];
     uint32_t nodes[4] = {a, b, c, d};
@@ -1055,11 +854,11 @@ static void test_store_assoc_recovers_adjacency(void **state)
 
     /* The key index was rebuilt from the repaired lists: a re-learn
      * supersedes generation 2's entry, a forget finds its key. */
-    req q = {0};
+    sf_req q = {0};
     req_assoc(&q, 0, 1, 1, 0.75f);
     req_unassoc(&q, 0, 2, 1);
     uint64_t seq = apply_commit(s, &q).first_seq;
-    r = roots_of(&v);
+    r = sf_roots_of(&v);
     assert_int_equal(r.assoc_count, 2);
     e = list_entries(&v, a, LAYOUT_ADJ_OUT, &n);
     assert_int_equal(n, 4); /* written over the crashed tail's slots */
@@ -1069,19 +868,19 @@ static void test_store_assoc_recovers_adjacency(void **state)
     expect_entry(e[3], c, 1, 0.0f, LAYOUT_ADJ_F_TOMBSTONE, seq + 1, 0);
     free(e);
     coord_store_close(s, true);
-    s = open_store(f, NULL);
+    s = sf_open(f->path, 0, RESERVE, NULL);
     assert_int_equal(assoc_count_stat(s), 2);
     coord_store_close(s, true);
-    view_close(&v);
+    sf_view_close(&v);
 }
 
 static void test_store_assoc_index_rebuilt_after_reopen(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
-    view v = view_open(f);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     learn_range(s, 0, 50);
-    req q = {0};
+    sf_req q = {0};
     for (uint64_t i = 0; i < 50; i++)
         for (uint64_t j = 0; j < 10; j++)
             req_assoc(&q, i, (i + j) % 50, (uint32_t)j, 0.5f);
@@ -1090,12 +889,12 @@ static void test_store_assoc_index_rebuilt_after_reopen(void **state)
     apply_commit(s, &q);
     coord_store_close(s, true);
 
-    s = open_store(f, NULL);
+    s = sf_open(f->path, 0, RESERVE, NULL);
     assert_int_equal(assoc_count_stat(s), 500);
     req_assoc(&q, 7, 8, 1, 0.7f);
     req_unassoc(&q, 9, 9, 0);
     uint64_t seq = apply_commit(s, &q).first_seq;
-    assert_int_equal(roots_of(&v).assoc_count, 499);
+    assert_int_equal(sf_roots_of(&v).assoc_count, 499);
     uint32_t a = node_id(&v, 7), b = node_id(&v, 8);
     uint64_t n, current = 0;
     const layout_adj_entry **e = list_entries(&v, a, LAYOUT_ADJ_OUT, &n);
@@ -1110,24 +909,17 @@ static void test_store_assoc_index_rebuilt_after_reopen(void **state)
     req_unassoc(&q, 9, 9, 0);
     assert_int_equal(apply_fails(s, &q, SUTRA_ENOTFOUND), 0);
     coord_store_close(s, true);
-    view_close(&v);
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+    sf_view_close(&v);
 }
 
 static void test_store_assoc_index_rebuild_1m(void **state)
 {
-    fixture *f = *state;
-    coord_store *s = open_store(f, NULL);
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
     const uint64_t nodes = 1024, per = 1024;
     learn_range(s, 0, nodes);
     for (uint64_t i = 0; i < nodes; i += 64) {
-        req q = {0};
+        sf_req q = {0};
         for (uint64_t k = i; k < i + 64; k++)
             for (uint64_t j = 0; j < per; j++)
                 req_assoc(&q, k, j, 0, 0.5f);
@@ -1137,15 +929,15 @@ static void test_store_assoc_index_rebuild_1m(void **state)
 
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    s = open_store(f, NULL);
-    double open_s = seconds_since(&t0);
+    s = sf_open(f->path, 0, RESERVE, NULL);
+    double open_s = sf_seconds_since(&t0);
     assert_int_equal(assoc_count_stat(s), nodes * per);
     assert_false(s->assoc_index_built); /* open reads no adjacency */
-    req q = {0};
+    sf_req q = {0};
     req_assoc(&q, 5, 6, 0, 0.25f);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     apply_only(s, &q); /* the first association op builds the index */
-    double build_s = seconds_since(&t0);
+    double build_s = sf_seconds_since(&t0);
     assert_true(s->assoc_index_built);
     assert_int_equal(s->assoc_index.count, nodes * per);
     double per_edge = (double)(s->assoc_index.cap * sizeof(coord_assoc_slot)) /
@@ -1160,7 +952,7 @@ static void test_store_assoc_index_rebuild_1m(void **state)
     coord_store_close(s, true);
 }
 
-#define ASSOC_TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+#define ASSOC_TEST(t) cmocka_unit_test_setup_teardown(t, setup, sf_teardown)
 
 int main(void)
 {

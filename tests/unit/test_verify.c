@@ -27,37 +27,16 @@
 
 #include "layout/format.h"
 #include "tests/unit/sample_file.h"
+#include "tests/unit/store_fixture.h"
 
 #define RESERVE (1ull << 30)
 
-/* ---- fixture ---------------------------------------------------------- */
-
-typedef struct fixture {
-    char dir[64];
-    char path[128];
-} fixture;
-
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/sutra-verify-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->path, sizeof(f->path), "%s/storage.dat", f->dir);
-    *state = f;
-    return 0;
+    return sf_setup(state, "/tmp/sutra-verify-XXXXXX");
 }
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
-static void build_standard(const fixture *f)
+static void build_standard(const sf_dir *f)
 {
     coord_store *s = sample_open(f->path, RESERVE);
     assert_non_null(s);
@@ -96,7 +75,7 @@ static bool seen_has(const seen *s, uint64_t offset, const char *rule)
 }
 
 /* Verify the newest generation of f; returns sutra_verify's code. */
-static int verify_dir(const fixture *f, uint32_t flags, sutra_verify_report *rep,
+static int verify_dir(const sf_dir *f, uint32_t flags, sutra_verify_report *rep,
                       seen *problems)
 {
     sutra_db *db = NULL;
@@ -114,7 +93,7 @@ static int verify_dir(const fixture *f, uint32_t flags, sutra_verify_report *rep
     return rc;
 }
 
-static void expect_first(const fixture *f, uint64_t offset, const char *rule)
+static void expect_first(const sf_dir *f, uint64_t offset, const char *rule)
 {
     sutra_verify_report rep;
     seen problems = {0};
@@ -125,7 +104,7 @@ static void expect_first(const fixture *f, uint64_t offset, const char *rule)
     assert_int_equal(problems.count, 1);
 }
 
-static void expect_clean(const fixture *f, sutra_verify_report *rep)
+static void expect_clean(const sf_dir *f, sutra_verify_report *rep)
 {
     seen problems = {0};
     assert_int_equal(verify_dir(f, SUTRA_VERIFY_ALL, rep, &problems), 0);
@@ -141,7 +120,7 @@ typedef struct raw {
     size_t len;
 } raw;
 
-static raw raw_open(const fixture *f)
+static raw raw_open(const sf_dir *f)
 {
     int fd = open(f->path, O_RDWR);
     assert_true(fd >= 0);
@@ -211,7 +190,7 @@ static uint64_t raw_off(const raw *r, const void *p)
 
 static void test_verify_clean_standard_file(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     sutra_verify_report rep;
     expect_clean(f, &rep);
@@ -229,7 +208,7 @@ static void test_verify_clean_standard_file(void **state)
 
 static void test_verify_clean_at_every_generation(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     sutra_db *db = NULL;
     assert_int_equal(sutra_open(f->dir, NULL, &db), 0);
@@ -246,7 +225,7 @@ static void test_verify_clean_at_every_generation(void **state)
 
 static void test_verify_clean_fresh_file(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     coord_store *s = sample_open(f->path, RESERVE);
     assert_non_null(s);
     coord_store_close(s, true);
@@ -276,7 +255,7 @@ static void on_progress(void *ctx, enum sutra_verify_phase phase,
 /* Enough nodes for node chunk 1 and two hash table doublings. */
 static void test_verify_clean_after_growth(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     coord_store *s = sample_open(f->path, RESERVE);
     assert_non_null(s);
     sample_request *r = calloc(1, sizeof(*r));
@@ -314,7 +293,7 @@ static void test_verify_clean_after_growth(void **state)
  * writer learns, re-learns, links and forgets, so heads, hash slots,
  * chunks and adjacency words move under the verifier. */
 typedef struct live_writer {
-    const fixture *f;
+    const sf_dir *f;
     coord_store *store;
     int commits;
     int failed;
@@ -353,7 +332,7 @@ static void *live_writer_run(void *arg)
 
 static void test_verify_clean_while_writer_commits(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     live_writer w = {.f = f, .commits = 1500};
     w.store = sample_open(f->path, RESERVE);
     assert_non_null(w.store);
@@ -390,7 +369,7 @@ static void test_verify_clean_while_writer_commits(void **state)
 /* Associations written by the store, once it accepts them. */
 static void test_verify_clean_with_store_associations(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     coord_store *s = sample_open(f->path, RESERVE);
     assert_non_null(s);
     assert_int_equal(sample_standard(s), 0);
@@ -420,7 +399,7 @@ static void test_verify_clean_with_store_associations(void **state)
  * seqs in a list are legal and must verify. */
 static void test_verify_clean_after_forgetting_a_hub(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     coord_store *s = sample_open(f->path, RESERVE);
     assert_non_null(s);
     assert_int_equal(sample_standard(s), 0);
@@ -446,7 +425,7 @@ static void test_verify_clean_after_forgetting_a_hub(void **state)
  * an out-block for node 0 and an in-block for node 1, and its commit;
  * then the node words, the meta slot and the generation word.  Returns the
  * out-block's offset. */
-static uint64_t graft_association(const fixture *f)
+static uint64_t graft_association(const sf_dir *f)
 {
     raw r = raw_open(f);
     layout_header *h = raw_header(&r);
@@ -525,7 +504,7 @@ static uint64_t graft_association(const fixture *f)
 
 static void test_verify_clean_with_grafted_adjacency(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     graft_association(f);
     sutra_verify_report rep;
@@ -537,7 +516,7 @@ static void test_verify_clean_with_grafted_adjacency(void **state)
 
 static void test_verify_adjacency_count_beyond_capacity(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     uint64_t block = graft_association(f);
     raw r = raw_open(f);
@@ -549,7 +528,7 @@ static void test_verify_adjacency_count_beyond_capacity(void **state)
 
 static void test_verify_adjacency_superseded_before_entry(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     uint64_t block = graft_association(f);
     raw r = raw_open(f);
@@ -563,7 +542,7 @@ static void test_verify_adjacency_superseded_before_entry(void **state)
 
 static void test_verify_adjacency_foreign_block(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     uint64_t block = graft_association(f);
     raw r = raw_open(f);
@@ -579,7 +558,7 @@ static void test_verify_adjacency_foreign_block(void **state)
 
 static void test_verify_flipped_content_byte(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     uint64_t off = raw_find(&r, LAYOUT_REC_CONCEPT, 0); /* alpha */
@@ -590,7 +569,7 @@ static void test_verify_flipped_content_byte(void **state)
 
 static void test_verify_bad_record_length(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     uint64_t off = raw_find(&r, LAYOUT_REC_CONCEPT, 3);
@@ -601,7 +580,7 @@ static void test_verify_bad_record_length(void **state)
 
 static void test_verify_broken_prev_link(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     uint64_t off = raw_find(&r, LAYOUT_REC_CONCEPT, 3); /* alpha, second */
@@ -615,7 +594,7 @@ static void test_verify_broken_prev_link(void **state)
 
 static void test_verify_hash_slot_names_wrong_node(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     const layout_roots *roots = &raw_current(&r)->roots;
@@ -631,7 +610,7 @@ static void test_verify_hash_slot_names_wrong_node(void **state)
 
 static void test_verify_duplicate_node_id(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     layout_node *n1 = raw_node(&r, 1);
@@ -653,7 +632,7 @@ static void test_verify_duplicate_node_id(void **state)
 
 static void test_verify_commit_chain_broken(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     uint64_t off = raw_find(&r, LAYOUT_REC_COMMIT, 2);
@@ -666,7 +645,7 @@ static void test_verify_commit_chain_broken(void **state)
 
 static void test_verify_counts_wrong(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     layout_meta *m = raw_current(&r);
@@ -682,7 +661,7 @@ static void test_verify_counts_wrong(void **state)
 
 static void test_verify_meta_slot_roots_differ(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     layout_meta *older = raw_meta(&r, raw_header(&r)->generation + 1);
@@ -696,7 +675,7 @@ static void test_verify_meta_slot_roots_differ(void **state)
 
 static void test_verify_meta_page_not_zero(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     uint64_t off = LAYOUT_META_OFFSET_1 + 1000;
@@ -707,7 +686,7 @@ static void test_verify_meta_page_not_zero(void **state)
 
 static void test_verify_head_names_older_version(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     layout_node *n0 = raw_node(&r, 0);
@@ -719,7 +698,7 @@ static void test_verify_head_names_older_version(void **state)
 
 static void test_verify_all_counts_every_problem(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     uint64_t first = raw_find(&r, LAYOUT_REC_CONCEPT, 0);
@@ -743,7 +722,7 @@ static void test_verify_all_counts_every_problem(void **state)
  * every sanitizer run).  Damage in the log must always be noticed. */
 static void test_verify_survives_random_damage(void **state)
 {
-    fixture *f = *state;
+    sf_dir *f = *state;
     build_standard(f);
     raw r = raw_open(f);
     uint8_t *clean = malloc(r.len);
@@ -802,7 +781,7 @@ static void test_verify_rejects_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, sf_teardown)
         T(test_verify_clean_standard_file),
         T(test_verify_clean_at_every_generation),
         T(test_verify_clean_fresh_file),
