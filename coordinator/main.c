@@ -228,6 +228,19 @@ static int start_serving(const coord_options *o, daemon_state *d)
         coord_log_error("%s", err);
         return EXIT_FAILURE_RUNTIME;
     }
+    /* before any request is taken: a metrics address that cannot be
+     * served stops the start-up (status 2, as for a bad argument: a
+     * supervisor should not restart into the same failure) */
+    if (o->metrics_url[0]) {
+        char bound[256];
+        if (coord_metrics_start(o->metrics_url, coord_server_metrics, d->server,
+                                &d->metrics, bound, sizeof(bound), err,
+                                sizeof(err)) != 0) {
+            coord_log_error("%s", err);
+            return EXIT_USAGE;
+        }
+        coord_log_info("metrics on %s", bound);
+    }
     coord_committer_config cfg = {
         .sync_policy = o->sync_policy,
         .sync_interval_ms = o->sync_interval_ms,
@@ -243,17 +256,6 @@ static int start_serving(const coord_options *o, daemon_state *d)
     if ((rc = coord_server_start(d->server, d->committer)) != 0) {
         coord_log_error("cannot start %u contexts: error %d", o->contexts, rc);
         return EXIT_FAILURE_RUNTIME;
-    }
-    if (o->metrics_url[0]) {
-        char bound[256];
-        rc = coord_metrics_start(o->metrics_url, coord_server_metrics,
-                                 d->server, &d->metrics, bound, sizeof(bound),
-                                 err, sizeof(err));
-        if (rc) {
-            coord_log_error("%s", err);
-            return EXIT_FAILURE_RUNTIME;
-        }
-        coord_log_info("metrics on %s", bound);
     }
     coord_log_info("ready: requests on %s, events on %s, %u contexts, "
                    "sync %s", o->socket_url, o->events_url, o->contexts,

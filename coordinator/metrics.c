@@ -142,11 +142,14 @@ static void metrics_handle(nng_aio *aio)
     char body[METRICS_TEXT_MAX];
     size_t len = coord_metrics_format(&st, &extra, body, sizeof(body));
     nng_http_res *res = NULL;
-    if (len >= sizeof(body)) {
-        nng_aio_finish(aio, NNG_ENOMEM); /* the server answers 500 */
+    /* the text is a few KiB; a buffer too small is a bug, answered 500 */
+    int rv = len >= sizeof(body) ? nng_http_res_alloc_error(&res, 500)
+                                 : nng_http_res_alloc(&res);
+    if (rv == 0 && len >= sizeof(body)) {
+        nng_aio_set_output(aio, 0, res);
+        nng_aio_finish(aio, 0);
         return;
     }
-    int rv = nng_http_res_alloc(&res);
     if (rv == 0)
         rv = nng_http_res_set_header(res, "Content-Type",
                                      "text/plain; version=0.0.4; charset=utf-8");

@@ -263,6 +263,27 @@ static int map_file(coord_store *s, const char *path,
 
 static int mark_open(coord_store *s, coord_error *err);
 
+/* F-REC-8: one sync per commit (F-COM-4) lets the newest meta slot reach
+ * the disk without the records it names.  When recovery from it fails its
+ * checks, the other slot, if valid and one generation older, is tried
+ * before a rebuild: its generation was synced, and F-REC-5 replays the
+ * rest.  Returns 0 (recovered from `older`; *meta becomes it) or `failed`
+ * (the caller rebuilds, reporting the newer slot's generation). */
+static int recover_from_older_slot(coord_store *s, layout_meta *meta,
+                                   const layout_meta *older, int failed)
+{
+    if (!layout_meta_valid(older) ||
+        older->roots.generation + 1 != meta->roots.generation)
+        return failed;
+    layout_meta m = *older;
+    coord_error why = { 0 };
+    memset(s->chunk, 0, sizeof(s->chunk)); /* attached for the newer slot */
+    if (coord_recover(s, &m, true, &why) != 0)
+        return failed;
+    *meta = m;
+    return 0;
+}
+
 /* Pick the meta, recover if needed, and mark the file open (clean_shutdown
  * = 0, durable before any write can follow). */
 static int attach(coord_store *s, coord_error *err)
@@ -277,6 +298,7 @@ static int attach(coord_store *s, coord_error *err)
          * (each written back mid-update); the log still says what was
          * committed.  A cleanly closed file with no valid slot is damage. */
         coord_error why = { 0 };
+        s->rebuilt = true;
         rc = coord_rebuild(s, UINT64_MAX, &why);
         if (rc)
             return coord_fail(err, rc, "F-META-4: neither meta slot is valid, "
@@ -291,10 +313,14 @@ static int attach(coord_store *s, coord_error *err)
     uint64_t published = __atomic_load_n(&s->hdr->generation, __ATOMIC_ACQUIRE);
     bool repair = !clean || published != meta.roots.generation;
     rc = coord_recover(s, &meta, repair, err);
+    if (rc == SUTRA_ECORRUPT && repair)
+        rc = recover_from_older_slot(s, &meta, pick ? m0 : m1, rc);
     /* F-REC-6: a log that fails its checks (records lost in a power cut, a
      * short copy) is rebuilt from its longest valid prefix, or refused. */
-    if (rc == SUTRA_ECORRUPT)
+    if (rc == SUTRA_ECORRUPT) {
+        s->rebuilt = true;
         rc = coord_rebuild(s, meta.roots.generation, err);
+    }
     if (rc)
         return rc;
     return mark_open(s, err);
@@ -419,6 +445,7 @@ void coord_store_stats_get(const coord_store *s, coord_store_stats *out)
         .assoc_count = __atomic_load_n(&w->assoc_count, __ATOMIC_RELAXED),
         .vector_dim = s->dim,
         .read_only = __atomic_load_n(&w->read_only, __ATOMIC_RELAXED) != 0,
+        .rebuilt_at_open = s->rebuilt, /* set before the store is shared */
     };
 }
 

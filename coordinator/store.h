@@ -169,6 +169,8 @@ typedef struct coord_store_stats {
     uint64_t assoc_count;  /* live associations (F-ASSOC-3)               */
     uint32_t vector_dim;
     bool read_only;
+    bool rebuilt_at_open;  /* recovery had to rebuild the index from the
+                              whole log (F-REC-6), not just the tail      */
 } coord_store_stats;
 
 void coord_store_stats_get(const coord_store *s, coord_store_stats *out);

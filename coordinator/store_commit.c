@@ -11,14 +11,19 @@
  *      map_reserve).
  *   3. write the records and the commit record — one pwrite when no region
  *      is allocated, which is nearly always.
- *   4. store the in-place words: new chunk offsets, new node entries (id and
- *      first_seq before any hash slot names the node), hash slots, heads,
- *      then adjacency entries, count words, superseded words and adjacency
- *      heads (store_assoc.c).
- *      Readers may see these early; they ignore anything with seq past their
- *      snapshot or at/after its committed_end (F-LOG-7).
- *   5. write meta slot gen % 2, fdatasync if syncing (one per commit, see
- *      below), release-store the generation and wake futex waiters.
+ *   4. store the words only the group's own regions and new nodes are
+ *      reached through: new chunk offsets, new node entries (id and
+ *      first_seq before any hash slot names the node), hash slots; then
+ *      write meta slot gen % 2.
+ *   5. fdatasync if syncing (one per commit, see below).
+ *   6. store the words that make committed structures point into the
+ *      group: heads, then adjacency entries, count words, superseded words
+ *      and adjacency heads (store_assoc.c).  Readers may see any of these
+ *      early; they ignore anything with seq past their snapshot or at/after
+ *      its committed_end (F-LOG-7).
+ *   7. release-store the generation and wake futex waiters; store
+ *      durable_end (the end of the generation before: this one's step-6
+ *      words are not yet on disk).
  *
  * One fdatasync, not two.  LMDB syncs the data before it writes the meta
  * because its meta is the only thing that vouches for the data.  Here every
@@ -29,12 +34,18 @@
  * PostgreSQL do with their checksummed logs.  A power cut before the single
  * sync returns may therefore leave the meta on disk without its records;
  * recovery then lands on the previous generation, which was the last one
- * acknowledged.  Nothing is acknowledged before the sync returns, so no
- * acknowledged write depends on the order in which pages reach the disk.
+ * acknowledged (F-REC-8 takes the other meta slot instead of rebuilding).
+ * Nothing is acknowledged before the sync returns, so no acknowledged write
+ * depends on the order in which pages reach the disk; and since no word of
+ * a committed structure points into the group before the sync (step 6),
+ * recovery never meets such a word naming a record that did not survive.
  * A failure before step 4 leaves nothing visible (bytes past committed_end
  * are logically absent): the group is dropped and the store stays usable.
  * A failure from step 4 on leaves words that recovery must undo, so the
- * store turns read-only until it is reopened.
+ * store turns read-only until it is re-verified or reopened; a failure
+ * after the meta slot was written also invalidates the slot and the commit
+ * record, so that the group, reported failed, does not come back at the
+ * next start.
  *
  * Concurrency: committer thread only.
  */
@@ -375,6 +386,30 @@ static void retract(coord_store *s, const commit_plan *p)
                              0);
 }
 
+/* F-COM-5: a commit that failed after its meta slot was written was reported
+ * failed:
+ * the slot (complete in the page cache, perhaps on disk) must not let a
+ * later recovery bring it back.  Best effort, like retract(): a crash
+ * before these stores reach the disk may still let the group through,
+ * whole, which F-REC-7 allows for a group never acknowledged;
+ * re-verification invalidates the slot for good. */
+static void invalidate_meta(coord_store *s, const commit_plan *p)
+{
+    uint64_t off = p->roots.generation % 2 ? LAYOUT_META_OFFSET_1
+                                           : LAYOUT_META_OFFSET_0;
+    (void)s->io->store64(s->io, (uint64_t *)(void *)(s->map + off), 0);
+    retract(s, p);
+}
+
+/* F-COM-4: what may reach the disk before the group's records does: words
+ * that only the group's own regions or new node numbers are reached
+ * through (chunk offsets, new node entries, hash slots — recovery validates
+ * or clears each of them when it discards the group) and the meta slot
+ * (recovery checks the records it names).  What may not: the words that
+ * make committed structures point into the group (heads of existing
+ * nodes, adjacency entries, counts, superseded and list heads), so they
+ * are stored after the sync; until the next sync only the log holds them,
+ * and recovery replays them from there (F-REC-5). */
 static int publish(coord_store *s, const commit_plan *p, bool sync,
                    coord_error *err)
 {
@@ -383,10 +418,6 @@ static int publish(coord_store *s, const commit_plan *p, bool sync,
         rc = store_new_nodes(s);
     if (!rc)
         rc = store_hash(s, p);
-    if (!rc)
-        rc = store_heads(s);
-    if (!rc)
-        rc = coord_assoc_publish(s); /* entries, counts, superseded, heads */
     if (!rc)
         rc = store_meta(s, p);
     if (rc) {
@@ -400,13 +431,25 @@ static int publish(coord_store *s, const commit_plan *p, bool sync,
          * is reported durable until coord_store_reverify() has rewritten
          * and synced them. */
         rc = s->io->sync(s->io, s->fd);
-        if (rc)
+        if (rc) {
+            invalidate_meta(s, p);
             return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
+        }
         coord_count_sync(s);
     }
+    rc = store_heads(s);
+    if (!rc)
+        rc = coord_assoc_publish(s); /* entries, counts, superseded, heads */
+    if (rc) {
+        invalidate_meta(s, p);
+        return coord_fail(err, rc, "cannot store the index words: %s",
+                          rc > 0 ? strerror(rc) : "index full");
+    }
     rc = s->io->store64(s->io, &s->hdr->generation, p->roots.generation);
-    if (rc)
+    if (rc) {
+        invalidate_meta(s, p);
         return coord_fail(err, rc, "cannot publish the generation");
+    }
     /* F-GEN-3: waiters in other processes sleep on the low 32 bits, so the
      * wake is not FUTEX_PRIVATE. */
     syscall(SYS_futex, (uint32_t *)(void *)&s->hdr->generation, FUTEX_WAKE,
@@ -463,13 +506,17 @@ int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
         return rc;
     }
     uint64_t first_seq = g->first_seq;
+    uint64_t words_durable_end = s->roots.committed_end; /* see below */
     s->roots = p.roots;
     coord_assoc_merge(s);
     if (p.hash_off)
         s->hash = (uint64_t *)(s->map + p.hash_off + LAYOUT_REGION_BODY);
     s->synced = sync;
-    if (sync) /* F-HDR-7: after the sync, never before */
-        (void)s->io->store64(s->io, &s->hdr->durable_end, s->roots.committed_end);
+    /* F-HDR-7: after the sync, never before, and only as far as the words
+     * stored before it: this group's heads and adjacency words were stored
+     * after it, so recovery must still replay this group (F-REC-5). */
+    if (sync)
+        (void)s->io->store64(s->io, &s->hdr->durable_end, words_durable_end);
     coord_group_reset(s);
     coord_stat_publish(s);
     fill_info(s, out, first_seq);

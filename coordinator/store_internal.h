@@ -173,6 +173,7 @@ struct coord_store {
     coord_assoc_map assoc_index; /* committed live keys; built on first use */
     bool assoc_index_built;
     coord_stat_words stat;
+    bool rebuilt;          /* open ran F-REC-6 (a whole-log rebuild)      */
 };
 
 /* ---- store.c ---------------------------------------------------------- */

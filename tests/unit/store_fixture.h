@@ -215,6 +215,9 @@ typedef struct sf_fault_io {
     int extend_err;
     int sync_err;        /* fail syncs with this...                  */
     int syncs_left;      /* ...after this many succeeded             */
+    int publish_err;     /* fail the store of the generation word: a
+                            crash after the index words, before the
+                            generation is published                  */
 } sf_fault_io;
 
 static inline int sf_fault_open(coord_io *io, const char *p, int fl,
@@ -263,6 +266,9 @@ static inline int sf_fault_store64(coord_io *io, uint64_t *w, uint64_t v)
 {
     sf_fault_io *f = (sf_fault_io *)io;
     uint8_t *p = (uint8_t *)w;
+    if (f->publish_err && f->base &&
+        p == f->base + offsetof(layout_header, generation))
+        return f->publish_err;
     if (f->meta_err && f->base && p >= f->base + LAYOUT_META_OFFSET_0 &&
         p < f->base + LAYOUT_DATA_START) {
         if (f->meta_words_left == 0)
@@ -293,7 +299,7 @@ static inline sf_fault_io sf_fault_io_make(void)
     sf_fault_io f = {{sf_fault_open, sf_fault_pwrite, sf_fault_extend,
                       sf_fault_sync, sf_fault_sync_dir, sf_fault_store64,
                       sf_fault_store32, sf_fault_close, NULL},
-                     coord_io_posix(), NULL, 0, 0, 0, 0, 0, 0};
+                     coord_io_posix(), NULL, 0, 0, 0, 0, 0, 0, 0};
     return f;
 }
 

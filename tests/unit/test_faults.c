@@ -324,12 +324,16 @@ static void test_faults_fsync_fails_after_meta(void **state)
     /* the commit's one sync comes after its meta slot is written */
     coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 1, EIO, false);
     commit_fails(&r, EIO, "fdatasync");
-    /* the failed generation's meta slot is written but never published */
+    /* the failed generation's meta slot was written, then invalidated:
+     * the group was reported failed and must not come back; the other
+     * slot still holds 3, which stays published */
     const uint64_t slot = (4 % 2) ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
-    uint8_t *img = image_of(r.d.path, slot + LAYOUT_META_SIZE);
-    const layout_meta *m4 = (const layout_meta *)(img + slot);
-    assert_true(layout_meta_valid(m4));
-    assert_int_equal(m4->roots.generation, 4);
+    const uint64_t other = (3 % 2) ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
+    uint8_t *img = image_of(r.d.path, LAYOUT_DATA_START);
+    assert_false(layout_meta_valid((const layout_meta *)(img + slot)));
+    const layout_meta *m3 = (const layout_meta *)(img + other);
+    assert_true(layout_meta_valid(m3));
+    assert_int_equal(m3->roots.generation, 3);
     assert_int_equal(((const layout_header *)img)->generation, 3);
     free(img);
     fx_check_state(r.d.dir, r.m, 3);
@@ -410,7 +414,7 @@ static void test_faults_io_model_failed_sync_loses_writes(void **state)
 /* ---- power cuts under sync none / interval / commit ---------------------- */
 
 typedef struct cut_totals {
-    uint64_t cycles, faults, rebuilt, lost_gens, crashes_mid_commit;
+    uint64_t cycles, faults, rebuilt, lost_gens, crashes_mid_commit, rebuilds;
 } cut_totals;
 
 /* The newest generation a valid meta slot of the file names (what the
@@ -471,6 +475,9 @@ static void power_cut_cycle(enum policy pol, uint64_t seed, cut_totals *t)
 
     r.s = fx_open(r.d.path, NULL, NULL, &err);
     uint64_t rec = stats_of(r.s).generation;
+    t->rebuilds += stats_of(r.s).rebuilt_at_open;
+    if (pol == POLICY_COMMIT) /* F-COM-4, F-REC-8: never a rebuild */
+        assert_false(stats_of(r.s).rebuilt_at_open);
     if (rec < synced || rec < acked || rec > published + mid_commit)
         print_error("seed %llu: recovered generation %llu, synced %llu, "
                     "published %llu\n", (unsigned long long)seed,
@@ -539,6 +546,12 @@ static op_cut crash_commit_at(uint32_t gens, uint64_t k, int mode,
     c.meta_gen = newest_meta_generation(r.d.path);
     r.s = fx_open(r.d.path, NULL, NULL, &err);
     c.recovered = stats_of(r.s).generation;
+    /* F-COM-4, F-REC-8: a cut inside a synced commit never costs a
+     * whole-log rebuild */
+    if (stats_of(r.s).rebuilt_at_open)
+        print_error("crash at op %llu, mode %d, seed %llu: rebuilt\n",
+                    (unsigned long long)k, mode, (unsigned long long)fault_seed);
+    assert_false(stats_of(r.s).rebuilt_at_open);
     if (c.recovered != gens && c.recovered != gens + 1)
         print_error("crash at op %llu, mode %d, seed %llu: recovered "
                     "generation %llu\n", (unsigned long long)k, mode,
@@ -621,11 +634,13 @@ static void run_power_cuts(enum policy pol, const char *name)
         power_cut_cycle(pol, seed + i, &t);
     print_message("sync %s: %llu power cuts, %llu faults injected, %llu "
                   "crashes inside a commit, %llu recoveries rolled back past "
-                  "a valid meta slot (rebuild), %llu unsynced generations "
-                  "lost\n", name, (unsigned long long)t.cycles,
+                  "a valid meta slot, %llu whole-log rebuilds (F-REC-6), "
+                  "%llu unsynced generations lost\n", name,
+                  (unsigned long long)t.cycles,
                   (unsigned long long)t.faults,
                   (unsigned long long)t.crashes_mid_commit,
                   (unsigned long long)t.rebuilt,
+                  (unsigned long long)t.rebuilds,
                   (unsigned long long)t.lost_gens);
     g_faults += t.faults;
     assert_int_equal(t.cycles, cycles);
@@ -701,16 +716,18 @@ static void patch_file(const char *path, uint64_t off, const void *bytes,
 }
 
 /* F-REC-7: generation 6 is synced, but the word that says so (durable_end)
- * only reaches the disk with the next sync; unsynced 7 and 8 follow, and 8
- * rewrites slot 0, which held 6.  The power cut loses 7 and 8, leaves slot
- * 0 torn (half of 8 written back) and slot 1 holding 5.  The synced
- * generation 6 must survive: its group is whole in the log. */
+ * only reaches the disk with a later sync (and names the generation before
+ * the sync's own, whose index words came after it: F-COM-4); unsynced 7
+ * and 8 follow, and 8 rewrites slot 0, which held 6.  The power cut loses
+ * 7 and 8, leaves slot 0 torn (half of 8 written back) and slot 1 holding
+ * 5.  The synced generation 6 must survive: its group is whole in the log. */
 static void test_faults_synced_generation_survives_lost_slot(void **state)
 {
     (void)state;
     rig r;
-    rig_open(&r, 83, 5); /* each synced: 5 is in slot 1 and durable */
-    coord_store_stats five = stats_of(r.s);
+    rig_open(&r, 83, 4); /* each synced */
+    coord_store_stats four = stats_of(r.s);
+    commit_next(&r, true); /* 5 is in slot 1 and durable */
     commit_next(&r, true);
     coord_store_stats six = stats_of(r.s);
     commit_next(&r, false);
@@ -729,8 +746,10 @@ static void test_faults_synced_generation_survives_lost_slot(void **state)
     assert_false(layout_meta_valid(m0));
     assert_true(layout_meta_valid(m1));
     assert_int_equal(m1->roots.generation, 5);
+    /* stored after 5's sync, durable with 6's: 4's end (5's index words
+     * were stored after 5's sync, so 5 is replayed) */
     assert_int_equal(((const layout_header *)img)->durable_end,
-                     five.committed_end);
+                     four.committed_end);
     free(img);
 
     coord_error err = { 0 };

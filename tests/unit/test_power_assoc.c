@@ -276,6 +276,11 @@ static void cut_cycle(enum policy pol, uint64_t seed, totals *t)
     coord_store_stats st;
     coord_store_stats_get(s, &st);
     uint64_t rec = st.generation;
+    if (pol == POLICY_COMMIT) { /* F-COM-4, F-REC-8: never a rebuild */
+        if (st.rebuilt_at_open)
+            print_error("seed %llu: rebuilt\n", (unsigned long long)seed);
+        assert_false(st.rebuilt_at_open);
+    }
     if (rec < synced || rec > published + mid)
         print_error("seed %llu: recovered generation %llu, synced %llu, "
                     "published %llu\n", (unsigned long long)seed,

@@ -778,8 +778,9 @@ static void test_store_assoc_blocks_double(void **state)
 }
 
 /* A first group with edges; then a second that re-learns, forgets and adds
- * enough edges to allocate blocks, and "crashes" after storing every word
- * but before its meta slot. */
+ * enough edges to allocate blocks, and "crashes" after its sync and every
+ * index word, before the generation is published (its meta slot is then
+ * invalidated: the group was reported failed). */
 static void crash_adjacency_group(const sf_dir *f)
 {
     sf_fault_io fio = sf_fault_io_make();
@@ -800,7 +801,7 @@ static void crash_adjacency_group(const sf_dir *f)
     apply_only(s, &q);
     sf_req_forget(&q, 3);                 /* tombstones in 0's in-list */
     apply_only(s, &q);
-    fio.meta_err = EIO;
+    fio.publish_err = EIO; /* the index words are stored, then the crash */
     coord_error err = {0};
     assert_int_equal(coord_store_commit(s, true, NULL, &err), EIO);
     coord_store_close(s, true); /* read-only now: not marked clean */
