@@ -17,6 +17,8 @@
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 
+#include "coordinator/options.h"
+
 #define METRICS_DEFAULT_PATH "/metrics"
 #define METRICS_TEXT_MAX 8192u
 
@@ -53,16 +55,6 @@ static void metric(text *t, const char *name, const char *type,
          name, value);
 }
 
-static const char *policy_name(uint32_t policy)
-{
-    switch (policy) {
-    case 0: return "commit";
-    case 1: return "interval";
-    case 2: return "none";
-    }
-    return "unknown";
-}
-
 size_t coord_metrics_format(const wire_stats *st, const coord_metrics_extra *x,
                             char *buf, size_t cap)
 {
@@ -73,7 +65,8 @@ size_t coord_metrics_format(const wire_stats *st, const coord_metrics_extra *x,
              "# TYPE sutra_info gauge\n"
              "sutra_info{version=\"%s\",sync_policy=\"%s\","
              "sync_interval_ms=\"%llu\"} 1\n",
-         x->version, policy_name(st->sync_policy),
+         x->version,
+         coord_sync_policy_name((enum coord_sync_policy)st->sync_policy),
          (unsigned long long)st->sync_interval_ms);
     metric(&t, "sutra_generation", "gauge", "Newest published generation.",
            st->generation);
