@@ -68,6 +68,52 @@ static int ping_until_up(void *arg)
     return 1;
 }
 
+/* The log of every coordinator started and not yet stopped, so a stop
+ * that goes wrong can show why. */
+#define MAX_COORDINATORS 16
+static struct {
+    pid_t pid;
+    char log[512];
+} started[MAX_COORDINATORS];
+
+static void remember_log(pid_t pid, const char *log_path)
+{
+    for (int i = 0; i < MAX_COORDINATORS; i++)
+        if (started[i].pid == 0) {
+            started[i].pid = pid;
+            snprintf(started[i].log, sizeof(started[i].log), "%s",
+                     log_path);
+            return;
+        }
+}
+
+static void show_log(const char *log_path)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "tail -n 30 '%s' >&2", log_path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "harness: no log\n");
+}
+
+/* Forget pid's log; print it first when the stop did not go as asked. */
+static void settle_log(pid_t pid, int sig, int status)
+{
+    for (int i = 0; i < MAX_COORDINATORS; i++) {
+        if (started[i].pid != pid)
+            continue;
+        bool expected = sig == SIGKILL ? status == 128 + SIGKILL
+                                       : status == 0;
+        if (!expected) {
+            fprintf(stderr, "harness: coordinator %d stopped with status "
+                    "%d after signal %d; log %s:\n", (int)pid, status, sig,
+                    started[i].log);
+            show_log(started[i].log);
+        }
+        started[i].pid = 0;
+        return;
+    }
+}
+
 pid_t harness_coordinator_start(const char *dir, const char *const *args)
 {
     char log_path[512];
@@ -99,12 +145,10 @@ pid_t harness_coordinator_start(const char *dir, const char *const *args)
         waitpid(pid, NULL, 0);
         fprintf(stderr, "harness: coordinator did not come up; log %s:\n",
                 log_path);
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "tail -n 20 '%s' >&2", log_path);
-        if (system(cmd) != 0)
-            fprintf(stderr, "harness: no log\n");
+        show_log(log_path);
         return -1;
     }
+    remember_log(pid, log_path);
     return pid;
 }
 
@@ -117,7 +161,7 @@ static int status_of(int st)
     return -1;
 }
 
-int harness_coordinator_stop(pid_t pid, int sig)
+static int stop_and_wait(pid_t pid, int sig)
 {
     kill(pid, sig);
     uint64_t deadline = harness_now_ms() + 20000;
@@ -135,6 +179,13 @@ int harness_coordinator_stop(pid_t pid, int sig)
         }
         usleep(5000);
     }
+}
+
+int harness_coordinator_stop(pid_t pid, int sig)
+{
+    int status = stop_and_wait(pid, sig);
+    settle_log(pid, sig, status);
+    return status;
 }
 
 pid_t harness_spawn(int (*fn)(void *), void *arg)

@@ -29,7 +29,10 @@ void harness_rmdir(char *dir);
 pid_t harness_coordinator_start(const char *dir, const char *const *args);
 
 /* Send `sig` and wait; returns the exit status (0..255), 128+signal if it
- * died of a signal, or -1 if it did not exit within 20 s (then SIGKILLed). */
+ * died of a signal, or -1 if it did not exit within 20 s (then SIGKILLed).
+ * A stop that does not end as the signal asks (status 0 after SIGTERM or
+ * SIGINT, death by SIGKILL after SIGKILL) prints the tail of the
+ * coordinator's log to stderr. */
 int harness_coordinator_stop(pid_t pid, int sig);
 
 /* Run fn(arg) in a forked child; the child exits with its return value. */
