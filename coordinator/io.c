@@ -1,7 +1,8 @@
 /*
  * coordinator/io.c — the POSIX implementation of the coordinator's I/O seam
- * (coordinator/io.h): plain open/pwrite/fallocate/fdatasync and atomic
- * release stores into the shared mapping.  It holds no state, so one static
+ * (coordinator/io.h): plain open/pwrite/fallocate/fdatasync, pwritev2 with
+ * RWF_DSYNC for a write synced by itself, and atomic release stores into
+ * the shared mapping.  It holds no state, so one static
  * table serves every store.
  */
 #include "coordinator/io.h"
@@ -12,6 +13,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static int posix_open(coord_io *io, const char *path, int flags,
@@ -91,6 +93,34 @@ static int posix_sync(coord_io *io, int fd)
     return rc < 0 ? errno : 0;
 }
 
+/* RWF_DSYNC syncs each write's own range (generic_write_sync), so the
+ * dirty index pages elsewhere in the file are not written with it. */
+static int posix_pwrite_sync(coord_io *io, int fd, const void *buf,
+                             size_t len, uint64_t offset)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        struct iovec v = { (void *)p, len > (1u << 30) ? (1u << 30) : len };
+        ssize_t n = pwritev2(fd, &v, 1, (off_t)offset, RWF_DSYNC);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)
+                break; /* no RWF_DSYNC here: the whole-file way below */
+            return errno;
+        }
+        if (n == 0)
+            return EIO; /* no progress: never spin */
+        p += n;
+        len -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    if (len == 0)
+        return 0;
+    int rc = posix_pwrite(io, fd, p, len, offset);
+    return rc ? rc : posix_sync(io, fd);
+}
+
 static int posix_sync_dir(coord_io *io, const char *path)
 {
     (void)io;
@@ -132,6 +162,7 @@ static coord_io posix_io = {
     .pwrite = posix_pwrite,
     .extend = posix_extend,
     .sync = posix_sync,
+    .pwrite_sync = posix_pwrite_sync,
     .sync_dir = posix_sync_dir,
     .store64 = posix_store64,
     .store32 = posix_store32,

@@ -37,6 +37,15 @@ struct coord_io {
     int (*extend)(coord_io *io, int fd, uint64_t old_size, uint64_t new_size);
     /* fdatasync(2): makes written bytes and stored words durable. */
     int (*sync)(coord_io *io, int fd);
+    /* Write all `len` bytes at `offset` and make them durable before
+     * returning: the pages that hold them and the file size, and nothing
+     * else of the file (POSIX synchronized I/O data integrity for this one
+     * write: pwritev2 with RWF_DSYNC, which syncs only the written range;
+     * pwrite then fdatasync where the kernel lacks it).  An error leaves
+     * the bytes in an unknown state, as a failed pwrite or a failed
+     * fdatasync would. */
+    int (*pwrite_sync)(coord_io *io, int fd, const void *buf, size_t len,
+                       uint64_t offset);
     /* fsync the directory holding `path`, so a new file's name is durable. */
     int (*sync_dir)(coord_io *io, const char *path);
     /* Store an in-place word in the shared mapping with release ordering

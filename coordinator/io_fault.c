@@ -8,6 +8,8 @@
  * size).  A successful sync empties the log — those operations are on disk.
  * A failed one keeps it: nothing may be assumed durable after a failed
  * fsync (on Linux the kernel may already have marked the pages clean).
+ * A ranged sync (pwrite_sync) empties nothing; it pins the pages it wrote:
+ * at the cut, each keeps at least the operations logged before the pin.
  * At the cut, the log is walked from newest to oldest and each operation
  * the chosen mode says never reached the disk is rewound, so each byte ends
  * up as it was at some point of its own history: exactly what a disk that
@@ -59,6 +61,7 @@ struct coord_io_fault {
     uint64_t count[COORD_FAULT_KINDS];
     uint64_t total;
     uint64_t injected;
+    uint64_t syncs_done; /* syncs (full or ranged) that returned 0        */
     arm fail[COORD_FAULT_KINDS];
     arm shortw;
     uint64_t crash_at;   /* total ordinal; 0 = none                         */
@@ -68,6 +71,11 @@ struct coord_io_fault {
     undo *lost;          /* covered by a failed sync and not yet rewritten
                             and synced: still old on the disk              */
     size_t lost_len, lost_cap;
+    struct pin {         /* a ranged sync made ops 1..upto of the log
+                            durable on page `key` (SIZE_KEY included)      */
+        uint64_t key, upto;
+    } *pins;
+    size_t pins_len, pins_cap;
     uintptr_t map_start, map_end; /* the mapping last resolved           */
     uint64_t map_off;
 };
@@ -136,6 +144,96 @@ static void log_clear(coord_io_fault *f)
     for (size_t i = 0; i < f->log_len; i++)
         free(f->log[i].old);
     f->log_len = 0;
+    f->pins_len = 0; /* they name ops of the log */
+}
+
+static int pin_push(coord_io_fault *f, uint64_t key)
+{
+    if (f->pins_len == f->pins_cap) {
+        size_t c = f->pins_cap ? f->pins_cap * 2 : 64;
+        struct pin *p = realloc(f->pins, c * sizeof(*p));
+        if (!p)
+            return ENOMEM;
+        f->pins = p;
+        f->pins_cap = c;
+    }
+    f->pins[f->pins_len++] = (struct pin){ key, f->log_len };
+    return 0;
+}
+
+static uint64_t store_key(const undo *u);
+
+/* The newest pin of page `key`: ops 1..that are durable there (0 = none). */
+static uint64_t pin_of(const coord_io_fault *f, uint64_t key)
+{
+    uint64_t upto = 0;
+    for (size_t i = 0; i < f->pins_len; i++)
+        if (f->pins[i].key == key && f->pins[i].upto > upto)
+            upto = f->pins[i].upto;
+    return upto;
+}
+
+/* Whether a pin covers every page log op `i` (1-based) touched. */
+static bool op_pinned(const coord_io_fault *f, const undo *u, uint64_t i)
+{
+    switch (u->kind) {
+    case UNDO_PWRITE:
+        if (u->grew && pin_of(f, SIZE_KEY) < i)
+            return false;
+        if (u->fd >= 0)
+            for (uint64_t pg = u->off / PAGE;
+                 u->len && pg <= (u->off + u->len - 1) / PAGE; pg++)
+                if (pin_of(f, pg) < i)
+                    return false;
+        return true;
+    case UNDO_EXTEND:
+        return pin_of(f, SIZE_KEY) >= i;
+    default:
+        return pin_of(f, store_key(u)) >= i;
+    }
+}
+
+/* Drop the log ops the pins made wholly durable — nothing can rewind them
+ * any more, not even a later failed sync (mark_lost) — and renumber the
+ * pins for the ops that remain (an op only partly pinned keeps its pins). */
+static void drop_pinned(coord_io_fault *f)
+{
+    uint64_t *kept_upto = malloc((f->log_len + 1) * sizeof(*kept_upto));
+    if (!kept_upto)
+        return; /* keep them all: the pins still apply */
+    size_t kept = 0;
+    kept_upto[0] = 0;
+    for (size_t i = 0; i < f->log_len; i++) {
+        if (op_pinned(f, &f->log[i], i + 1))
+            free(f->log[i].old);
+        else
+            f->log[kept++] = f->log[i];
+        kept_upto[i + 1] = kept; /* ops 1..i+1 became ops 1..kept */
+    }
+    size_t pins = 0;
+    for (size_t i = 0; i < f->pins_len; i++) {
+        struct pin p = f->pins[i];
+        p.upto = kept_upto[p.upto];
+        if (p.upto)
+            f->pins[pins++] = p;
+    }
+    f->log_len = kept;
+    f->pins_len = pins;
+    free(kept_upto);
+}
+
+/* A ranged sync of [off, off + len) succeeded: every page it overlaps is
+ * on disk as it is now (the kernel writes whole pages), and so is the file
+ * size (O_DSYNC syncs what is needed to read the data back). */
+static int pin_range(coord_io_fault *f, uint64_t off, uint64_t len)
+{
+    int rc = pin_push(f, SIZE_KEY);
+    for (uint64_t pg = off / PAGE; !rc && len && pg <= (off + len - 1) / PAGE;
+         pg++)
+        rc = pin_push(f, pg);
+    if (!rc)
+        drop_pinned(f);
+    return rc;
 }
 
 static void lost_clear(coord_io_fault *f)
@@ -337,6 +435,7 @@ static int f_sync(coord_io *io, int fd)
     if (!rc)
         rc = coord_io_posix()->sync(coord_io_posix(), fd);
     if (!rc) {
+        f->syncs_done++;
         settle_lost(f);
         log_clear(f); /* everything so far is on disk */
     } else if (!f->dead) {
@@ -344,6 +443,28 @@ static int f_sync(coord_io *io, int fd)
          * before making it leaves the writes dirty in the page cache */
         mark_lost(f);
     }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+/* Two operations, as the kernel does them: the write (a crash may come
+ * between it and the sync), then a sync of its own pages only. */
+static int f_pwrite_sync(coord_io *io, int fd, const void *buf, size_t len,
+                         uint64_t offset)
+{
+    int rc = f_pwrite(io, fd, buf, len, offset);
+    if (rc)
+        return rc;
+    coord_io_fault *f = of(io);
+    pthread_mutex_lock(&f->lock);
+    rc = decide(f, COORD_FAULT_SYNC);
+    if (!rc)
+        rc = coord_io_posix()->sync(coord_io_posix(), fd);
+    if (!rc) {
+        f->syncs_done++;
+        rc = pin_range(f, offset, len);
+    } else if (!f->dead)
+        mark_lost(f); /* as a failed fdatasync: assume the worst */
     pthread_mutex_unlock(&f->lock);
     return rc;
 }
@@ -417,7 +538,9 @@ static void f_close(coord_io *io, int fd)
  */
 typedef struct page_fate {
     uint64_t key;        /* 0 = empty slot; keys are stored + 1            */
+    uint64_t pin;        /* ops 1..pin are durable here (a ranged sync)    */
     uint32_t ops;        /* operations that touched the page              */
+    uint32_t pinned;     /* ...of which 1..pin                             */
     uint32_t left;       /* not yet visited, newest first                  */
     uint32_t keep;
 } page_fate;
@@ -427,8 +550,10 @@ typedef struct cut {
     uint64_t prefix;     /* PREFIX modes: ops 1..prefix survive            */
     uint64_t torn_keep;  /* PREFIX_TORN: bytes of op prefix+1 that survive  */
     uint64_t salt;       /* PAGES: per-page choices                          */
-    page_fate *pages;    /* PAGES: open addressing, `mask` + 1 slots        */
+    page_fate *pages;    /* PAGES, or any mode with pins: open addressing,
+                            `mask` + 1 slots                                */
     uint64_t mask;
+    uint64_t cur;        /* the op being counted (count_touch)              */
 } cut;
 
 static page_fate *fate_of(cut *c, uint64_t key)
@@ -445,15 +570,22 @@ static page_fate *fate_of(cut *c, uint64_t key)
     }
 }
 
+/* Whether a ranged sync made op `i` durable on page `key`. */
+static bool pinned(cut *c, uint64_t i, uint64_t key)
+{
+    return c->pages && fate_of(c, key)->pin >= i;
+}
+
 /* Whether op `i` (1-based) survived on page `key`.  PAGES mode visits each
- * (op, page) pair exactly once, newest op first. */
+ * (op, page) pair exactly once, newest op first; its `keep` is never below
+ * the page's pinned ops. */
 static bool survived(cut *c, uint64_t i, uint64_t key)
 {
     if (c->mode == COORD_POWER_PAGES) {
         page_fate *p = fate_of(c, key);
         return p->left-- <= p->keep;
     }
-    return i <= c->prefix;
+    return i <= c->prefix || pinned(c, i, key);
 }
 
 /* Stores and pwrites to the same file page share its fate. */
@@ -500,6 +632,8 @@ static void count_touch(cut *c, uint64_t key)
     page_fate *p = fate_of(c, key);
     p->ops++;
     p->left++;
+    if (c->cur <= p->pin)
+        p->pinned++;
 }
 
 /* Returns whether the op's first page was rewound. */
@@ -523,7 +657,8 @@ static bool rewind_write(const undo *u, cut *c, uint64_t i,
     while (from < u->off + u->len) {
         uint64_t page_end = (from / PAGE + 1) * PAGE;
         uint64_t to = page_end < u->off + u->len ? page_end : u->off + u->len;
-        bool lost = !survived(c, i, from / PAGE) || torn_op;
+        bool lost = !survived(c, i, from / PAGE) ||
+                    (torn_op && !pinned(c, i, from / PAGE));
         if (first) {
             first_lost = lost;
             first = false;
@@ -581,9 +716,9 @@ static int choose_cut(coord_io_fault *f, enum coord_power_mode mode, cut *c)
         const undo *u = &f->log[c->prefix];
         c->torn_keep = u->kind == UNDO_PWRITE && u->len ? rnd(f) % u->len : 0;
     }
-    if (mode != COORD_POWER_PAGES)
+    if (mode != COORD_POWER_PAGES && !f->pins_len)
         return 0;
-    uint64_t touches = 0;
+    uint64_t touches = f->pins_len;
     for (size_t k = 0; k < f->log_len; k++)
         touches += for_each_key(&f->log[k], NULL, c);
     uint64_t slots = 16;
@@ -593,12 +728,20 @@ static int choose_cut(coord_io_fault *f, enum coord_power_mode mode, cut *c)
     if (!c->pages)
         return ENOMEM;
     c->mask = slots - 1;
-    for (size_t k = 0; k < f->log_len; k++)
+    for (size_t k = 0; k < f->pins_len; k++) {
+        page_fate *p = fate_of(c, f->pins[k].key);
+        if (f->pins[k].upto > p->pin)
+            p->pin = f->pins[k].upto;
+    }
+    for (size_t k = 0; k < f->log_len; k++) {
+        c->cur = k + 1;
         (void)for_each_key(&f->log[k], count_touch, c);
-    for (uint64_t i = 0; i <= c->mask; i++) {
+    }
+    for (uint64_t i = 0; mode == COORD_POWER_PAGES && i <= c->mask; i++) {
         page_fate *p = &c->pages[i];
         if (p->key)
-            p->keep = (uint32_t)(mix64(c->salt ^ p->key) % ((uint64_t)p->ops + 1));
+            p->keep = p->pinned + (uint32_t)(mix64(c->salt ^ p->key) %
+                                             ((uint64_t)(p->ops - p->pinned) + 1));
     }
     return 0;
 }
@@ -642,7 +785,8 @@ int coord_io_fault_new(uint64_t seed, coord_io_fault **out)
     if (!f)
         return ENOMEM;
     f->io = (coord_io){ .open = f_open, .pwrite = f_pwrite, .extend = f_extend,
-                        .sync = f_sync, .sync_dir = f_sync_dir,
+                        .sync = f_sync, .pwrite_sync = f_pwrite_sync,
+                        .sync_dir = f_sync_dir,
                         .store64 = f_store64, .store32 = f_store32,
                         .close = f_close, .ctx = f };
     pthread_mutex_init(&f->lock, NULL);
@@ -659,6 +803,7 @@ void coord_io_fault_free(coord_io_fault *f)
     lost_clear(f);
     free(f->log);
     free(f->lost);
+    free(f->pins);
     pthread_mutex_destroy(&f->lock);
     free(f);
 }
@@ -733,6 +878,11 @@ uint64_t coord_io_fault_count(coord_io_fault *f, enum coord_fault_kind kind)
 uint64_t coord_io_fault_total(coord_io_fault *f)
 {
     return locked_read(f, &f->total);
+}
+
+uint64_t coord_io_fault_syncs_done(coord_io_fault *f)
+{
+    return locked_read(f, &f->syncs_done);
 }
 
 uint64_t coord_io_fault_injected(coord_io_fault *f)

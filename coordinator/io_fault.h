@@ -17,7 +17,10 @@
  *     after the cut — a random prefix of those operations (optionally with
  *     the next one torn at a random byte), or each dirty page frozen at a
  *     random point of its own history (the kernel writes pages back in any
- *     order).  Operations covered by a failed sync stay lost even after a
+ *     order).  A pwrite_sync is a pwrite and then a sync of its own pages
+ *     (two operations, each can crash or fail): at a cut those pages keep
+ *     at least what they held when it returned.  Operations covered by a
+ *     failed sync stay lost even after a
  *     later sync succeeds, unless they were written again before it — the
  *     Linux behaviour that makes retrying a failed fsync unsafe.
  * Every random choice comes from the seed, so a failing run can be replayed.
@@ -110,6 +113,9 @@ uint64_t coord_io_fault_count(coord_io_fault *f, enum coord_fault_kind kind);
 
 /** Operations of every kind attempted so far. */
 uint64_t coord_io_fault_total(coord_io_fault *f);
+
+/** Syncs that succeeded so far: sync, and the sync half of pwrite_sync. */
+uint64_t coord_io_fault_syncs_done(coord_io_fault *f);
 
 /** Faults injected so far (failures, short writes, crash refusals). */
 uint64_t coord_io_fault_injected(coord_io_fault *f);

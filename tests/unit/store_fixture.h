@@ -256,6 +256,13 @@ static inline int sf_fault_sync(coord_io *io, int fd)
     return f->real->sync(f->real, fd);
 }
 
+static inline int sf_fault_pwrite_sync(coord_io *io, int fd, const void *b,
+                                       size_t n, uint64_t off)
+{
+    int rc = sf_fault_pwrite(io, fd, b, n, off);
+    return rc ? rc : sf_fault_sync(io, fd);
+}
+
 static inline int sf_fault_sync_dir(coord_io *io, const char *p)
 {
     sf_fault_io *f = (sf_fault_io *)io;
@@ -296,9 +303,12 @@ static inline void sf_fault_close(coord_io *io, int fd)
 /* A table that fails nothing until a test sets one of its fields. */
 static inline sf_fault_io sf_fault_io_make(void)
 {
-    sf_fault_io f = {{sf_fault_open, sf_fault_pwrite, sf_fault_extend,
-                      sf_fault_sync, sf_fault_sync_dir, sf_fault_store64,
-                      sf_fault_store32, sf_fault_close, NULL},
+    sf_fault_io f = {{.open = sf_fault_open, .pwrite = sf_fault_pwrite,
+                      .extend = sf_fault_extend, .sync = sf_fault_sync,
+                      .pwrite_sync = sf_fault_pwrite_sync,
+                      .sync_dir = sf_fault_sync_dir,
+                      .store64 = sf_fault_store64, .store32 = sf_fault_store32,
+                      .close = sf_fault_close, .ctx = NULL},
                      coord_io_posix(), NULL, 0, 0, 0, 0, 0, 0, 0};
     return f;
 }
