@@ -319,7 +319,7 @@ static void group_commit(coord_committer *c, group *g)
     if (info.synced)
         c->last_sync_ns = now_ns();
     /* a flush-only group commits nothing; it still owes durability */
-    if (sync && !info.synced && !coord_store_synced(c->store) &&
+    if (sync && !info.durable && !coord_store_synced(c->store) &&
         (rc = sync_published(c, &err)) != 0) {
         group_fail(c, g, rc, err.message);
         *g = (group){ 0 };
@@ -333,7 +333,7 @@ static void group_commit(coord_committer *c, group *g)
     }
     coord_log_debug("generation %llu: %u requests, %u ops%s",
                     (unsigned long long)info.generation, g->requests, g->ops,
-                    info.synced ? ", synced" : "");
+                    info.synced ? ", synced" : info.durable ? ", durable" : "");
     for (coord_request *r = g->first, *next; r; r = next) {
         next = r->group_next;
         reply_ok(r, r->first_seq, info.generation, r->op_count);
@@ -344,14 +344,20 @@ static void group_commit(coord_committer *c, group *g)
 /* ---- the thread ------------------------------------------------------- */
 
 /* Interval policy: sync if data is unsynced and the interval has passed.
+ * Commit policy: the same with the checkpoint interval — each group's log
+ * bytes were synced before it was acknowledged (F-COM-6), and a full sync
+ * now and then makes the index words durable too, so that recovery replays
+ * at most an interval of the log (F-HDR-7).
  * Returns how long to sleep at most (0 = no deadline).  A store that turned
  * read-only is not retried: it stays unsynced until restart. */
 static uint64_t interval_tick(coord_committer *c)
 {
-    if (c->cfg.sync_policy != COORD_SYNC_INTERVAL || c->read_only_logged ||
+    if (c->cfg.sync_policy == COORD_SYNC_NONE || c->read_only_logged ||
         coord_store_synced(c->store))
         return 0;
-    uint64_t interval = c->cfg.sync_interval_ms * 1000000u;
+    uint64_t interval = (c->cfg.sync_policy == COORD_SYNC_INTERVAL
+                             ? c->cfg.sync_interval_ms
+                             : c->cfg.checkpoint_ms) * 1000000u;
     uint64_t elapsed = now_ns() - c->last_sync_ns;
     if (elapsed < interval)
         return interval - elapsed;
@@ -413,6 +419,8 @@ int coord_committer_start(coord_store *store, coord_dedup *dedup,
         c->cfg.sync_interval_ms = 1000;
     if (c->cfg.reverify_ms == 0)
         c->cfg.reverify_ms = 1000;
+    if (c->cfg.checkpoint_ms == 0)
+        c->cfg.checkpoint_ms = COORD_CHECKPOINT_MS;
     c->last_sync_ns = now_ns();
     int rc = pthread_create(&c->thread, NULL, committer_main, c);
     if (rc) {

@@ -31,6 +31,11 @@
 #define COORD_GROUP_MAX_BYTES (64ull << 20)
 #define COORD_GROUP_MAX_OPS 100000u
 
+/* Under --sync commit, how often a full fdatasync makes the index words
+ * durable (F-COM-6): it bounds what recovery replays after a crash (the
+ * log written since) and costs one sync of the dirty index pages. */
+#define COORD_CHECKPOINT_MS 1000u
+
 /* Server-wide counters for stats replies.  Written by any thread with
  * relaxed atomic adds, read by any thread: each value is exact, the set is
  * not a snapshot. */
@@ -87,6 +92,9 @@ typedef struct coord_committer_config {
     uint64_t reverify_ms;              /* a read-only store is re-verified
                                           (coord_store_reverify) at most
                                           this often; 0 = 1000            */
+    uint64_t checkpoint_ms;            /* commit policy: full sync at most
+                                          this long after a commit; 0 =
+                                          COORD_CHECKPOINT_MS             */
     /* Called on the committer thread after each published generation
      * (events); may be NULL.  Must not block. */
     void (*published)(void *arg, const coord_commit_info *info);

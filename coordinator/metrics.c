@@ -93,8 +93,8 @@ size_t coord_metrics_format(const wire_stats *st, const coord_metrics_extra *x,
            "Write ops committed since start.", st->ops_applied);
     metric(&t, "sutra_commits_total", "counter",
            "Generations published since start.", st->commits);
-    metric(&t, "sutra_syncs_total", "counter", "fdatasync calls since start.",
-           st->syncs);
+    metric(&t, "sutra_syncs_total", "counter",
+           "Syncs since start (fdatasync and ranged).", st->syncs);
     metric(&t, "sutra_duplicate_requests_total", "counter",
            "Resent requests answered from the reply cache since start.",
            st->duplicates);

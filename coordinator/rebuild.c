@@ -685,7 +685,7 @@ static int rebuild_words(coord_store *s, const scan *sc, rebuild *rb,
     }
     rc = s->io->sync(s->io, s->fd);
     if (!rc)
-        rc = s->io->store64(s->io, &s->hdr->durable_end, s->roots.committed_end);
+        rc = coord_store_durable_words(s, &s->roots);
     if (rc)
         return coord_fail(err, rc, "F-REC-6: cannot sync the rebuilt file: %s",
                           strerror(rc));

@@ -70,14 +70,26 @@ void coord_count_sync(coord_store *s)
     __atomic_fetch_add(&s->stat.syncs, 1, __ATOMIC_RELAXED);
 }
 
-/* F-HDR-7: stored only after the sync returned, so whatever value of the
- * word reaches the disk was true when it was stored.  A failed store (a
- * simulated crash) only makes the next recovery scan further back. */
-void coord_note_durable(coord_store *s, uint64_t end)
+/* F-HDR-7, F-HDR-8: stored only after the sync returned, so whatever value
+ * of either word reaches the disk was true when it was stored, whichever
+ * order the two reach it in.  A failed store (a simulated crash) only makes
+ * the next recovery scan further back. */
+int coord_store_durable_words(coord_store *s, const layout_roots *r)
+{
+    /* the value stored before the sync that precedes this call is durable */
+    if (__atomic_load_n(&s->hdr->durable_commit, __ATOMIC_RELAXED) >=
+        LAYOUT_DATA_START)
+        s->checkpointed = true;
+    int rc = s->io->store64(s->io, &s->hdr->durable_commit, r->last_commit);
+    return rc ? rc : s->io->store64(s->io, &s->hdr->durable_end, r->committed_end);
+}
+
+void coord_note_durable(coord_store *s)
 {
     s->synced = true;
+    s->log_durable_end = s->roots.committed_end;
     coord_count_sync(s);
-    (void)s->io->store64(s->io, &s->hdr->durable_end, end);
+    (void)coord_store_durable_words(s, &s->roots);
 }
 
 /* ---- creation --------------------------------------------------------- */
@@ -284,6 +296,55 @@ static int recover_from_older_slot(coord_store *s, layout_meta *meta,
     return 0;
 }
 
+/* The COMMIT record at `off` if it is whole, checksummed and names itself
+ * as its generation's last commit; read up to the file size, since no
+ * roots bound the log yet. */
+static const layout_commit *checkpoint_commit(const coord_store *s,
+                                              uint64_t off)
+{
+    if (off < LAYOUT_DATA_START || off % LAYOUT_RECORD_ALIGN != 0 ||
+        off > s->file_size || s->file_size - off < sizeof(layout_commit))
+        return NULL;
+    const layout_commit *c = (const layout_commit *)(s->map + off);
+    uint64_t len = sizeof(*c) + (uint64_t)c->request_count *
+                                    sizeof(layout_commit_entry);
+    if (c->rec.type != LAYOUT_REC_COMMIT || c->rec.length != len ||
+        s->file_size - off < len || !layout_rec_verify(&c->rec) ||
+        c->roots.last_commit != off ||
+        c->roots.committed_end != layout_align_up(off + len, LAYOUT_RECORD_ALIGN))
+        return NULL;
+    return c;
+}
+
+/* F-REC-9: under --sync commit a group is durable through its log bytes
+ * alone (F-COM-6) and the meta slots reach the disk only with a checkpoint,
+ * so a power cut can leave both slots torn.  The last checkpoint's commit
+ * record (F-HDR-8) holds the roots of a generation whose records and words
+ * are durable: recover from it as from a meta slot (roll-forward, F-REC-5),
+ * then give the recovered generation its slot.  Returns 0 (*meta becomes
+ * the recovered roots) or `failed` (the caller rebuilds). */
+static int recover_from_checkpoint(coord_store *s, layout_meta *meta,
+                                   int failed)
+{
+    uint64_t off = __atomic_load_n(&s->hdr->durable_commit, __ATOMIC_ACQUIRE);
+    const layout_commit *c = checkpoint_commit(s, off);
+    if (!c)
+        return failed;
+    layout_meta m = { 0 };
+    m.roots = c->roots;
+    m.file_size = s->file_size;
+    layout_meta_seal(&m);
+    coord_error why = { 0 };
+    memset(s->chunk, 0, sizeof(s->chunk)); /* attached for a failed slot */
+    if (coord_recover(s, &m, true, &why) != 0 || coord_write_meta(s) != 0)
+        return failed;
+    s->from_checkpoint = true;
+    m.roots = s->roots;
+    layout_meta_seal(&m);
+    *meta = m;
+    return 0;
+}
+
 /* Pick the meta, recover if needed, and mark the file open (clean_shutdown
  * = 0, durable before any write can follow). */
 static int attach(coord_store *s, coord_error *err)
@@ -294,9 +355,12 @@ static int attach(coord_store *s, coord_error *err)
     uint32_t clean = __atomic_load_n(&s->hdr->clean_shutdown, __ATOMIC_ACQUIRE);
     int rc;
     if (pick < 0 && !clean) {
-        /* F-REC-6: a power cut under interval/none can tear both slots
-         * (each written back mid-update); the log still says what was
-         * committed.  A cleanly closed file with no valid slot is damage. */
+        /* F-REC-9, else F-REC-6: a power cut can tear both slots (each
+         * written back mid-update); the log still says what was committed.
+         * A cleanly closed file with no valid slot is damage. */
+        layout_meta from_checkpoint;
+        if (recover_from_checkpoint(s, &from_checkpoint, SUTRA_ECORRUPT) == 0)
+            return mark_open(s, err);
         coord_error why = { 0 };
         s->rebuilt = true;
         rc = coord_rebuild(s, UINT64_MAX, &why);
@@ -341,7 +405,7 @@ static int mark_open(coord_store *s, coord_error *err)
     if (rc)
         return coord_fail(err, rc, "cannot mark the file open: %s",
                           strerror(rc));
-    coord_note_durable(s, s->roots.committed_end);
+    coord_note_durable(s);
     return 0;
 }
 
@@ -400,8 +464,7 @@ void coord_store_close(coord_store *s, bool clean)
     if (clean && !s->read_only) {
         coord_group_reset(s);
         if (s->io->sync(s->io, s->fd) == 0 &&
-            s->io->store64(s->io, &s->hdr->durable_end,
-                           s->roots.committed_end) == 0 &&
+            coord_store_durable_words(s, &s->roots) == 0 &&
             s->io->store32(s->io, &s->hdr->clean_shutdown, 1) == 0)
             s->io->sync(s->io, s->fd);
     }
@@ -420,7 +483,7 @@ int coord_store_sync(coord_store *s, coord_error *err)
         coord_stat_publish(s);
         return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
     }
-    coord_note_durable(s, s->roots.committed_end);
+    coord_note_durable(s);
     return 0;
 }
 
@@ -446,6 +509,7 @@ void coord_store_stats_get(const coord_store *s, coord_store_stats *out)
         .vector_dim = s->dim,
         .read_only = __atomic_load_n(&w->read_only, __ATOMIC_RELAXED) != 0,
         .rebuilt_at_open = s->rebuilt, /* set before the store is shared */
+        .checkpoint_at_open = s->from_checkpoint,
     };
 }
 

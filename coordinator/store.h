@@ -113,14 +113,20 @@ typedef struct coord_commit_info {
     uint64_t first_seq;
     uint64_t last_seq;
     uint64_t committed_end;
-    bool synced;          /* the group is durable (fdatasync'd)            */
+    bool durable;         /* the group's records are on disk: an
+                             acknowledgement may promise it survives      */
+    bool synced;          /* and so is every word published (a full sync) */
 } coord_commit_info;
 
 /**
  * Commit the open group as one generation: extend the file if needed, write
- * the records and the commit record, sync if `sync` (or the group holds a
- * flush), store the in-place words, write meta slot gen % 2, sync if `sync`,
- * publish the generation (release store) and futex-wake waiters.
+ * the records and the commit record, store the in-place words and meta slot
+ * gen % 2, publish the generation (release store) and futex-wake waiters.
+ * With `sync` (or a flush in the group) the group is durable before it is
+ * published: when the log below it is already durable and it is one
+ * contiguous write, that write alone is synced (F-COM-6: out->durable, not
+ * out->synced; the words wait for coord_store_sync()); otherwise one
+ * fdatasync covers the whole file (F-COM-4: both flags).
  * On failure nothing is published; if the failure came after in-place words
  * were stored (a failed meta write) or was a failed sync, the store turns
  * read-only (every later apply/commit fails with SUTRA_EREADONLY) until
@@ -171,6 +177,9 @@ typedef struct coord_store_stats {
     bool read_only;
     bool rebuilt_at_open;  /* recovery had to rebuild the index from the
                               whole log (F-REC-6), not just the tail      */
+    bool checkpoint_at_open; /* recovery started from the last checkpoint's
+                              commit record: no meta slot was usable
+                              (F-REC-9)                                   */
 } coord_store_stats;
 
 void coord_store_stats_get(const coord_store *s, coord_store_stats *out);

@@ -168,12 +168,21 @@ struct coord_store {
     layout_node *chunk[LAYOUT_NODE_CHUNKS]; /* entry arrays, NULL = none    */
     uint64_t *hash;        /* slots of roots.hash_root                       */
     bool read_only;
-    bool synced;
+    bool synced;           /* everything published is durable (a full sync
+                              since the last commit)                        */
+    uint64_t log_durable_end; /* the log below is durable: a full sync or
+                              ranged syncs of every group since (F-COM-6)  */
+    uint64_t zeroed_end;   /* zeros were written up to here past the end
+                              (zero_ahead in store_commit.c)              */
+    bool checkpointed;     /* durable_commit on disk names a commit record
+                              (F-HDR-8), so recovery never needs the meta
+                              slots: groups may be synced by range        */
     coord_group group;
     coord_assoc_map assoc_index; /* committed live keys; built on first use */
     bool assoc_index_built;
     coord_stat_words stat;
     bool rebuilt;          /* open ran F-REC-6 (a whole-log rebuild)      */
+    bool from_checkpoint;  /* open ran F-REC-9                            */
 };
 
 /* ---- store.c ---------------------------------------------------------- */
@@ -183,9 +192,13 @@ int coord_fail(coord_error *err, int code, const char *fmt, ...)
 void coord_stat_publish(coord_store *s);
 uint64_t coord_now_ns(void);
 void coord_count_sync(coord_store *s);
-/* A sync just made everything up to `end` durable: count it, mark the store
- * synced and store the durable end (F-HDR-7). */
-void coord_note_durable(coord_store *s, uint64_t end);
+/* Store durable_commit and durable_end (F-HDR-7, F-HDR-8) for the
+ * generation whose roots are `r`, after a sync that made its records and
+ * words durable.  Returns 0 or the store hook's error. */
+int coord_store_durable_words(coord_store *s, const layout_roots *r);
+/* A full sync just made everything published durable: count it, mark the
+ * store synced and store the durable words for the current roots. */
+void coord_note_durable(coord_store *s);
 /* The committed commit record at `off`, fully validated (F-COM-1), or NULL. */
 const layout_commit *coord_commit_at(const coord_store *s, uint64_t off);
 

@@ -92,7 +92,8 @@ int coord_store_reverify(coord_store *s, coord_error *err)
         return rc;
     s->read_only = false;
     s->synced = true;
-    (void)s->io->store64(s->io, &s->hdr->durable_end, s->roots.committed_end);
+    s->log_durable_end = s->roots.committed_end;
+    (void)coord_store_durable_words(s, &s->roots);
     coord_group_reset(s);
     coord_stat_publish(s);
     return 0;

@@ -86,7 +86,10 @@ typedef struct layout_header {
     uint64_t durable_end;     /* 152 committed_end known durable: stored
                                      after each successful sync, 0 = unknown
                                      (F-HDR-7)                              */
-    uint64_t reserved2[12];   /* 160                                         */
+    uint64_t durable_commit;  /* 160 offset of the COMMIT record that ends at
+                                     a value durable_end had, 0 = unknown
+                                     (F-HDR-8)                              */
+    uint64_t reserved2[11];   /* 168                                         */
     uint64_t node_chunk[LAYOUT_NODE_CHUNKS]; /* 256 offsets of node-table
                                      chunk records, 0 = not allocated yet   */
     uint8_t reserved3[4096 - 512]; /* 512 room for later roots, zero     */
@@ -104,6 +107,7 @@ _Static_assert(offsetof(layout_header, generation) == 128, "F-HDR-6");
 _Static_assert(offsetof(layout_header, clean_shutdown) == 136, "F-HDR-6");
 _Static_assert(offsetof(layout_header, superseded) == 140, "F-HDR-6");
 _Static_assert(offsetof(layout_header, writer_pid) == 144, "F-HDR-6");
+_Static_assert(offsetof(layout_header, durable_commit) == 160, "F-HDR-8");
 _Static_assert(offsetof(layout_header, durable_end) == 152, "F-HDR-7");
 _Static_assert(offsetof(layout_header, node_chunk) == 256, "F-HDR-6");
 

@@ -208,6 +208,8 @@ static void test_faults_enospc_on_extend(void **state)
     rig_close(&r);
 }
 
+static void check_read_only_until_reverified(rig *r, uint64_t published);
+
 static void check_write_fault(int err_code, bool short_write)
 {
     rig r;
@@ -219,6 +221,18 @@ static void check_write_fault(int err_code, bool short_write)
     else
         coord_io_fault_fail(r.f, COORD_FAULT_PWRITE, 1, err_code, true);
     commit_fails(&r, err_code, "write");
+    if (err_code == EIO) {
+        /* A synced group's write is its sync too (F-COM-6), and an EIO
+         * from it may have dropped dirty pages, as a failed fdatasync may:
+         * nothing was published, and the store refuses writes until what
+         * it published is proven on disk again. */
+        assert_image_same(r.d.path, img, before.committed_end);
+        coord_io_fault_disarm(r.f);
+        check_read_only_until_reverified(&r, 4);
+        free(img);
+        rig_close(&r);
+        return;
+    }
     if (!short_write)
         commit_fails(&r, err_code, "write"); /* still failing: still nothing */
     coord_store_stats after = stats_of(r.s);
@@ -316,21 +330,33 @@ static void test_faults_commit_sync_fails_after_unsynced(void **state)
     rig_close(&r);
 }
 
-static void test_faults_fsync_fails_after_meta(void **state)
+/* F-COM-6: a group that continues a durable log is synced by its own
+ * write, before any word or meta slot names it; when that sync fails the
+ * group is reported failed, no slot names it, and its commit record is
+ * spoiled so that no recovery rolls forward into it. */
+static void test_faults_group_sync_fails(void **state)
 {
     (void)state;
     rig r;
     rig_open(&r, 41, 3);
-    /* the commit's one sync comes after its meta slot is written */
+    uint64_t end = stats_of(r.s).committed_end;
     coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 1, EIO, false);
-    commit_fails(&r, EIO, "fdatasync");
-    /* the failed generation's meta slot was written, then invalidated:
-     * the group was reported failed and must not come back; the other
-     * slot still holds 3, which stays published */
+    commit_fails(&r, EIO, "sync");
     const uint64_t slot = (4 % 2) ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
     const uint64_t other = (3 % 2) ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
     uint8_t *img = image_of(r.d.path, LAYOUT_DATA_START);
-    assert_false(layout_meta_valid((const layout_meta *)(img + slot)));
+    const layout_meta *m4 = (const layout_meta *)(img + slot);
+    assert_true(!layout_meta_valid(m4) || m4->roots.generation < 4);
+    free(img);
+    img = image_of(r.d.path, end + 4096);
+    bool commit_left = false; /* a whole COMMIT record past the end */
+    for (uint64_t off = end; off + sizeof(layout_commit) <= end + 4096;
+         off += LAYOUT_RECORD_ALIGN) {
+        const layout_commit *c = (const layout_commit *)(img + off);
+        if (c->rec.type == LAYOUT_REC_COMMIT && layout_rec_verify(&c->rec))
+            commit_left = true;
+    }
+    assert_false(commit_left);
     const layout_meta *m3 = (const layout_meta *)(img + other);
     assert_true(layout_meta_valid(m3));
     assert_int_equal(m3->roots.generation, 3);
@@ -528,7 +554,7 @@ static op_cut crash_commit_at(uint32_t gens, uint64_t k, int mode,
 {
     rig r;
     rig_open_seeded(&r, 71, fault_seed, gens);
-    uint64_t syncs = coord_io_fault_count(r.f, COORD_FAULT_SYNC);
+    uint64_t syncs = coord_io_fault_syncs_done(r.f);
     coord_io_fault_crash_at(r.f, k);
     coord_error err = { 0 };
     fx_req q = { 0 };
@@ -539,8 +565,7 @@ static op_cut crash_commit_at(uint32_t gens, uint64_t k, int mode,
     if (rc)
         r.m->gen[gens + 1] = r.m->open;
     op_cut c = { 0 };
-    c.synced = coord_io_fault_count(r.f, COORD_FAULT_SYNC) > syncs &&
-               coord_io_fault_unsynced(r.f) <= 2;
+    c.synced = coord_io_fault_syncs_done(r.f) > syncs;
     coord_io_fault_power_loss(r.f, (enum coord_power_mode)mode);
     coord_store_close(r.s, false);
     c.meta_gen = newest_meta_generation(r.d.path);
@@ -565,22 +590,15 @@ static op_cut crash_commit_at(uint32_t gens, uint64_t k, int mode,
     return c;
 }
 
-/*
- * One fdatasync per commit (docs/format.md §8.1): the records, the index
- * words and the meta slot of a generation reach the page cache unsynced,
- * and a power cut may keep any of their pages and lose the others — the
- * meta slot without the records it names, say.  For every operation of a
- * synced commit: crash there and cut the power in every mode; then, with
- * the crash at the sync itself, cut until some cut has kept the complete
- * meta slot but not all the records (the case one sync allows and a sync
- * before the meta did not): recovery must go back to the generation before.
- */
-static void test_faults_crash_at_every_commit_operation(void **state)
+/* Crash at every operation of the commit of generation gens + 1 and cut
+ * the power in every mode.  Returns the first operation after the commit's
+ * sync; *meta_ahead counts cuts that kept a valid slot of gens + 1 although
+ * its sync never returned. */
+static uint64_t sweep_commit_ops(uint32_t gens, uint64_t *meta_ahead,
+                                 uint64_t *ops_out, uint64_t *cuts_out,
+                                 uint64_t *kept_out)
 {
-    (void)state;
-    const uint32_t gens = 3;
-    /* how many io operations the fourth commit performs, and which is
-     * its sync */
+    /* how many io operations the commit performs, and which is its sync */
     rig probe;
     rig_open_seeded(&probe, 71, 71, gens);
     uint64_t before = coord_io_fault_total(probe.f);
@@ -593,6 +611,7 @@ static void test_faults_crash_at_every_commit_operation(void **state)
     assert_true(ops > 10);
 
     uint64_t cuts = 0, kept_synced = 0, sync_at = 0;
+    *meta_ahead = 0;
     for (uint64_t k = 1; k <= ops; k++) {
         for (int mode = COORD_POWER_NOTHING; mode <= COORD_POWER_PAGES; mode++) {
             int seeds = mode == COORD_POWER_NOTHING ? 1 : 2;
@@ -602,11 +621,55 @@ static void test_faults_crash_at_every_commit_operation(void **state)
                 kept_synced += c.synced;
                 if (c.synced && !sync_at)
                     sync_at = k - 1; /* the first k after the sync */
+                *meta_ahead += c.meta_gen == gens + 1 && !c.synced;
                 cuts++;
             }
         }
     }
     assert_true(sync_at > 0 && kept_synced > 0);
+    *ops_out = ops;
+    *cuts_out = cuts;
+    *kept_out = kept_synced;
+    return sync_at;
+}
+
+/*
+ * F-COM-6: once a file has a durable checkpoint, a synced commit syncs its
+ * own log bytes before any word or meta slot names them.  For every
+ * operation of such a commit (the fourth of a new file): crash there, cut
+ * the power in every mode, recover: never a rebuild, the last acknowledged
+ * generation or the crashed one, and never a valid meta slot on disk for a
+ * generation whose sync did not return.
+ */
+static void test_faults_crash_at_every_ranged_commit_operation(void **state)
+{
+    (void)state;
+    uint64_t meta_ahead, ops, cuts, kept;
+    (void)sweep_commit_ops(3, &meta_ahead, &ops, &cuts, &kept);
+    print_message("crash at each of %llu operations of a ranged commit: %llu "
+                  "power cuts, %llu after its sync (kept it), %llu with its "
+                  "meta slot ahead of its records\n",
+                  (unsigned long long)ops, (unsigned long long)cuts,
+                  (unsigned long long)kept, (unsigned long long)meta_ahead);
+    assert_int_equal(meta_ahead, 0);
+}
+
+/*
+ * F-COM-4: before the first checkpoint (the second commit of a new file)
+ * a synced commit is one fdatasync of the whole file: the records, the
+ * index words and the meta slot reach the page cache unsynced, and a power
+ * cut may keep any of their pages and lose the others — the meta slot
+ * without the records it names, say.  For every operation: crash there
+ * and cut the power in every mode; then, with the crash at the sync
+ * itself, cut until some cut has kept the complete meta slot but not all
+ * the records: recovery must go back to the generation before.
+ */
+static void test_faults_crash_at_every_commit_operation(void **state)
+{
+    (void)state;
+    const uint32_t gens = 1;
+    uint64_t ahead, ops, cuts, kept_synced;
+    uint64_t sync_at = sweep_commit_ops(gens, &ahead, &ops, &cuts, &kept_synced);
 
     uint64_t tries = 0, meta_ahead = 0;
     for (uint64_t seed = 1; seed <= 2000 && meta_ahead < 3; seed++, tries++) {
@@ -715,12 +778,59 @@ static void patch_file(const char *path, uint64_t off, const void *bytes,
     close(fd);
 }
 
-/* F-REC-7: generation 6 is synced, but the word that says so (durable_end)
- * only reaches the disk with a later sync (and names the generation before
- * the sync's own, whose index words came after it: F-COM-4); unsynced 7
- * and 8 follow, and 8 rewrites slot 0, which held 6.  The power cut loses
- * 7 and 8, leaves slot 0 torn (half of 8 written back) and slot 1 holding
- * 5.  The synced generation 6 must survive: its group is whole in the log. */
+/* F-REC-9: with both meta slots torn (each written back in the middle of
+ * an update, which a power cut can leave under F-COM-6, where slots are
+ * not synced with their groups), recovery starts from the checkpoint's
+ * commit record (F-HDR-8) and rolls forward over the groups synced since:
+ * no rebuild, nothing acknowledged lost. */
+static void test_faults_both_slots_torn_recover_from_checkpoint(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 89, 4);
+    coord_error err = { 0 };
+    /* a checkpoint at 4; the second sync makes its words durable */
+    assert_int_equal(coord_store_sync(r.s, &err), 0);
+    assert_int_equal(coord_store_sync(r.s, &err), 0);
+    commit_next(&r, true);
+    commit_next(&r, true);
+    assert_int_equal(stats_of(r.s).generation, 6);
+    coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING);
+    coord_store_close(r.s, false);
+    uint8_t junk[LAYOUT_META_SIZE / 2];
+    memset(junk, 0x5A, sizeof(junk));
+    patch_file(r.d.path, LAYOUT_META_OFFSET_0 + 64, junk, sizeof(junk));
+    patch_file(r.d.path, LAYOUT_META_OFFSET_1 + 64, junk, sizeof(junk));
+    uint8_t *img = image_of(r.d.path, LAYOUT_DATA_START);
+    assert_false(layout_meta_valid((const layout_meta *)(img + LAYOUT_META_OFFSET_0)));
+    assert_false(layout_meta_valid((const layout_meta *)(img + LAYOUT_META_OFFSET_1)));
+    assert_true(((const layout_header *)img)->durable_commit >= LAYOUT_DATA_START);
+    free(img);
+
+    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    coord_store_stats st = stats_of(r.s);
+    assert_true(st.checkpoint_at_open);
+    assert_false(st.rebuilt_at_open);
+    assert_int_equal(st.generation, 6);
+    fx_check_state(r.d.dir, r.m, 6);
+    /* a power cut right after the recovery keeps it, from a slot now */
+    coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING);
+    coord_store_close(r.s, false);
+    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    assert_false(stats_of(r.s).checkpoint_at_open);
+    assert_int_equal(stats_of(r.s).generation, 6);
+    fx_check_state(r.d.dir, r.m, 6);
+    commit_next(&r, true);
+    fx_check_state(r.d.dir, r.m, 7);
+    rig_close(&r);
+}
+
+/* F-REC-7: generations 4..6 are synced by their own log bytes (F-COM-6):
+ * neither their meta slots nor the durable_end word reach the disk with
+ * them; unsynced 7 and 8 follow, and 8 rewrites slot 0.  The power cut
+ * loses 7 and 8 and every unsynced slot write, and leaves slot 0 torn (half
+ * of 8 written back): slot 1 holds a generation from before 4.  The synced
+ * generations must survive: their groups are whole in the log. */
 static void test_faults_synced_generation_survives_lost_slot(void **state)
 {
     (void)state;
@@ -745,11 +855,9 @@ static void test_faults_synced_generation_survives_lost_slot(void **state)
     const layout_meta *m1 = (const layout_meta *)(img + LAYOUT_META_OFFSET_1);
     assert_false(layout_meta_valid(m0));
     assert_true(layout_meta_valid(m1));
-    assert_int_equal(m1->roots.generation, 5);
-    /* stored after 5's sync, durable with 6's: 4's end (5's index words
-     * were stored after 5's sync, so 5 is replayed) */
-    assert_int_equal(((const layout_header *)img)->durable_end,
-                     four.committed_end);
+    assert_true(m1->roots.generation < 4);
+    /* only full syncs store it, and the last one came before 4 */
+    assert_true(((const layout_header *)img)->durable_end < four.committed_end);
     free(img);
 
     coord_error err = { 0 };
@@ -919,16 +1027,18 @@ int main(void)
         cmocka_unit_test(test_faults_eio_on_pwrite),
         cmocka_unit_test(test_faults_short_write),
         cmocka_unit_test(test_faults_commit_sync_fails_after_unsynced),
-        cmocka_unit_test(test_faults_fsync_fails_after_meta),
+        cmocka_unit_test(test_faults_group_sync_fails),
         cmocka_unit_test(test_faults_interval_sync_fails),
         cmocka_unit_test(test_faults_io_model_failed_sync_loses_writes),
         cmocka_unit_test(test_faults_kill_under_sync_none_keeps_all),
         cmocka_unit_test(test_faults_synced_generation_survives_lost_slot),
+        cmocka_unit_test(test_faults_both_slots_torn_recover_from_checkpoint),
         cmocka_unit_test(test_faults_discarded_group_stays_discarded),
         cmocka_unit_test(test_faults_power_cut_sync_none),
         cmocka_unit_test(test_faults_power_cut_sync_interval),
         cmocka_unit_test(test_faults_power_cut_sync_commit),
         cmocka_unit_test(test_faults_crash_at_every_commit_operation),
+        cmocka_unit_test(test_faults_crash_at_every_ranged_commit_operation),
         cmocka_unit_test(test_faults_committer_replies),
     };
     return cmocka_run_group_tests(tests, NULL, summary);
