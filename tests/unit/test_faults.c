@@ -1010,6 +1010,52 @@ static void test_faults_committer_replies(void **state)
     fx_dir_remove(&d);
 }
 
+/* F-COM-6 at the committer: under --sync commit each acknowledged group is
+ * synced by range (the header's durable words stay where the last full
+ * sync left them), and a checkpoint follows within checkpoint_ms, after
+ * which durable_end and durable_commit name the newest generation. */
+static void test_faults_committer_checkpoints(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 97, 3); /* three full syncs: the file is checkpointed */
+    coord_dedup *dd;
+    assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
+    coord_counters counters = { 0 };
+    coord_committer_config cfg = { .sync_policy = COORD_SYNC_COMMIT,
+                                   .checkpoint_ms = 1500 };
+    coord_committer *c;
+    uint64_t syncs = coord_io_fault_count(r.f, COORD_FAULT_SYNC);
+    uint64_t full_before = 0;
+    assert_int_equal(coord_committer_start(r.s, dd, &counters, &cfg, &c), 0);
+    uint64_t no = 200;
+    for (uint32_t i = 0; i < 5; i++)
+        assert_int_equal(submit_one(c, i, ++no), 0);
+    /* five acknowledged groups, five syncs, none of them a checkpoint yet */
+    assert_int_equal(coord_io_fault_count(r.f, COORD_FAULT_SYNC), syncs + 5);
+    uint8_t *img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
+    full_before = ((const layout_header *)img)->durable_end;
+    free(img);
+    coord_store_stats st = stats_of(r.s);
+    assert_int_equal(st.generation, 8);
+    assert_true(full_before < st.committed_end);
+
+    uint64_t durable = 0, commit = 0;
+    for (int i = 0; i < 500 && durable != st.committed_end; i++) {
+        usleep(10000);
+        img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
+        durable = ((const layout_header *)img)->durable_end;
+        commit = ((const layout_header *)img)->durable_commit;
+        free(img);
+    }
+    assert_int_equal(durable, st.committed_end);
+    assert_true(commit >= LAYOUT_DATA_START && commit < st.committed_end);
+    assert_int_equal(coord_io_fault_count(r.f, COORD_FAULT_SYNC), syncs + 6);
+    assert_int_equal(coord_committer_stop(c), 0);
+    coord_dedup_destroy(dd);
+    rig_close(&r);
+}
+
 static int summary(void **state)
 {
     (void)state;
@@ -1033,6 +1079,7 @@ int main(void)
         cmocka_unit_test(test_faults_kill_under_sync_none_keeps_all),
         cmocka_unit_test(test_faults_synced_generation_survives_lost_slot),
         cmocka_unit_test(test_faults_both_slots_torn_recover_from_checkpoint),
+        cmocka_unit_test(test_faults_committer_checkpoints),
         cmocka_unit_test(test_faults_discarded_group_stays_discarded),
         cmocka_unit_test(test_faults_power_cut_sync_none),
         cmocka_unit_test(test_faults_power_cut_sync_interval),
