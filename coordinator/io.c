@@ -30,14 +30,18 @@ static int posix_open(coord_io *io, const char *path, int flags,
     return 0;
 }
 
-static int posix_pwrite(coord_io *io, int fd, const void *buf, size_t len,
-                        uint64_t offset)
+/* Write all `len` bytes at `offset` with pwritev2 `flags` (0: a plain
+ * pwrite), looping on short writes and EINTR; *done counts the bytes
+ * written, also when it fails. */
+static int write_all(int fd, const void *buf, size_t len, uint64_t offset,
+                     int flags, size_t *done)
 {
-    (void)io;
     const uint8_t *p = buf;
-    while (len > 0) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : len;
-        ssize_t n = pwrite(fd, p, chunk, (off_t)offset);
+    *done = 0;
+    while (*done < len) {
+        size_t left = len - *done;
+        struct iovec v = { (void *)(p + *done), left > (1u << 30) ? (1u << 30) : left };
+        ssize_t n = pwritev2(fd, &v, 1, (off_t)(offset + *done), flags);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -45,11 +49,17 @@ static int posix_pwrite(coord_io *io, int fd, const void *buf, size_t len,
         }
         if (n == 0)
             return EIO; /* no progress: never spin */
-        p += n;
-        len -= (size_t)n;
-        offset += (uint64_t)n;
+        *done += (size_t)n;
     }
     return 0;
+}
+
+static int posix_pwrite(coord_io *io, int fd, const void *buf, size_t len,
+                        uint64_t offset)
+{
+    (void)io;
+    size_t done;
+    return write_all(fd, buf, len, offset, 0, &done);
 }
 
 /* Where fallocate is unsupported (some filesystems), write real zeros so the
@@ -98,26 +108,13 @@ static int posix_sync(coord_io *io, int fd)
 static int posix_pwrite_sync(coord_io *io, int fd, const void *buf,
                              size_t len, uint64_t offset)
 {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        struct iovec v = { (void *)p, len > (1u << 30) ? (1u << 30) : len };
-        ssize_t n = pwritev2(fd, &v, 1, (off_t)offset, RWF_DSYNC);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)
-                break; /* no RWF_DSYNC here: the whole-file way below */
-            return errno;
-        }
-        if (n == 0)
-            return EIO; /* no progress: never spin */
-        p += n;
-        len -= (size_t)n;
-        offset += (uint64_t)n;
-    }
-    if (len == 0)
-        return 0;
-    int rc = posix_pwrite(io, fd, p, len, offset);
+    size_t done;
+    int rc = write_all(fd, buf, len, offset, RWF_DSYNC, &done);
+    if (rc != EOPNOTSUPP && rc != EINVAL && rc != ENOSYS)
+        return rc;
+    /* no RWF_DSYNC here: the rest, then the whole file */
+    rc = posix_pwrite(io, fd, (const uint8_t *)buf + done, len - done,
+                      offset + done);
     return rc ? rc : posix_sync(io, fd);
 }
 

@@ -296,22 +296,19 @@ static int recover_from_older_slot(coord_store *s, layout_meta *meta,
     return 0;
 }
 
+static const layout_commit *commit_below(const coord_store *s, uint64_t off,
+                                         uint64_t limit);
+
 /* The COMMIT record at `off` if it is whole, checksummed and names itself
  * as its generation's last commit; read up to the file size, since no
  * roots bound the log yet. */
 static const layout_commit *checkpoint_commit(const coord_store *s,
                                               uint64_t off)
 {
-    if (off < LAYOUT_DATA_START || off % LAYOUT_RECORD_ALIGN != 0 ||
-        off > s->file_size || s->file_size - off < sizeof(layout_commit))
-        return NULL;
-    const layout_commit *c = (const layout_commit *)(s->map + off);
-    uint64_t len = sizeof(*c) + (uint64_t)c->request_count *
-                                    sizeof(layout_commit_entry);
-    if (c->rec.type != LAYOUT_REC_COMMIT || c->rec.length != len ||
-        s->file_size - off < len || !layout_rec_verify(&c->rec) ||
-        c->roots.last_commit != off ||
-        c->roots.committed_end != layout_align_up(off + len, LAYOUT_RECORD_ALIGN))
+    const layout_commit *c = commit_below(s, off, s->file_size);
+    if (!c || c->roots.last_commit != off ||
+        c->roots.committed_end !=
+            layout_align_up(off + c->rec.length, LAYOUT_RECORD_ALIGN))
         return NULL;
     return c;
 }
@@ -518,18 +515,26 @@ uint32_t coord_store_dim(const coord_store *s)
     return s->dim;
 }
 
-const layout_commit *coord_commit_at(const coord_store *s, uint64_t off)
+/* The COMMIT record at `off`, whole below `limit` and checksummed
+ * (F-COM-1), or NULL. */
+static const layout_commit *commit_below(const coord_store *s, uint64_t off,
+                                         uint64_t limit)
 {
-    const layout_commit *c = coord_committed_bytes(s, off, sizeof(*c));
-    if (!c || off % LAYOUT_RECORD_ALIGN != 0 ||
-        c->rec.type != LAYOUT_REC_COMMIT)
+    if (off < LAYOUT_DATA_START || off % LAYOUT_RECORD_ALIGN != 0 ||
+        off > limit || limit - off < sizeof(layout_commit))
         return NULL;
+    const layout_commit *c = (const layout_commit *)(s->map + off);
     uint64_t body = (uint64_t)c->request_count * sizeof(layout_commit_entry);
-    if (c->rec.length != sizeof(*c) + body ||
-        !coord_committed_bytes(s, off, c->rec.length) ||
+    if (c->rec.type != LAYOUT_REC_COMMIT ||
+        c->rec.length != sizeof(*c) + body || limit - off < c->rec.length ||
         !layout_rec_verify(&c->rec))
         return NULL;
     return c;
+}
+
+const layout_commit *coord_commit_at(const coord_store *s, uint64_t off)
+{
+    return commit_below(s, off, s->roots.committed_end);
 }
 
 int coord_store_recent_commits(const coord_store *s, uint64_t max_entries,
