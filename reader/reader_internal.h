@@ -32,6 +32,12 @@ struct sutra_db {
      * live (DESIGN §4).  Refreshed with fstat on the rare path where a
      * committed_end or a record lies past it. */
     uint64_t known_size;
+    /* Per node-table chunk, the offset at which its NODE_CHUNK region was
+     * last validated (0 = never): while chunk word k still holds that
+     * offset, an entry needs only the bounds check against the snapshot
+     * (reader_node_entry()).  A cache of a check, shared by every thread
+     * using the handle: relaxed atomics, any thread may fill it. */
+    uint64_t chunk_seen[LAYOUT_NODE_CHUNKS];
 };
 
 /* Snapshot private_[] slots. */
@@ -94,6 +100,27 @@ void reader_view_init(reader_view *v, const struct sutra_snapshot *snap);
 /* Node `node`'s table entry (node < v->node_count), or NULL when its chunk
  * fails validation (F-NODE-2): a damaged file.  Any thread, lock-free. */
 const layout_node *reader_node_entry(const reader_view *v, uint32_t node);
+
+/* reader_node_entry() for a chunk this handle has validated before: the
+ * word still names the offset checked then and the chunk lies inside the
+ * snapshot.  Any other case takes reader_node_entry() (which validates and
+ * fills the cache).  Inline because traversals call it once per edge. */
+static inline const layout_node *reader_node_entry_fast(const reader_view *v,
+                                                        uint32_t node)
+{
+    uint32_t chunk;
+    uint64_t index;
+    layout_node_locate(node, &chunk, &index);
+    const sutra_db *db = v->db;
+    uint64_t off = __atomic_load_n(&reader_header(db)->node_chunk[chunk],
+                                   __ATOMIC_ACQUIRE);
+    uint64_t bytes = LAYOUT_REGION_BODY +
+                     layout_node_chunk_entries(chunk) * sizeof(layout_node);
+    if (off == 0 || off != __atomic_load_n(&db->chunk_seen[chunk], __ATOMIC_RELAXED) ||
+        off > v->committed_end || bytes > v->committed_end - off)
+        return reader_node_entry(v, node);
+    return (const layout_node *)(db->map + off + LAYOUT_REGION_BODY) + index;
+}
 
 /* Find `id` in the snapshot: 0 with its node number and visible version,
  * SUTRA_ENOTFOUND (never learned or forgotten as of the snapshot) or

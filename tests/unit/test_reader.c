@@ -610,6 +610,50 @@ static void test_reader_corrupt_head_word(void **state)
     expect_head_corrupt(f, hash_root);
 }
 
+/* A handle remembers which node chunks it has validated (their descriptors
+ * are committed bytes that never change).  A chunk word that later names
+ * anything else must be validated again, on the same handle, between two
+ * reads: damage the word under an open handle, then restore it. */
+static void test_reader_chunk_word_changes_under_open_handle(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a");
+    learn(f, &a, "node zero", NULL, 1.0f);
+    char dir[64];
+    copy_file(f->path, dir, sizeof(dir));
+    sutra_db *db = open_dir(dir);
+    struct sutra_snapshot s;
+    assert_int_equal(sutra_snapshot(db, &s), 0);
+    sutra_concept c;
+    assert_int_equal(sutra_get(&s, &a, &c), 0); /* chunk 0 validated */
+
+    const uint64_t word = offsetof(layout_header, node_chunk);
+    uint64_t good = 0;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &good, sizeof(good), (off_t)word), (ssize_t)sizeof(good));
+    close(fd);
+    uint64_t hash_root = s.private_[2];
+    const uint64_t bad[] = {
+        hash_root,                    /* a committed region of another kind */
+        good + LAYOUT_REGION_ALIGN,   /* inside the chunk, not its start    */
+        good + 8,                     /* misaligned                         */
+        0,                            /* not allocated                      */
+        UINT64_MAX - 63,              /* out of every range                 */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        damage(dir, word, &bad[i], sizeof(bad[i]));
+        assert_int_equal(sutra_get(&s, &a, &c), SUTRA_ECORRUPT);
+        damage(dir, word, &good, sizeof(good));
+        assert_int_equal(sutra_get(&s, &a, &c), 0);
+        assert_memory_equal(c.content, "node zero", 9);
+    }
+    sutra_close(db);
+    remove_dir(dir);
+}
+
 /* A damaged hash root in the meta makes snapshots fail, not lookups crash. */
 static void test_reader_corrupt_meta_roots(void **state)
 {
@@ -644,6 +688,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at_generation_zero, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_wait_generation, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_corrupt_head_word, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_chunk_word_changes_under_open_handle, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_corrupt_meta_roots, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
