@@ -164,6 +164,8 @@ int coord_listener_open(nng_socket sock, const char *url, bool watch,
         l->watching = rv == 0;
     }
     if (rv) {
+        if (watch) /* the socket stays open: it must not call back into l */
+            (void)nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, NULL, NULL);
         coord_listener_close(l);
         return rv;
     }
@@ -176,17 +178,23 @@ uint64_t coord_listener_restarts(const coord_listener *l)
     return l ? atomic_load(&((coord_listener *)l)->restarts) : 0;
 }
 
+void coord_listener_stop(coord_listener *l)
+{
+    if (!l || !l->watching)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = true;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->thread, NULL);
+    l->watching = false;
+}
+
 void coord_listener_close(coord_listener *l)
 {
     if (!l)
         return;
-    if (l->watching) {
-        pthread_mutex_lock(&l->mu);
-        l->stop = true;
-        pthread_cond_signal(&l->cv);
-        pthread_mutex_unlock(&l->mu);
-        pthread_join(l->thread, NULL);
-    }
+    coord_listener_stop(l);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
     free(l->url);

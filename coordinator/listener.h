@@ -47,9 +47,18 @@ int coord_listener_open(nng_socket sock, const char *url, bool watch,
 uint64_t coord_listener_restarts(const coord_listener *l);
 
 /**
- * Stop the watchdog and free.  The NNG listener itself is closed with its
- * socket (nng_close), so call this before or after closing the socket.
- * NULL is a no-op.  Main thread.
+ * Stop the watchdog (joins its thread), so that nothing recreates the NNG
+ * listener any more.  Call before closing the socket.  Idempotent; NULL is
+ * a no-op.  Main thread.
+ */
+void coord_listener_stop(coord_listener *l);
+
+/**
+ * Stop the watchdog if still running, and free.  The NNG listener itself
+ * is closed with its socket (nng_close).  A watched listener is the
+ * argument of the socket's pipe notification, which NNG threads may run
+ * until the socket is closed: close the socket first.  NULL is a no-op.
+ * Main thread.
  */
 void coord_listener_close(coord_listener *l);
 

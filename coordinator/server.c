@@ -523,12 +523,16 @@ void coord_server_close(coord_server *s)
     if (s->ctx_count)
         sleep_ms(CLOSE_GRACE_MS);
     atomic_store(&s->stopped, 1);
-    coord_listener_close(s->rep_listener); /* no watchdog restarts past here */
-    coord_listener_close(s->pub_listener);
+    coord_listener_stop(s->rep_listener); /* no watchdog restarts past here */
+    coord_listener_stop(s->pub_listener);
     if (s->rep_open)
         nng_close(s->rep);
     if (s->pub_open)
         nng_close(s->pub);
+    /* only now: until its socket is closed, NNG may still call the
+     * request listener's pipe notification with it */
+    coord_listener_close(s->rep_listener);
+    coord_listener_close(s->pub_listener);
     for (uint32_t i = 0; i < s->ctx_count; i++) {
         coord_ctx *x = &s->ctxs[i];
         nng_aio_free(x->aio); /* waits for a running callback */
