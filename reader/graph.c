@@ -326,7 +326,7 @@ int sutra_neighbors_begin(const struct sutra_snapshot *snap, const sutra_id *id,
 static int graph_neighbor_fill(const reader_view *v, const layout_adj_entry *e,
                                uint32_t dir, sutra_neighbor *out)
 {
-    const layout_node *other = reader_node_entry_fast(v, e->node);
+    const layout_node *other = reader_node_entry(v, e->node);
     if (!other)
         return SUTRA_ECORRUPT;
     memcpy(out->id.bytes, other->id, sizeof(out->id.bytes));

@@ -32,37 +32,20 @@ void reader_view_init(reader_view *v, const struct sutra_snapshot *snap)
     v->hash_slots = snap->private_[READER_SNAP_HASH_SLOTS];
 }
 
-/* Node `node`'s table entry, or NULL when its chunk fails validation
- * (F-NODE-2).  node < node_count, so the chunk was committed at or before
- * the snapshot and lies below committed_end.  The region's descriptor is
- * checked once per chunk offset and handle (sutra_db.chunk_seen): the
- * descriptor is committed bytes that never change, so what varies per call
- * is only the word and the snapshot's bounds, and those are checked every
- * time. */
-const layout_node *reader_node_entry(const reader_view *v, uint32_t node)
+bool reader_node_chunk_valid(const sutra_db *db, uint32_t chunk, uint64_t off)
 {
-    uint32_t chunk;
-    uint64_t index;
-    layout_node_locate(node, &chunk, &index);
-    const sutra_db *db = v->db;
-    uint64_t off = reader_load_word(&reader_header(db)->node_chunk[chunk]);
-    uint64_t entries = layout_node_chunk_entries(chunk);
-    if (off % LAYOUT_REGION_ALIGN != 0 || off < LAYOUT_DATA_START ||
-        off > v->committed_end ||
-        LAYOUT_REGION_BODY + entries * sizeof(layout_node) > v->committed_end - off)
-        return NULL;
-    uint64_t *seen = (uint64_t *)&db->chunk_seen[chunk]; /* a cache: see above */
-    if (__atomic_load_n(seen, __ATOMIC_RELAXED) != off) {
-        const layout_region *reg = (const layout_region *)(db->map + off);
-        if (reg->rec.type != LAYOUT_REC_NODE_CHUNK ||
-            !(reg->rec.flags & LAYOUT_REC_F_REGION) || reg->arg0 != chunk ||
-            reg->arg1 != entries || reg->arg2 != layout_node_chunk_first(chunk))
-            return NULL;
-        __atomic_store_n(seen, off, __ATOMIC_RELAXED);
-    }
-    const layout_node *table =
-        (const layout_node *)(db->map + off + LAYOUT_REGION_BODY);
-    return &table[index];
+    if (off % LAYOUT_REGION_ALIGN != 0 || off < LAYOUT_DATA_START)
+        return false;
+    const layout_region *reg = (const layout_region *)(db->map + off);
+    if (reg->rec.type != LAYOUT_REC_NODE_CHUNK ||
+        !(reg->rec.flags & LAYOUT_REC_F_REGION) || reg->arg0 != chunk ||
+        reg->arg1 != layout_node_chunk_entries(chunk) ||
+        reg->arg2 != layout_node_chunk_first(chunk))
+        return false;
+    /* a cache of this check, shared by the handle's threads: the one
+     * field of sutra_db written after open */
+    __atomic_store_n((uint64_t *)&db->chunk_seen[chunk], off, __ATOMIC_RELAXED);
+    return true;
 }
 
 /* The version record at `off` if it is a sane record of `node`/`id`, else

@@ -61,8 +61,9 @@ typedef struct path_weighted_side {
 struct sutra_traversal {
     uint64_t capacity;   /* nodes every BFS array holds                   */
     uint32_t stamp;      /* this call's visited mark                      */
-    /* node-table chunks validated during this call (reader_node_entry
-     * validates a chunk on every call; a traversal needs it once) */
+    /* node-table chunks found during this call: reader_node_entry still
+     * loads the chunk word and checks the snapshot's bounds on every
+     * call; a traversal, within one snapshot, needs them once */
     const layout_node *chunk_table[LAYOUT_NODE_CHUNKS];
     /* bidirectional BFS */
     uint32_t *seen_fwd, *seen_bwd;     /* stamp when reached from each side */

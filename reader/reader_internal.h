@@ -97,16 +97,21 @@ typedef struct reader_view {
 /* Unpack a snapshot (the caller checked snap and snap->db). */
 void reader_view_init(reader_view *v, const struct sutra_snapshot *snap);
 
-/* Node `node`'s table entry (node < v->node_count), or NULL when its chunk
- * fails validation (F-NODE-2): a damaged file.  Any thread, lock-free. */
-const layout_node *reader_node_entry(const reader_view *v, uint32_t node);
+/* Validate node chunk `chunk`'s NODE_CHUNK region at `off` (alignment,
+ * place, descriptor) and remember the offset in db->chunk_seen.  The
+ * caller checked that the chunk lies below its snapshot's committed_end.
+ * Out of line: a handle runs it once per chunk offset. */
+bool reader_node_chunk_valid(const sutra_db *db, uint32_t chunk, uint64_t off);
 
-/* reader_node_entry() for a chunk this handle has validated before: the
- * word still names the offset checked then and the chunk lies inside the
- * snapshot.  Any other case takes reader_node_entry() (which validates and
- * fills the cache).  Inline because traversals call it once per edge. */
-static inline const layout_node *reader_node_entry_fast(const reader_view *v,
-                                                        uint32_t node)
+/* Node `node`'s table entry (node < v->node_count), or NULL when its chunk
+ * fails validation (F-NODE-2): a damaged file.  The chunk word and the
+ * snapshot's bounds are checked on every call; the region's descriptor,
+ * committed bytes that never change, once per chunk offset and handle
+ * (sutra_db.chunk_seen), so a word naming any other offset is validated
+ * again.  Inline because traversals call it once per edge.  Any thread,
+ * lock-free. */
+static inline const layout_node *reader_node_entry(const reader_view *v,
+                                                   uint32_t node)
 {
     uint32_t chunk;
     uint64_t index;
@@ -116,9 +121,12 @@ static inline const layout_node *reader_node_entry_fast(const reader_view *v,
                                    __ATOMIC_ACQUIRE);
     uint64_t bytes = LAYOUT_REGION_BODY +
                      layout_node_chunk_entries(chunk) * sizeof(layout_node);
-    if (off == 0 || off != __atomic_load_n(&db->chunk_seen[chunk], __ATOMIC_RELAXED) ||
-        off > v->committed_end || bytes > v->committed_end - off)
-        return reader_node_entry(v, node);
+    if (off > v->committed_end || bytes > v->committed_end - off)
+        return NULL;
+    if ((off == 0 ||
+         off != __atomic_load_n(&db->chunk_seen[chunk], __ATOMIC_RELAXED)) &&
+        !reader_node_chunk_valid(db, chunk, off))
+        return NULL;
     return (const layout_node *)(db->map + off + LAYOUT_REGION_BODY) + index;
 }
 
