@@ -954,18 +954,38 @@ static int32_t submit_one(coord_committer *c, uint32_t item, uint64_t no)
     return st;
 }
 
+/* A committer over `s` with its own duplicate table and counters. */
+typedef struct committer_rig {
+    coord_dedup *dd;
+    coord_counters counters;
+    coord_committer *c;
+} committer_rig;
+
+static void committer_rig_start(committer_rig *cr, coord_store *s,
+                                const coord_committer_config *cfg)
+{
+    *cr = (committer_rig){ 0 };
+    assert_int_equal(coord_dedup_create(64, 16, &cr->dd), 0);
+    assert_int_equal(coord_committer_start(s, cr->dd, &cr->counters, cfg, &cr->c), 0);
+}
+
+/* Stop it; the final sync must succeed. */
+static void committer_rig_stop(committer_rig *cr)
+{
+    assert_int_equal(coord_committer_stop(cr->c), 0);
+    coord_dedup_destroy(cr->dd);
+}
+
 static void test_faults_committer_replies(void **state)
 {
     (void)state;
     rig r;
     rig_open(&r, 81, 1);
-    coord_dedup *dd;
-    assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
-    coord_counters counters = { 0 };
     coord_committer_config cfg = { .sync_policy = COORD_SYNC_COMMIT,
                                    .reverify_ms = 20 };
-    coord_committer *c;
-    assert_int_equal(coord_committer_start(r.s, dd, &counters, &cfg, &c), 0);
+    committer_rig cr;
+    committer_rig_start(&cr, r.s, &cfg);
+    coord_committer *c = cr.c;
     uint64_t no = 100;
     assert_int_equal(submit_one(c, 1, ++no), 0);
 
@@ -984,8 +1004,7 @@ static void test_faults_committer_replies(void **state)
     st = stats_of(r.s);
     assert_false(st.read_only);
     assert_int_equal(st.generation, gen + 1);
-    assert_int_equal(coord_committer_stop(c), 0);
-    coord_dedup_destroy(dd);
+    committer_rig_stop(&cr);
     rig_close(&r);
 
     /* the file reaching its reserve: SUTRA_EFULL, still writable */
@@ -995,15 +1014,13 @@ static void test_faults_committer_replies(void **state)
     coord_store *s;
     coord_error err = { 0 };
     assert_int_equal(coord_store_open(d.path, &o, &s, &err), 0);
-    assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
-    assert_int_equal(coord_committer_start(s, dd, &counters, &cfg, &c), 0);
+    committer_rig_start(&cr, s, &cfg);
     int32_t status = 0;
     for (uint32_t i = 0; i < 2000 && status == 0; i++)
-        status = submit_one(c, i % FX_ITEMS, ++no);
+        status = submit_one(cr.c, i % FX_ITEMS, ++no);
     assert_int_equal(status, SUTRA_EFULL);
     assert_false(stats_of(s).read_only);
-    assert_int_equal(coord_committer_stop(c), 0);
-    coord_dedup_destroy(dd);
+    committer_rig_stop(&cr);
     coord_store_close(s, true);
     fx_dir_remove(&d);
 }
@@ -1017,15 +1034,13 @@ static void test_faults_committer_checkpoints(void **state)
     (void)state;
     rig r;
     rig_open(&r, 97, 3); /* three full syncs: the file is checkpointed */
-    coord_dedup *dd;
-    assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
-    coord_counters counters = { 0 };
     coord_committer_config cfg = { .sync_policy = COORD_SYNC_COMMIT,
                                    .checkpoint_ms = 1500 };
-    coord_committer *c;
     uint64_t syncs = coord_io_fault_count(r.f, COORD_FAULT_SYNC);
     uint64_t full_before = 0;
-    assert_int_equal(coord_committer_start(r.s, dd, &counters, &cfg, &c), 0);
+    committer_rig cr;
+    committer_rig_start(&cr, r.s, &cfg);
+    coord_committer *c = cr.c;
     uint64_t no = 200;
     for (uint32_t i = 0; i < 5; i++)
         assert_int_equal(submit_one(c, i, ++no), 0);
@@ -1049,8 +1064,7 @@ static void test_faults_committer_checkpoints(void **state)
     assert_int_equal(durable, st.committed_end);
     assert_true(commit >= LAYOUT_DATA_START && commit < st.committed_end);
     assert_int_equal(coord_io_fault_count(r.f, COORD_FAULT_SYNC), syncs + 6);
-    assert_int_equal(coord_committer_stop(c), 0);
-    coord_dedup_destroy(dd);
+    committer_rig_stop(&cr);
     rig_close(&r);
 }
 
