@@ -131,7 +131,8 @@ static int open_store(const coord_options *o, coord_store **out)
     log_previous_state(path, &exists);
     /* an existing file keeps its dim; only an explicit --dim is checked */
     coord_store_options so = { .vector_dim = exists && !o->dim_explicit
-                                                 ? 0 : o->dim };
+                                                 ? 0 : o->dim,
+                               .stage_in_map = true };
     coord_error err = { 0 };
     int rc = coord_store_open(path, &so, out, &err);
     if (rc == 0 && o->dim_explicit && coord_store_dim(*out) != o->dim) {

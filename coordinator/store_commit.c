@@ -146,14 +146,12 @@ static int build_commit_record(coord_store *s, const commit_plan *p,
                                coord_error *err)
 {
     coord_group *g = &s->group;
-    if (g->len + p->commit_len > g->cap) {
-        uint8_t *buf = realloc(g->buf, g->len + p->commit_len);
-        if (!buf)
-            return coord_fail(err, ENOMEM, "no memory for the commit record");
-        g->buf = buf;
-        g->cap = g->len + p->commit_len;
-    }
-    layout_commit *c = (layout_commit *)(g->buf + g->len);
+    /* In map mode the record is written from the group's own buffer: the
+     * pages after the records may receive regions first. */
+    uint64_t at = g->in_map ? 0 : g->len;
+    if (coord_group_heap_reserve(g, at + p->commit_len))
+        return coord_fail(err, ENOMEM, "no memory for the commit record");
+    layout_commit *c = (layout_commit *)(g->heap + at);
     memset(c, 0, p->commit_len);
     c->rec.type = LAYOUT_REC_COMMIT;
     c->rec.length = (uint32_t)p->commit_len;
@@ -297,7 +295,17 @@ static int write_group(coord_store *s, const commit_plan *p, bool ranged,
         coord_count_sync(s);
         return 0;
     }
-    if (p->commit_off == g->base + g->len) {
+    if (g->in_map) {
+        /* The records are in place; the commit record makes them part of
+         * the log (F-COM-1), after any regions and the zeros before it. */
+        uint64_t cursor = g->base + g->len;
+        rc = write_regions(s, p, dirty_end, &cursor);
+        if (!rc)
+            rc = write_zeros(s, cursor, p->commit_off);
+        if (!rc)
+            rc = s->io->pwrite(s->io, s->fd, g->heap, p->commit_len,
+                               p->commit_off);
+    } else if (p->commit_off == g->base + g->len) {
         rc = s->io->pwrite(s->io, s->fd, g->buf, g->len + p->commit_len, g->base);
     } else {
         uint64_t cursor = g->base + g->len;
@@ -359,6 +367,8 @@ static int store_new_nodes(coord_store *s)
     return 0;
 }
 
+#define HASH_PREFETCH_AHEAD 8
+
 /* F-HASH-4: a doubled table holds every node; the old one is left exactly
  * as it is for snapshots that still name it. */
 static int store_hash(coord_store *s, const commit_plan *p)
@@ -376,6 +386,10 @@ static int store_hash(coord_store *s, const commit_plan *p)
     }
     for (uint32_t i = 0; i < g->staged_count; i++) {
         const coord_staged *st = &g->staged[i];
+        /* The slots are random lines of a table larger than the caches:
+         * start loading the one a few entries on while this one is filled. */
+        if (i + HASH_PREFETCH_AHEAD < g->staged_count)
+            coord_hash_prefetch(s, g->staged[i + HASH_PREFETCH_AHEAD].id);
         if (!st->is_new)
             continue;
         int rc = coord_hash_insert(s, s->hash, s->roots.hash_slots, st->id, st->node);
@@ -559,8 +573,12 @@ int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
         return 0;
     }
     sync = sync || g->wants_sync;
-    commit_plan p;
-    int rc = plan_commit(s, &p, err);
+    /* A synced group is written, and synced, by pwrite from memory
+     * (pwritev2 with RWF_DSYNC syncs exactly what it writes). */
+    commit_plan p = {0};
+    int rc = sync && coord_group_spill(g)
+                 ? coord_fail(err, ENOMEM, "no memory to write the group")
+                 : plan_commit(s, &p, err);
     if (!rc)
         rc = build_commit_record(s, &p, err);
     if (!rc)

@@ -66,8 +66,9 @@ static const wire_request *req_done(sf_req *r, uint64_t client, uint64_t no)
     return sf_req_done(r, &lim, client, no);
 }
 
-/* Apply a one-request group and commit it. */
-static coord_commit_info apply_commit(coord_store *s, sf_req *r, uint64_t no)
+/* Apply a one-request group and commit it, synced or not. */
+static coord_commit_info apply_commit_as(coord_store *s, sf_req *r,
+                                         uint64_t no, bool sync)
 {
     coord_apply_result res;
     coord_error err = {0};
@@ -76,12 +77,17 @@ static coord_commit_info apply_commit(coord_store *s, sf_req *r, uint64_t no)
         print_error("apply: %d %s\n", rc, err.message);
     assert_int_equal(rc, 0);
     coord_commit_info info;
-    rc = coord_store_commit(s, true, &info, &err);
+    rc = coord_store_commit(s, sync, &info, &err);
     if (rc)
         print_error("commit: %d %s\n", rc, err.message);
     assert_int_equal(rc, 0);
     sf_req_free(r);
     return info;
+}
+
+static coord_commit_info apply_commit(coord_store *s, sf_req *r, uint64_t no)
+{
+    return apply_commit_as(s, r, no, true);
 }
 
 /* ---- reading the file through the view -------------------------------- */
@@ -875,6 +881,261 @@ static void test_store_recent_commits_newest_first(void **state)
     coord_store_close(s, true);
 }
 
+/* ---- staging in the mapping (coord_store_options.stage_in_map) -------- */
+
+static coord_store *open_staging(const char *path, coord_io *io)
+{
+    coord_store_options o = {.vector_dim = DIM, .map_reserve = RESERVE,
+                             .io = io, .stage_in_map = true};
+    coord_store *s = NULL;
+    coord_error err = {0};
+    int rc = coord_store_open(path, &o, &s, &err);
+    if (rc)
+        print_error("open: %d %s\n", rc, err.message);
+    assert_int_equal(rc, 0);
+    return s;
+}
+
+/* Commit one-id groups (ids *next, *next + 1, ...) until the open group is
+ * staged in the mapping: the helper faults pages in on its own thread, so
+ * the first groups after an open are staged in memory.  Then give the
+ * helper time to populate its whole window. */
+static void until_in_map(coord_store *s, uint64_t *next, uint64_t *no)
+{
+    for (int tries = 0; tries < 400 && !coord_store_group_in_map(s); tries++) {
+        sf_req q = {0};
+        req_learn(&q, (*next)++, 1, NULL, NULL, 0);
+        apply_commit_as(s, &q, (*no)++, false);
+        usleep(5000);
+    }
+    assert_true(coord_store_group_in_map(s));
+    usleep(50000);
+}
+
+static bool all_zero(const uint8_t *p, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Groups staged in place are the same bytes a buffered group writes: plain
+ * learns, a re-learn, a group that allocates a node chunk and doubles the
+ * hash table (regions placed after the staged records), a synced group
+ * (written from memory with its ranged sync), and all of it again after a
+ * reopen without staging. */
+static void test_store_stages_groups_in_the_mapping(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = open_staging(f->path, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    uint64_t next = 0, no = 1;
+    until_in_map(s, &next, &no);
+
+    const float emb[DIM] = {0.25f, -1.5f, 3.0f, 8.0f};
+    sf_req q = {0};
+    req_learn(&q, 5000, 1, "staged in place", emb, 0);
+    req_learn(&q, 5001, 2, "second", NULL, 0);
+    req_learn(&q, 0, 3, "a new version of an older id", emb, 0);
+    coord_apply_result res;
+    coord_error err = {0};
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
+    assert_true(coord_store_group_in_map(s));
+    coord_commit_info info;
+    assert_int_equal(coord_store_commit(s, false, &info, &err), 0);
+    sf_req_free(&q);
+    const layout_concept *c = head_of(&v, 5000);
+    assert_int_equal(c->content_len, 15);
+    assert_memory_equal(v.map + c->content_off, "staged in place", 15);
+    assert_int_equal(c->dim, DIM);
+    assert_memory_equal(v.map + c->embedding_off, emb, sizeof(emb));
+    c = head_of(&v, 0);
+    assert_int_equal(c->content_len, 28);
+    assert_true(c->prev != 0);
+    assert_true(c->strength == 3.0f);
+
+    /* 3,000 new ids: node chunks 1..2 and a doubled table, both placed
+     * after the records staged in place. */
+    layout_roots before = sf_roots_of(&v);
+    sf_req big = {0};
+    for (uint64_t i = 10000; i < 13000; i++)
+        req_learn(&big, i, 1, "x", NULL, 0);
+    assert_int_equal(coord_store_apply(s, req_done(&big, 7, no++), &res, &err), 0);
+    assert_true(coord_store_group_in_map(s));
+    assert_int_equal(coord_store_commit(s, false, &info, &err), 0);
+    sf_req_free(&big);
+    layout_roots r = sf_roots_of(&v);
+    assert_true(r.hash_slots > before.hash_slots);
+    assert_int_equal(r.node_count, before.node_count + 3000);
+    assert_int_equal(count_slots(&v, &r), r.node_count);
+    for (uint64_t i = 10000; i < 13000; i++) {
+        c = head_of(&v, i);
+        assert_int_equal(c->content_len, 1);
+    }
+
+    /* A synced group leaves the mapping for memory and its own sync. */
+    usleep(50000);
+    sf_req sq = {0};
+    req_learn(&sq, 5002, 1, "synced", emb, 0);
+    assert_int_equal(coord_store_apply(s, req_done(&sq, 7, no++), &res, &err), 0);
+    assert_true(coord_store_group_in_map(s));
+    assert_int_equal(coord_store_commit(s, true, &info, &err), 0);
+    assert_true(info.durable);
+    sf_req_free(&sq);
+    assert_memory_equal(v.map + head_of(&v, 5002)->content_off, "synced", 6);
+
+    coord_store_close(s, true);
+    s = sf_open(f->path, DIM, RESERVE, NULL);
+    r = sf_roots_of(&v);
+    assert_int_equal(count_slots(&v, &r), r.node_count);
+    for (uint64_t i = 0; i < next; i++)
+        assert_int_equal(head_of(&v, i)->rec.type, LAYOUT_REC_CONCEPT);
+    assert_memory_equal(v.map + head_of(&v, 5001)->content_off, "second", 6);
+    assert_memory_equal(v.map + head_of(&v, 5000)->embedding_off, emb,
+                        sizeof(emb));
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
+/* A group staged in place whose commit fails leaves zeros where it was
+ * staged, and the store writes on over them. */
+static void test_store_mapping_group_that_fails_leaves_zeros(void **state)
+{
+    sf_dir *f = *state;
+    sf_fault_io fio = sf_fault_io_make();
+    coord_store *s = open_staging(f->path, &fio.io);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    uint64_t next = 0, no = 1;
+    until_in_map(s, &next, &no);
+    layout_roots before = sf_roots_of(&v);
+
+    char content[5000];
+    memset(content, 'q', sizeof(content));
+    sf_req q = {0};
+    uint8_t id[16];
+    sf_make_id(900, id);
+    sf_req_learn_id(&q, id, 0, 1, content, sizeof(content), NULL, 0);
+    coord_apply_result res;
+    coord_error err = {0};
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
+    assert_true(coord_store_group_in_map(s));
+    uint64_t staged = coord_store_group_bytes(s);
+    assert_true(staged > sizeof(content));
+    /* In place: a reader's mapping already holds the bytes past the end. */
+    assert_false(all_zero(v.map + before.committed_end, staged));
+
+    fio.pwrite_err = ENOSPC; /* the commit record's write */
+    assert_int_equal(coord_store_commit(s, false, NULL, &err), ENOSPC);
+    fio.pwrite_err = 0;
+    assert_false(coord_store_group_pending(s));
+    layout_roots after = sf_roots_of(&v);
+    assert_memory_equal(&before, &after, sizeof(before));
+    assert_true(all_zero(v.map + before.committed_end, staged));
+
+    sf_req_free(&q);
+    commit_many(s, 950, 953, no++);
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.generation, before.generation + 1);
+    assert_int_equal(find_node(&v, &r, 900), -1);
+    assert_true(find_node(&v, &r, 952) >= 0);
+    coord_store_close(s, true);
+    s = sf_open(f->path, DIM, RESERVE, NULL);
+    assert_int_equal(find_node(&v, &r, 900), -1);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
+/* A process that dies while a group is staged in place leaves the group's
+ * bytes past the committed end (as a torn write would): recovery ignores
+ * them and the next group is written over them. */
+static void test_store_mapping_crash_while_staging(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = open_staging(f->path, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    uint64_t next = 0, no = 1;
+    until_in_map(s, &next, &no);
+    layout_roots before = sf_roots_of(&v);
+    sf_req q = {0};
+    for (uint64_t i = 700; i < 800; i++)
+        req_learn(&q, i, 1, "never committed", NULL, 0);
+    coord_apply_result res;
+    coord_error err = {0};
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
+    assert_true(coord_store_group_in_map(s));
+    uint64_t staged = coord_store_group_bytes(s);
+    coord_store_close(s, false); /* as if killed: nothing is cleaned up */
+    sf_req_free(&q);
+    assert_false(all_zero(v.map + before.committed_end, staged));
+
+    s = open_staging(f->path, NULL);
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.generation, before.generation);
+    assert_int_equal(r.node_count, before.node_count);
+    assert_int_equal(find_node(&v, &r, 700), -1);
+    sf_req w = {0};
+    req_learn(&w, 800, 1, "written over", NULL, 0);
+    apply_commit_as(s, &w, no++, false);
+    r = sf_roots_of(&v);
+    assert_int_equal(r.generation, before.generation + 1);
+    assert_memory_equal(v.map + head_of(&v, 800)->content_off, "written over", 12);
+    assert_int_equal(find_node(&v, &r, 750), -1);
+    coord_store_close(s, true);
+    s = sf_open(f->path, DIM, RESERVE, NULL);
+    r = sf_roots_of(&v);
+    assert_int_equal(r.node_count, before.node_count + 1);
+    for (uint64_t i = 0; i < next; i++)
+        assert_int_equal(head_of(&v, i)->rec.type, LAYOUT_REC_CONCEPT);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
+/* A request larger than the populated window moves the group into memory
+ * ("spills") with what was already staged, and commits as usual. */
+static void test_store_mapping_spills_a_large_request(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = open_staging(f->path, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    uint64_t next = 0, no = 1;
+    until_in_map(s, &next, &no);
+    coord_apply_result res;
+    coord_error err = {0};
+    sf_req small = {0};
+    req_learn(&small, 600, 1, "before the spill", NULL, 0);
+    assert_int_equal(coord_store_apply(s, req_done(&small, 7, no++), &res, &err), 0);
+    assert_true(coord_store_group_in_map(s));
+
+    /* 12 ops of 1 MiB each: past the helper's 8 MiB window. */
+    const uint32_t mib = 1u << 20;
+    uint8_t *content = malloc(mib);
+    assert_non_null(content);
+    sf_req big = {0};
+    for (uint32_t k = 0; k < 12; k++) {
+        memset(content, 'a' + (int)k, mib);
+        uint8_t id[16];
+        sf_make_id(610 + k, id);
+        sf_req_learn_id(&big, id, 0, 1, content, mib, NULL, 0);
+    }
+    assert_int_equal(coord_store_apply(s, req_done(&big, 7, no++), &res, &err), 0);
+    assert_false(coord_store_group_in_map(s));
+    coord_commit_info info;
+    assert_int_equal(coord_store_commit(s, false, &info, &err), 0);
+    sf_req_free(&small);
+    sf_req_free(&big);
+    assert_memory_equal(v.map + head_of(&v, 600)->content_off, "before the spill", 16);
+    for (uint32_t k = 0; k < 12; k++) {
+        const layout_concept *c = head_of(&v, 610 + k);
+        assert_int_equal(c->content_len, mib);
+        memset(content, 'a' + (int)k, mib);
+        assert_memory_equal(v.map + c->content_off, content, mib);
+    }
+    free(content);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
 #define STORE_TEST(t) cmocka_unit_test_setup_teardown(t, setup, sf_teardown)
 
 int main(void)
@@ -897,6 +1158,10 @@ int main(void)
         STORE_TEST(test_store_reopen_with_other_dim),
         STORE_TEST(test_store_recent_commits_newest_first),
         STORE_TEST(test_store_stats_from_another_thread),
+        STORE_TEST(test_store_stages_groups_in_the_mapping),
+        STORE_TEST(test_store_mapping_group_that_fails_leaves_zeros),
+        STORE_TEST(test_store_mapping_crash_while_staging),
+        STORE_TEST(test_store_mapping_spills_a_large_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
