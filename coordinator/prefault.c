@@ -92,11 +92,17 @@ void coord_prefault_want(coord_prefault *p, uint64_t from, uint64_t to)
         p->lo = p->hi = page;
         p->epoch++;
     }
-    /* Never past `to`, rounded down: the page holding the file's end is
-     * whole (the file grows in pages), the next one may not exist. */
-    p->want = to / PREFAULT_PAGE * PREFAULT_PAGE;
-    if (p->hi < p->want && !p->failed)
-        pthread_cond_signal(&p->wake);
+    /* Wake the helper only once less than half the window is ready, for
+     * the whole window: small groups (single ops) then cost it one wake-up
+     * per few MiB of log, not one per page.  Never past `to`, rounded
+     * down: the page holding the file's end is whole (the file grows in
+     * pages), the next one may not exist. */
+    uint64_t half = from + (to > from ? (to - from) / 2 : 0);
+    if (p->hi <= half) {
+        p->want = to / PREFAULT_PAGE * PREFAULT_PAGE;
+        if (p->hi < p->want && !p->failed)
+            pthread_cond_signal(&p->wake);
+    }
     pthread_mutex_unlock(&p->lock);
 }
 

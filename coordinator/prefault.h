@@ -36,7 +36,9 @@ int coord_prefault_start(uint8_t *map, coord_prefault **out);
 /**
  * Ask for [from, to) to be populated (offsets in the mapping; `to` must not
  * pass the end of the file).  A `from` outside the populated range starts a
- * new one there.  Never blocks on the helper's work.
+ * new one there.  The helper is woken only when less than half of
+ * [from, to) is ready, and then fills all of it.  Never blocks on the
+ * helper's work.
  */
 void coord_prefault_want(coord_prefault *p, uint64_t from, uint64_t to);
 
