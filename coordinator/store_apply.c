@@ -173,8 +173,8 @@ static int entries_reserve(coord_group *g)
 }
 
 /* The next group starts at the committed end: in the mapping when enough
- * pages there are ready, and the helper is asked to keep STAGE_AHEAD bytes
- * ready past it (never past the file's end: a store there would fault). */
+ * pages there are ready (the helper never populates past the file's end,
+ * where a store would fault; buf_reserve asks it for more). */
 static void group_place(coord_store *s)
 {
     coord_group *g = &s->group;
