@@ -130,9 +130,13 @@ static int open_store(const coord_options *o, coord_store **out)
     bool exists;
     log_previous_state(path, &exists);
     /* an existing file keeps its dim; only an explicit --dim is checked */
+    /* Under --sync commit every group is written and synced by pwrite
+     * from memory; pages also dirtied through the mapping would only make
+     * each ranged sync write-protect them again (TLB shootdowns). */
     coord_store_options so = { .vector_dim = exists && !o->dim_explicit
                                                  ? 0 : o->dim,
-                               .stage_in_map = true };
+                               .stage_in_map =
+                                   o->sync_policy != COORD_SYNC_COMMIT };
     coord_error err = { 0 };
     int rc = coord_store_open(path, &so, out, &err);
     if (rc == 0 && o->dim_explicit && coord_store_dim(*out) != o->dim) {
