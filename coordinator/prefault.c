@@ -114,14 +114,6 @@ uint64_t coord_prefault_ready(coord_prefault *p, uint64_t from)
     return end;
 }
 
-int coord_prefault_failed(coord_prefault *p)
-{
-    pthread_mutex_lock(&p->lock);
-    int failed = p->failed;
-    pthread_mutex_unlock(&p->lock);
-    return failed;
-}
-
 void coord_prefault_stop(coord_prefault *p)
 {
     if (!p)

@@ -51,9 +51,6 @@ void coord_prefault_want(coord_prefault *p, uint64_t from, uint64_t to);
  */
 uint64_t coord_prefault_ready(coord_prefault *p, uint64_t from);
 
-/** Whether populating failed and the helper has stopped working. */
-int coord_prefault_failed(coord_prefault *p);
-
 /** Stop and join the helper and free it.  NULL is a no-op. */
 void coord_prefault_stop(coord_prefault *p);
 

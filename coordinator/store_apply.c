@@ -185,7 +185,7 @@ static void group_place(coord_store *s)
         return;
     uint64_t end = s->roots.committed_end;
     uint64_t ready = coord_prefault_ready(s->prefault, end);
-    if (ready - end >= STAGE_MIN && end % LAYOUT_RECORD_ALIGN == 0) {
+    if (ready - end >= STAGE_MIN) {
         g->in_map = true;
         g->buf = s->map + end;
         g->cap = ready - end;
