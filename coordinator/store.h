@@ -116,6 +116,11 @@ uint64_t coord_store_group_bytes(const coord_store *s);
  * diagnostics; committer thread only. */
 bool coord_store_group_in_map(const coord_store *s);
 
+/** Bytes past the committed end that the prefault helper has made ready
+ * for staging in place (0 when the store does not stage in the mapping).
+ * For tests and diagnostics; committer thread only. */
+uint64_t coord_store_map_ready(coord_store *s);
+
 /** What a commit published. */
 typedef struct coord_commit_info {
     uint64_t generation;

@@ -944,6 +944,12 @@ bool coord_store_group_in_map(const coord_store *s)
     return s->group.in_map;
 }
 
+uint64_t coord_store_map_ready(coord_store *s)
+{
+    uint64_t end = s->roots.committed_end;
+    return s->prefault ? coord_prefault_ready(s->prefault, end) - end : 0;
+}
+
 void coord_store_abort(coord_store *s)
 {
     coord_group_reset(s);

@@ -883,6 +883,7 @@ static void test_store_recent_commits_newest_first(void **state)
 
 /* ---- staging in the mapping (coord_store_options.stage_in_map) -------- */
 
+/* Open (creating) a store at `path` that stages in the mapping. */
 static coord_store *open_staging(const char *path, coord_io *io)
 {
     coord_store_options o = {.vector_dim = DIM, .map_reserve = RESERVE,
@@ -896,20 +897,44 @@ static coord_store *open_staging(const char *path, coord_io *io)
     return s;
 }
 
-/* Commit one-id groups (ids *next, *next + 1, ...) until the open group is
- * staged in the mapping: the helper faults pages in on its own thread, so
- * the first groups after an open are staged in memory.  Then give the
- * helper time to populate its whole window. */
-static void until_in_map(coord_store *s, uint64_t *next, uint64_t *no)
+/* A store that stages in the mapping, a reader's view of its file, and the
+ * next concept number and request number its tests use. */
+typedef struct staging_rig {
+    coord_store *s;
+    sf_view v;
+    uint64_t next, no;
+} staging_rig;
+
+/* Wait until the open group is staged in the mapping with at least `bytes`
+ * ready past the committed end.  The helper faults pages in on its own
+ * thread, so the first groups after an open, or after a large group, are
+ * staged in memory: commit one-id groups (concepts r->next, ...) until one
+ * is placed in the mapping.  Fails the test after 5 s. */
+static void staging_ready(staging_rig *r, uint64_t bytes)
 {
-    for (int tries = 0; tries < 400 && !coord_store_group_in_map(s); tries++) {
-        sf_req q = {0};
-        req_learn(&q, (*next)++, 1, NULL, NULL, 0);
-        apply_commit_as(s, &q, (*no)++, false);
+    for (int tries = 0; tries < 1000; tries++) {
+        if (!coord_store_group_in_map(r->s)) {
+            sf_req q = {0};
+            req_learn(&q, r->next++, 1, NULL, NULL, 0);
+            apply_commit_as(r->s, &q, r->no++, false);
+        } else if (coord_store_map_ready(r->s) >= bytes) {
+            return;
+        }
         usleep(5000);
     }
-    assert_true(coord_store_group_in_map(s));
-    usleep(50000);
+    fail_msg("the prefault helper made %llu bytes ready, not %llu",
+             (unsigned long long)coord_store_map_ready(r->s),
+             (unsigned long long)bytes);
+}
+
+/* Open (creating) a staging store at `path` over `io` (NULL: POSIX), and
+ * wait for its first group in the mapping with 1 MiB ready. */
+static staging_rig staging_start(const char *path, coord_io *io)
+{
+    staging_rig r = {.s = open_staging(path, io), .next = 0, .no = 1};
+    r.v = sf_view_open(path, RESERVE);
+    staging_ready(&r, 1u << 20);
+    return r;
 }
 
 static bool all_zero(const uint8_t *p, uint64_t n)
@@ -928,10 +953,9 @@ static bool all_zero(const uint8_t *p, uint64_t n)
 static void test_store_stages_groups_in_the_mapping(void **state)
 {
     sf_dir *f = *state;
-    coord_store *s = open_staging(f->path, NULL);
-    sf_view v = sf_view_open(f->path, RESERVE);
-    uint64_t next = 0, no = 1;
-    until_in_map(s, &next, &no);
+    staging_rig rig = staging_start(f->path, NULL);
+    coord_store *s = rig.s;
+    sf_view v = rig.v;
 
     const float emb[DIM] = {0.25f, -1.5f, 3.0f, 8.0f};
     sf_req q = {0};
@@ -940,7 +964,7 @@ static void test_store_stages_groups_in_the_mapping(void **state)
     req_learn(&q, 0, 3, "a new version of an older id", emb, 0);
     coord_apply_result res;
     coord_error err = {0};
-    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, rig.no++), &res, &err), 0);
     assert_true(coord_store_group_in_map(s));
     coord_commit_info info;
     assert_int_equal(coord_store_commit(s, false, &info, &err), 0);
@@ -957,11 +981,12 @@ static void test_store_stages_groups_in_the_mapping(void **state)
 
     /* 3,000 new ids: node chunks 1..2 and a doubled table, both placed
      * after the records staged in place. */
+    staging_ready(&rig, 1u << 20);
     layout_roots before = sf_roots_of(&v);
     sf_req big = {0};
     for (uint64_t i = 10000; i < 13000; i++)
         req_learn(&big, i, 1, "x", NULL, 0);
-    assert_int_equal(coord_store_apply(s, req_done(&big, 7, no++), &res, &err), 0);
+    assert_int_equal(coord_store_apply(s, req_done(&big, 7, rig.no++), &res, &err), 0);
     assert_true(coord_store_group_in_map(s));
     assert_int_equal(coord_store_commit(s, false, &info, &err), 0);
     sf_req_free(&big);
@@ -975,10 +1000,10 @@ static void test_store_stages_groups_in_the_mapping(void **state)
     }
 
     /* A synced group leaves the mapping for memory and its own sync. */
-    usleep(50000);
+    staging_ready(&rig, 1u << 20);
     sf_req sq = {0};
     req_learn(&sq, 5002, 1, "synced", emb, 0);
-    assert_int_equal(coord_store_apply(s, req_done(&sq, 7, no++), &res, &err), 0);
+    assert_int_equal(coord_store_apply(s, req_done(&sq, 7, rig.no++), &res, &err), 0);
     assert_true(coord_store_group_in_map(s));
     assert_int_equal(coord_store_commit(s, true, &info, &err), 0);
     assert_true(info.durable);
@@ -989,7 +1014,7 @@ static void test_store_stages_groups_in_the_mapping(void **state)
     s = sf_open(f->path, DIM, RESERVE, NULL);
     r = sf_roots_of(&v);
     assert_int_equal(count_slots(&v, &r), r.node_count);
-    for (uint64_t i = 0; i < next; i++)
+    for (uint64_t i = 0; i < rig.next; i++)
         assert_int_equal(head_of(&v, i)->rec.type, LAYOUT_REC_CONCEPT);
     assert_memory_equal(v.map + head_of(&v, 5001)->content_off, "second", 6);
     assert_memory_equal(v.map + head_of(&v, 5000)->embedding_off, emb,
@@ -1004,10 +1029,9 @@ static void test_store_mapping_group_that_fails_leaves_zeros(void **state)
 {
     sf_dir *f = *state;
     sf_fault_io fio = sf_fault_io_make();
-    coord_store *s = open_staging(f->path, &fio.io);
-    sf_view v = sf_view_open(f->path, RESERVE);
-    uint64_t next = 0, no = 1;
-    until_in_map(s, &next, &no);
+    staging_rig rig = staging_start(f->path, &fio.io);
+    coord_store *s = rig.s;
+    sf_view v = rig.v;
     layout_roots before = sf_roots_of(&v);
 
     char content[5000];
@@ -1018,7 +1042,7 @@ static void test_store_mapping_group_that_fails_leaves_zeros(void **state)
     sf_req_learn_id(&q, id, 0, 1, content, sizeof(content), NULL, 0);
     coord_apply_result res;
     coord_error err = {0};
-    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, rig.no++), &res, &err), 0);
     assert_true(coord_store_group_in_map(s));
     uint64_t staged = coord_store_group_bytes(s);
     assert_true(staged > sizeof(content));
@@ -1034,7 +1058,7 @@ static void test_store_mapping_group_that_fails_leaves_zeros(void **state)
     assert_true(all_zero(v.map + before.committed_end, staged));
 
     sf_req_free(&q);
-    commit_many(s, 950, 953, no++);
+    commit_many(s, 950, 953, rig.no++);
     layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.generation, before.generation + 1);
     assert_int_equal(find_node(&v, &r, 900), -1);
@@ -1052,17 +1076,16 @@ static void test_store_mapping_group_that_fails_leaves_zeros(void **state)
 static void test_store_mapping_crash_while_staging(void **state)
 {
     sf_dir *f = *state;
-    coord_store *s = open_staging(f->path, NULL);
-    sf_view v = sf_view_open(f->path, RESERVE);
-    uint64_t next = 0, no = 1;
-    until_in_map(s, &next, &no);
+    staging_rig rig = staging_start(f->path, NULL);
+    coord_store *s = rig.s;
+    sf_view v = rig.v;
     layout_roots before = sf_roots_of(&v);
     sf_req q = {0};
     for (uint64_t i = 700; i < 800; i++)
         req_learn(&q, i, 1, "never committed", NULL, 0);
     coord_apply_result res;
     coord_error err = {0};
-    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, rig.no++), &res, &err), 0);
     assert_true(coord_store_group_in_map(s));
     uint64_t staged = coord_store_group_bytes(s);
     coord_store_close(s, false); /* as if killed: nothing is cleaned up */
@@ -1076,7 +1099,7 @@ static void test_store_mapping_crash_while_staging(void **state)
     assert_int_equal(find_node(&v, &r, 700), -1);
     sf_req w = {0};
     req_learn(&w, 800, 1, "written over", NULL, 0);
-    apply_commit_as(s, &w, no++, false);
+    apply_commit_as(s, &w, rig.no++, false);
     r = sf_roots_of(&v);
     assert_int_equal(r.generation, before.generation + 1);
     assert_memory_equal(v.map + head_of(&v, 800)->content_off, "written over", 12);
@@ -1085,7 +1108,7 @@ static void test_store_mapping_crash_while_staging(void **state)
     s = sf_open(f->path, DIM, RESERVE, NULL);
     r = sf_roots_of(&v);
     assert_int_equal(r.node_count, before.node_count + 1);
-    for (uint64_t i = 0; i < next; i++)
+    for (uint64_t i = 0; i < rig.next; i++)
         assert_int_equal(head_of(&v, i)->rec.type, LAYOUT_REC_CONCEPT);
     coord_store_close(s, true);
     sf_view_close(&v);
@@ -1096,15 +1119,14 @@ static void test_store_mapping_crash_while_staging(void **state)
 static void test_store_mapping_spills_a_large_request(void **state)
 {
     sf_dir *f = *state;
-    coord_store *s = open_staging(f->path, NULL);
-    sf_view v = sf_view_open(f->path, RESERVE);
-    uint64_t next = 0, no = 1;
-    until_in_map(s, &next, &no);
+    staging_rig rig = staging_start(f->path, NULL);
+    coord_store *s = rig.s;
+    sf_view v = rig.v;
     coord_apply_result res;
     coord_error err = {0};
     sf_req small = {0};
     req_learn(&small, 600, 1, "before the spill", NULL, 0);
-    assert_int_equal(coord_store_apply(s, req_done(&small, 7, no++), &res, &err), 0);
+    assert_int_equal(coord_store_apply(s, req_done(&small, 7, rig.no++), &res, &err), 0);
     assert_true(coord_store_group_in_map(s));
 
     /* 12 ops of 1 MiB each: past the helper's 8 MiB window. */
@@ -1118,7 +1140,7 @@ static void test_store_mapping_spills_a_large_request(void **state)
         sf_make_id(610 + k, id);
         sf_req_learn_id(&big, id, 0, 1, content, mib, NULL, 0);
     }
-    assert_int_equal(coord_store_apply(s, req_done(&big, 7, no++), &res, &err), 0);
+    assert_int_equal(coord_store_apply(s, req_done(&big, 7, rig.no++), &res, &err), 0);
     assert_false(coord_store_group_in_map(s));
     coord_commit_info info;
     assert_int_equal(coord_store_commit(s, false, &info, &err), 0);
