@@ -3,10 +3,13 @@
  *
  * One client is one NNG REQ socket dialled without blocking (NNG reconnects
  * by itself, so a client outlives coordinator restarts).  Every request
- * travels on its own REQ context with a callback-driven aio: send, then
- * receive, chained in the callback, with the request's deadline as the aio
- * timeout.  Synchronous calls are submit + wait on that same path, and
- * contexts are recycled through a small pool, so a thread's steady state
+ * travels on its own REQ context: send, then receive, with the request's
+ * deadline as the aio timeout.  The asynchronous form chains the two in an
+ * aio callback.  NNG runs a callback on one of its task threads, which
+ * costs a wake-up per step, so synchronous calls use a second aio without
+ * one: NNG completes it on the thread that finishes the step, and the
+ * caller waits on it directly (nng_aio_wait) and posts the receive itself.
+ * Contexts are recycled through a small pool, so a thread's steady state
  * allocates only the NNG messages.  Requests carry the client id and a
  * per-client request number (P-IDEM-1); NNG's resends reuse them, so the
  * coordinator applies each request once.
@@ -111,7 +114,9 @@ struct client_slot {
     sutra_client *client;
     client_slot *next;          /* pool link                              */
     nng_ctx ctx;
-    nng_aio *aio;
+    nng_aio *aio;               /* callback-driven: the asynchronous form */
+    nng_aio *sync_aio;          /* no callback: synchronous calls         */
+    bool sync;                  /* this request runs on sync_aio          */
     pthread_mutex_t lock;       /* guards everything below                */
     pthread_cond_t done_cv;
     enum client_state state;
@@ -242,6 +247,8 @@ static int client_slot_create(sutra_client *c, client_slot **out)
     int rv = nng_ctx_open(&s->ctx, c->socket);
     if (rv == 0) {
         rv = nng_aio_alloc(&s->aio, client_slot_callback, s);
+        if (rv == 0 && (rv = nng_aio_alloc(&s->sync_aio, NULL, NULL)) != 0)
+            nng_aio_free(s->aio);
         if (rv != 0)
             nng_ctx_close(s->ctx);
     }
@@ -267,19 +274,20 @@ static int client_slot_create(sutra_client *c, client_slot **out)
  * program could fix, and leak checkers should not report them. */
 typedef struct client_abandoned {
     struct client_abandoned *next;
-    nng_aio *aio;
+    nng_aio *aio, *sync_aio;
     nng_msg *reply;
 } client_abandoned;
 
 static client_abandoned *client_abandoned_list;
 
-static void client_abandon(nng_aio *aio, nng_msg *reply)
+static void client_abandon(const client_slot *s)
 {
     client_abandoned *a = malloc(sizeof(*a));
     if (!a)
         return;
-    a->aio = aio;
-    a->reply = reply;
+    a->aio = s->aio;
+    a->sync_aio = s->sync_aio;
+    a->reply = s->reply;
     a->next = __atomic_load_n(&client_abandoned_list, __ATOMIC_RELAXED);
     while (!__atomic_compare_exchange_n(&client_abandoned_list, &a->next, a,
                                         true, __ATOMIC_RELEASE,
@@ -293,11 +301,12 @@ static void client_slot_destroy(client_slot *s, bool touch_nng)
 {
     if (touch_nng) {
         nng_aio_free(s->aio); /* stops and waits for the callback */
+        nng_aio_free(s->sync_aio);
         nng_ctx_close(s->ctx);
         if (s->reply)
             nng_msg_free(s->reply);
     } else {
-        client_abandon(s->aio, s->reply);
+        client_abandon(s);
     }
     pthread_cond_destroy(&s->done_cv);
     pthread_mutex_destroy(&s->lock);
@@ -372,10 +381,13 @@ static int client_message(sutra_client *c, uint16_t flags, const uint8_t *ops,
     return 0;
 }
 
-/* Send a request on a pooled slot without waiting.  On success the slot
- * owns the message and the request is in flight. */
+/* Send a request on a pooled slot without waiting: on the slot's
+ * callback aio, or on its sync_aio when `sync` (then only
+ * client_slot_wait(s, -1) may follow).  On success the slot owns the
+ * message and the request is in flight. */
 static int client_send(sutra_client *c, uint16_t flags, const uint8_t *ops,
-                       size_t ops_len, uint32_t op_count, client_slot **out)
+                       size_t ops_len, uint32_t op_count, bool sync,
+                       client_slot **out)
 {
     client_slot *s = NULL;
     int rc = client_slot_get(c, &s);
@@ -391,18 +403,55 @@ static int client_send(sutra_client *c, uint16_t flags, const uint8_t *ops,
     s->nng_result = 0;
     s->stopping = false;
     s->state = SLOT_SENDING;
-    nng_aio_set_msg(s->aio, msg);
-    nng_aio_set_timeout(s->aio, c->timeout_ms);
-    nng_ctx_send(s->ctx, s->aio);
+    s->sync = sync;
+    nng_aio *aio = sync ? s->sync_aio : s->aio;
+    nng_aio_set_msg(aio, msg);
+    nng_aio_set_timeout(aio, c->timeout_ms);
+    nng_ctx_send(s->ctx, aio);
     *out = s;
     return 0;
 }
 
+/* The synchronous path: the same steps as client_slot_callback(), on the
+ * caller's thread.  NNG's REQ context refuses a receive posted before its
+ * send completed, so the receive waits for the send. */
+static void client_slot_run_sync(client_slot *s)
+{
+    nng_aio_wait(s->sync_aio);
+    int err = nng_aio_result(s->sync_aio);
+    if (err != 0) {
+        nng_msg *unsent = nng_aio_get_msg(s->sync_aio); /* still ours */
+        if (unsent)
+            nng_msg_free(unsent);
+        nng_aio_set_msg(s->sync_aio, NULL);
+        client_slot_done(s, err, NULL);
+        return;
+    }
+    nng_duration left = client_remaining_ms(s);
+    if (left == 0) {
+        client_slot_done(s, NNG_ETIMEDOUT, NULL);
+        return;
+    }
+    s->state = SLOT_RECEIVING;
+    nng_aio_set_timeout(s->sync_aio, left);
+    nng_ctx_recv(s->ctx, s->sync_aio);
+    nng_aio_wait(s->sync_aio);
+    err = nng_aio_result(s->sync_aio);
+    nng_msg *reply = err == 0 ? nng_aio_get_msg(s->sync_aio) : NULL;
+    nng_aio_set_msg(s->sync_aio, NULL);
+    client_slot_done(s, err, reply);
+}
+
 /* Wait for a slot's request.  timeout_ms < 0: until it completes (its aio
- * has the request deadline, so that is bounded).  Returns 0 when done,
- * SUTRA_ETIMEDOUT when timeout_ms passed first. */
+ * has the request deadline, so that is bounded); a synchronous request is
+ * only waited for that way.  Returns 0 when done, SUTRA_ETIMEDOUT when
+ * timeout_ms passed first. */
 static int client_slot_wait(client_slot *s, int timeout_ms)
 {
+    if (s->sync) {
+        client_slot_run_sync(s);
+        return 0;
+    }
     struct timespec until;
     if (timeout_ms >= 0) {
         clock_gettime(CLOCK_MONOTONIC, &until);
@@ -469,7 +518,7 @@ static int client_control(sutra_client *c, uint16_t opcode, void *body_out,
     uint8_t op[sizeof(wire_op_header)];
     size_t len = wire_encode_simple_op(op, opcode);
     client_slot *s = NULL;
-    int rc = client_send(c, WIRE_SYNC_DEFAULT, op, len, 1, &s);
+    int rc = client_send(c, WIRE_SYNC_DEFAULT, op, len, 1, true, &s);
     if (rc != 0)
         return rc;
     client_slot_wait(s, -1);
@@ -506,7 +555,7 @@ static int client_check_size(sutra_client *c, size_t message_len)
 
 /* Checks shared by commit and submit, then the send. */
 static int client_send_batch(sutra_client *c, const sutra_batch *b,
-                             client_slot **out)
+                             bool sync, client_slot **out)
 {
     int rc = client_check(c);
     if (rc != 0)
@@ -516,7 +565,7 @@ static int client_send_batch(sutra_client *c, const sutra_batch *b,
     rc = client_check_size(c, sizeof(wire_request_header) + b->len);
     if (rc != 0)
         return rc;
-    return client_send(c, b->wire_flags, b->ops, b->len, b->count, out);
+    return client_send(c, b->wire_flags, b->ops, b->len, b->count, sync, out);
 }
 
 /* ---- connect / close -------------------------------------------------- */
@@ -639,7 +688,7 @@ int sutra_batch_commit(sutra_client *client, const sutra_batch *batch,
                        sutra_write_result *result)
 {
     client_slot *s = NULL;
-    int rc = client_send_batch(client, batch, &s);
+    int rc = client_send_batch(client, batch, true, &s);
     if (rc != 0)
         return rc;
     client_slot_wait(s, -1);
@@ -787,7 +836,7 @@ int sutra_batch_submit(sutra_client *client, const sutra_batch *batch,
     sutra_pending *p = malloc(sizeof(*p));
     if (!p)
         return ENOMEM;
-    int rc = client_send_batch(client, batch, &p->slot);
+    int rc = client_send_batch(client, batch, false, &p->slot);
     if (rc != 0) {
         free(p);
         return rc;

@@ -215,6 +215,7 @@ typedef struct responder {
     pthread_t thread;
     uint64_t requests;
     uint64_t last_client_id;
+    bool silent;            /* atomic: receive but never answer */
 } responder;
 
 #define FAKE_MAX_MESSAGE (2u << 20)
@@ -277,6 +278,11 @@ static void *responder_main(void *arg)
         nng_msg *m;
         if (nng_recvmsg(r->sock, &m, 0) != 0)
             return NULL; /* closed */
+        if (__atomic_load_n(&r->silent, __ATOMIC_ACQUIRE)) {
+            nng_msg_free(m);
+            __atomic_add_fetch(&r->requests, 1, __ATOMIC_RELAXED);
+            continue;
+        }
         nng_msg *reply = responder_reply(r, nng_msg_body(m), nng_msg_len(m));
         nng_msg_free(m);
         __atomic_add_fetch(&r->requests, 1, __ATOMIC_RELAXED);
@@ -376,6 +382,59 @@ static void test_client_round_trips(void **state)
     responder_stop(&r);
 }
 
+/* A coordinator that takes requests and never answers: the request
+ * deadline must end every form of call (synchronous ones wait on an aio
+ * of their own, the asynchronous form on a callback), and the client
+ * must work again once answers come.  The alarm turns a wait that never
+ * ends into a failure. */
+static void test_client_unanswered_requests_time_out(void **state)
+{
+    (void)state;
+    alarm(30);
+    responder r;
+    responder_start(&r);
+    __atomic_store_n(&r.silent, true, __ATOMIC_RELEASE);
+    sutra_client_options o = {.timeout_ms = 300};
+    sutra_client *c;
+    assert_int_equal(sutra_client_connect(r.url, &o, &c), 0);
+
+    uint64_t t0 = mono_ms();
+    assert_int_equal(sutra_ping(c), SUTRA_ETIMEDOUT);
+    uint64_t took = mono_ms() - t0;
+    assert_true(took >= 250 && took < 3000);
+    assert_true(__atomic_load_n(&r.requests, __ATOMIC_RELAXED) >= 1);
+
+    sutra_concept_input in = good_input();
+    sutra_write_result res;
+    memset(&res, 0xee, sizeof(res));
+    sutra_write_result before = res;
+    t0 = mono_ms();
+    assert_int_equal(sutra_learn_concept(c, &in, &res), SUTRA_ETIMEDOUT);
+    took = mono_ms() - t0;
+    assert_true(took >= 250 && took < 3000);
+    assert_memory_equal(&res, &before, sizeof(res));
+
+    sutra_batch *b;
+    assert_int_equal(sutra_batch_new(&b), 0);
+    assert_int_equal(sutra_batch_learn_concept(b, &in), 0);
+    sutra_pending *p;
+    assert_int_equal(sutra_batch_submit(c, b, &p), 0);
+    assert_int_equal(sutra_pending_wait(p, 0, &res), SUTRA_ETIMEDOUT);
+    assert_int_equal(sutra_pending_wait(p, -1, &res), SUTRA_ETIMEDOUT);
+    sutra_pending_free(p);
+    assert_int_equal(__atomic_load_n(&r.requests, __ATOMIC_RELAXED), 3);
+
+    /* Answers again: pooled contexts that timed out serve new requests. */
+    __atomic_store_n(&r.silent, false, __ATOMIC_RELEASE);
+    assert_int_equal(sutra_ping(c), 0);
+    assert_int_equal(sutra_batch_commit(c, b, &res), 0);
+    assert_int_equal(res.op_count, 1);
+    sutra_batch_free(b);
+    sutra_client_close(c);
+    responder_stop(&r);
+    alarm(0);
+}
+
 /* ---- fork ------------------------------------------------------------- */
 
 /* Child side: every client call fails cleanly; exit status says which
@@ -428,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_client_connect_targets),
         cmocka_unit_test(test_client_no_coordinator_times_out),
         cmocka_unit_test(test_client_round_trips),
+        cmocka_unit_test(test_client_unanswered_requests_time_out),
         cmocka_unit_test(test_client_forked_child),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
