@@ -191,6 +191,17 @@ static void client_slot_done(client_slot *s, int nng_result, nng_msg *reply)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* A send that failed leaves its message with the aio, still ours: free it
+ * and end the request with the send's error. */
+static void client_slot_send_failed(client_slot *s, nng_aio *aio, int err)
+{
+    nng_msg *unsent = nng_aio_get_msg(aio);
+    if (unsent)
+        nng_msg_free(unsent);
+    nng_aio_set_msg(aio, NULL);
+    client_slot_done(s, err, NULL);
+}
+
 static nng_duration client_remaining_ms(const client_slot *s)
 {
     uint64_t now = client_now_ns();
@@ -214,12 +225,7 @@ static void client_slot_callback(void *arg)
 
     if (state == SLOT_SENDING) {
         if (err != 0) {
-            /* The message stays ours when a send fails. */
-            nng_msg *unsent = nng_aio_get_msg(s->aio);
-            if (unsent)
-                nng_msg_free(unsent);
-            nng_aio_set_msg(s->aio, NULL);
-            client_slot_done(s, err, NULL);
+            client_slot_send_failed(s, s->aio, err);
             return;
         }
         nng_duration left = client_remaining_ms(s);
@@ -420,11 +426,7 @@ static void client_slot_run_sync(client_slot *s)
     nng_aio_wait(s->sync_aio);
     int err = nng_aio_result(s->sync_aio);
     if (err != 0) {
-        nng_msg *unsent = nng_aio_get_msg(s->sync_aio); /* still ours */
-        if (unsent)
-            nng_msg_free(unsent);
-        nng_aio_set_msg(s->sync_aio, NULL);
-        client_slot_done(s, err, NULL);
+        client_slot_send_failed(s, s->sync_aio, err);
         return;
     }
     nng_duration left = client_remaining_ms(s);
