@@ -341,7 +341,12 @@ static int client_slot_get(sutra_client *c, client_slot **out)
 }
 
 /* Return a finished slot to the pool (or free it when the pool is full
- * or the client closed).  The slot's request must be complete. */
+ * or the client closed).  The slot's request must be complete.  A request
+ * that ended without a reply (deadline, closed socket) may still be held
+ * by its context: when the send completed only after the deadline, no
+ * receive was posted, and NNG would go on resending the request until the
+ * context is reused.  Closing the context drops it, so such a slot is
+ * freed, not pooled. */
 static void client_slot_put(client_slot *s)
 {
     sutra_client *c = s->client;
@@ -353,7 +358,8 @@ static void client_slot_put(client_slot *s)
     s->reply = NULL;
     s->state = SLOT_IDLE;
     pthread_mutex_lock(&c->pool_lock);
-    bool keep = !c->closed && c->pool_len < CLIENT_POOL_MAX;
+    bool keep = !c->closed && c->pool_len < CLIENT_POOL_MAX &&
+                s->nng_result == 0;
     if (keep) {
         s->next = c->pool;
         c->pool = s;
@@ -419,8 +425,10 @@ static int client_send(sutra_client *c, uint16_t flags, const uint8_t *ops,
 }
 
 /* The synchronous path: the same steps as client_slot_callback(), on the
- * caller's thread.  NNG's REQ context refuses a receive posted before its
- * send completed, so the receive waits for the send. */
+ * caller's thread.  The receive runs on the same aio, so it waits for the
+ * send; posting it on another aio at once would not help either: NNG 1.5
+ * asserts if a send is cancelled (its timeout) while the context has a
+ * receive pending. */
 static void client_slot_run_sync(client_slot *s)
 {
     nng_aio_wait(s->sync_aio);
