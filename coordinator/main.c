@@ -32,6 +32,7 @@
 #include "coordinator/options.h"
 #include "coordinator/server.h"
 #include "coordinator/store.h"
+#include "coordinator/watchdog.h"
 #include "layout/format.h"
 #include "sutra/sutra.h"
 
@@ -40,6 +41,9 @@
 #define EXIT_USAGE 2
 /* Commit entries read back at start-up to rebuild the duplicate table. */
 #define DEDUP_REBUILD_ENTRIES (1u << 18)
+/* NNG's teardown at shutdown: coord_server_close() itself waits up to 2 s
+ * for replies still leaving, and a stop normally takes milliseconds. */
+#define TEARDOWN_LIMIT_MS 10000u
 
 /* ---- the data directory ---------------------------------------------- */
 
@@ -298,12 +302,20 @@ static int shut_down(daemon_state *d, int status)
         if (!healthy)
             status = EXIT_FAILURE_RUNTIME;
     }
+    /* The store is closed, with every acknowledged write in it.  What is
+     * left is NNG's teardown (the last replies leave, then the sockets
+     * close), and NNG 1.5.2 can hang in it (coordinator/watchdog.h). */
+    coord_watchdog *watch = NULL;
+    if (coord_watchdog_arm(TEARDOWN_LIMIT_MS, "closing the NNG sockets",
+                           status, &watch) != 0)
+        coord_log_warn("no watchdog for closing the NNG sockets");
     coord_server_close(d->server);
     coord_dedup_destroy(d->dedup);
     /* Closed sockets free their pipes and listeners on NNG's reaper
      * thread; nng_fini waits for it, so exit leaves nothing behind
      * (LeakSanitizer saw those objects when the reaper lagged). */
     nng_fini();
+    coord_watchdog_disarm(watch);
     return status;
 }
 
