@@ -28,6 +28,7 @@
 #include "coordinator/committer.h"
 #include "coordinator/dedup.h"
 #include "coordinator/log.h"
+#include "coordinator/lsan_nng.h" /* once per program: defines a hook */
 #include "coordinator/metrics.h"
 #include "coordinator/options.h"
 #include "coordinator/server.h"
@@ -318,32 +319,6 @@ static int shut_down(daemon_state *d, int status)
     coord_watchdog_disarm(watch);
     return status;
 }
-
-/*
- * Under AddressSanitizer: objects NNG still holds when the process ends are
- * not leaks of this program.  NNG 1.5.2 never frees a listener that
- * stopped attaching pipes (issue 1518), nor the pipes it accepted, and a
- * reply queued on the pipe of a client that died stays with that pipe;
- * nng_fini() cannot reclaim them, and the exit-time leak check would turn
- * a clean stop into exit status 1.  Suppress allocations made inside
- * libnng, in this process only: libsutra's and the tests' own leaks stay
- * reported.  (LeakSanitizer reads this hook at start-up.)
- */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define COORD_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define COORD_ASAN 1
-#endif
-#ifdef COORD_ASAN
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:libnng.so\n";
-}
-#endif
 
 static int run(const coord_options *o, const sigset_t *signals)
 {

@@ -28,38 +28,15 @@
 
 #include <cmocka.h>
 
+/* NNG's own allocations stay out of the leak check: the forked child in
+ * test_client_forked_child inherits objects NNG's threads were working on
+ * at the fork (coordinator/lsan_nng.h). */
+#include "coordinator/lsan_nng.h"
 #include "layout/wire.h"
 #include "reader/client_internal.h"
 #include "sutra/sutra.h"
 
 #define DIM 4
-
-/*
- * Under AddressSanitizer: a child forked while NNG's threads are mid-work
- * (its reaper freeing a context the parent just closed, a dialer retrying
- * a connection) inherits objects that only those threads pointed to.  The
- * child cannot call NNG to free them, and they are not leaks of this
- * program, but the exit-time leak check in test_client_forked_child's
- * child would report them and turn its exit status into 1.  Suppress
- * allocations made inside libnng, in this binary only; libsutra's own
- * objects in a child stay reachable (client_abandon) and their leaks stay
- * reported.  The coordinator does the same (coordinator/main.c).
- */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#endif
-#ifdef TEST_ASAN
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:libnng.so\n";
-}
-#endif
 
 static uint64_t mono_ms(void)
 {
