@@ -11,14 +11,6 @@
  * store stop exactly there, as if the process had died, and the file is
  * left as a real crash would leave it (see coord_store_commit()).
  *
- * One exception, by design: a store that stages groups in the mapping
- * (coord_store_options.stage_in_map) copies a group's records straight
- * into the mapped pages past committed_end, and its prefault helper faults
- * those pages in with madvise.  Those bytes are logically absent until the
- * group's commit record is written, and that write goes through `pwrite`
- * here: it stays the point where an injected fault decides whether the
- * group exists.
- *
  * Conventions: every int-returning hook returns 0 or a positive errno.
  * Hooks are called by the committer thread only; a table may keep state in
  * `ctx` without locking.  A table is borrowed by the store: it must outlive

@@ -135,17 +135,8 @@ static int open_store(const coord_options *o, coord_store **out)
     bool exists;
     log_previous_state(path, &exists);
     /* an existing file keeps its dim; only an explicit --dim is checked */
-    /* Only --sync none stages groups in the mapping.  Under commit every
-     * group is synced from memory, and pages also dirtied through the
-     * mapping would make each ranged sync write-protect them again (TLB
-     * shootdowns).  Under interval the periodic fdatasync would also write
-     * back the zero pages faulted in ahead, which the log then writes a
-     * second time: batched throughput fell from 151 K to 106 K ops/s
-     * (docs/performance.md). */
     coord_store_options so = { .vector_dim = exists && !o->dim_explicit
-                                                 ? 0 : o->dim,
-                               .stage_in_map =
-                                   o->sync_policy == COORD_SYNC_NONE };
+                                                 ? 0 : o->dim };
     coord_error err = { 0 };
     int rc = coord_store_open(path, &so, out, &err);
     if (rc == 0 && o->dim_explicit && coord_store_dim(*out) != o->dim) {

@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include "coordinator/log.h"
-#include "coordinator/prefault.h"
 #include "sutra/sutra.h"
 
 int coord_fail(coord_error *err, int code, const char *fmt, ...)
@@ -410,7 +409,6 @@ static int mark_open(coord_store *s, coord_error *err)
 
 static void store_free(coord_store *s)
 {
-    coord_prefault_stop(s->prefault); /* before the mapping goes */
     if (s->map)
         munmap(s->map, s->map_reserve);
     if (s->fd >= 0)
@@ -445,14 +443,6 @@ int coord_store_open(const char *path, const coord_store_options *opts,
     rc = map_file(s, path, &o, err);
     if (!rc)
         rc = attach(s, err);
-    if (!rc && o.stage_in_map) {
-        /* Without the helper, groups are staged in memory: slower, not
-         * wrong, so a failure to start it is only logged. */
-        int why = coord_prefault_start(s->map, &s->prefault);
-        if (why)
-            coord_log_warn("cannot start the prefault thread (%s); groups "
-                           "are staged in memory", strerror(why));
-    }
     if (rc) {
         store_free(s);
         return rc;

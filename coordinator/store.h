@@ -34,10 +34,6 @@ typedef struct coord_store_options {
                               with SUTRA_EDIM)                            */
     uint64_t map_reserve;  /* for a new file; 0 = LAYOUT_DEFAULT_MAP_RESERVE */
     coord_io *io;          /* NULL = the real POSIX I/O layer; borrowed    */
-    bool stage_in_map;     /* stage groups in the mapping past the committed
-                              end, with a helper thread faulting pages in
-                              ahead (coordinator/prefault.h); groups that
-                              sync are still written with pwrite           */
 } coord_store_options;
 
 /* Why the last store call failed, for logs and error replies. */
@@ -110,16 +106,6 @@ bool coord_store_group_wants_sync(const coord_store *s);
 
 /** Bytes staged in the open group (for group size limits). */
 uint64_t coord_store_group_bytes(const coord_store *s);
-
-/** Whether the open group is staged in place in the mapping
- * (coord_store_options.stage_in_map and enough pages ready).  For tests and
- * diagnostics; committer thread only. */
-bool coord_store_group_in_map(const coord_store *s);
-
-/** Bytes past the committed end that the prefault helper has made ready
- * for staging in place (0 when the store does not stage in the mapping).
- * For tests and diagnostics; committer thread only. */
-uint64_t coord_store_map_ready(coord_store *s);
 
 /** What a commit published. */
 typedef struct coord_commit_info {

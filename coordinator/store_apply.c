@@ -5,27 +5,18 @@
  * map so later requests of the same group see earlier ones' effects.
  * Association ops also stage adjacency entries (store_assoc.c); validation
  * reserves room for everything a request can stage, so staging never fails
- * half-way.
+ * half-way.  coord_store_commit() (store_commit.c) writes the buffer with
+ * pwrite and then stores the index words.
  *
- * The buffer is either the group's own memory or, when the store stages in
- * the mapping (coord_store_options.stage_in_map), the mapping itself from
- * the committed end on, as far as the prefault helper has made its pages
- * resident and writable: records are then copied once, into the page
- * cache, instead of into memory and again by pwrite.  Bytes past the
- * committed end are logically absent (F-REC-1), so nothing staged there is
- * seen by readers or by recovery before the group's commit record is
- * written; a request that would outgrow the ready pages moves ("spills")
- * the group into memory.  A group that ends without committing zeroes what
- * it staged in the mapping, so past the committed end the file holds only a
- * prefix of the group being built, then zeros — as after a torn pwrite.
- * coord_store_commit() (store_commit.c) writes the buffer (or, in map mode,
- * only the commit record) with pwrite and then stores the index words.
+ * The buffer is the group's own memory, not the mapping: a store through
+ * the mapping into a page the process has not touched yet costs a page
+ * fault, and on some virtual machines each one costs as much as copying
+ * several kilobytes, while pwrite copies into the page cache with no fault
+ * at all (docs/performance.md, "Groups written with pwrite again").
  *
  * Concurrency: committer thread only.
  */
 #include "coordinator/store_internal.h"
-
-#include "coordinator/prefault.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -35,10 +26,6 @@
 
 #define GROUP_KEEP_BUF (16ull << 20)   /* larger buffers are freed at reset */
 #define GROUP_KEEP_STAGED (1u << 16)
-/* Map mode: pages kept populated past the committed end, and the fewest
- * ready bytes worth starting a group in the mapping. */
-#define STAGE_AHEAD (8ull << 20)
-#define STAGE_MIN (64ull << 10)
 
 /* ---- the staged map --------------------------------------------------- */
 
@@ -98,65 +85,20 @@ static int staged_reserve(coord_group *g, uint32_t more)
     return 0;
 }
 
-/* Room for `need` bytes in the group's own buffer, keeping its bytes. */
-int coord_group_heap_reserve(coord_group *g, uint64_t need)
+/* Room for `need` bytes in the group's buffer, keeping its bytes. */
+int coord_group_reserve(coord_group *g, uint64_t need)
 {
-    if (need <= g->heap_cap)
+    if (need <= g->cap)
         return 0;
-    uint64_t cap = g->heap_cap ? g->heap_cap : 64 * 1024;
+    uint64_t cap = g->cap ? g->cap : 64 * 1024;
     while (cap < need)
         cap *= 2;
-    uint8_t *heap = realloc(g->heap, cap);
-    if (!heap)
+    uint8_t *buf = realloc(g->buf, cap);
+    if (!buf)
         return ENOMEM;
-    g->heap = heap;
-    g->heap_cap = cap;
-    if (!g->in_map) {
-        g->buf = heap;
-        g->cap = cap;
-    }
+    g->buf = buf;
+    g->cap = cap;
     return 0;
-}
-
-/* Move a group staged in the mapping into its own buffer. */
-int coord_group_spill(coord_group *g)
-{
-    if (!g->in_map)
-        return 0;
-    uint8_t *mapped = g->buf;
-    if (coord_group_heap_reserve(g, g->len))
-        return ENOMEM;
-    memcpy(g->heap, mapped, g->len);
-    g->map_len = g->len;
-    g->in_map = false;
-    g->buf = g->heap;
-    g->cap = g->heap_cap;
-    return 0;
-}
-
-static int buf_reserve(coord_store *s, uint64_t more)
-{
-    coord_group *g = &s->group;
-    if (g->len == 0 && s->prefault) {
-        /* Populate while this group is staged: then the helper's work
-         * overlaps the committer's, not the next request's arrival. */
-        uint64_t end = g->base;
-        uint64_t to = end + STAGE_AHEAD < s->file_size ? end + STAGE_AHEAD
-                                                       : s->file_size;
-        coord_prefault_want(s->prefault, end, to);
-    }
-    if (g->len + more <= g->cap)
-        return 0;
-    if (g->in_map) {
-        uint64_t ready = coord_prefault_ready(s->prefault, g->base);
-        if (ready - g->base >= g->len + more) {
-            g->cap = ready - g->base;
-            return 0;
-        }
-        if (coord_group_spill(g))
-            return ENOMEM;
-    }
-    return coord_group_heap_reserve(g, g->len + more);
 }
 
 static int entries_reserve(coord_group *g)
@@ -172,43 +114,13 @@ static int entries_reserve(coord_group *g)
     return 0;
 }
 
-/* The next group starts at the committed end: in the mapping when enough
- * pages there are ready (the helper never populates past the file's end,
- * where a store would fault; buf_reserve asks it for more). */
-static void group_place(coord_store *s)
-{
-    coord_group *g = &s->group;
-    g->in_map = false;
-    g->buf = g->heap;
-    g->cap = g->heap_cap;
-    if (!s->prefault || s->read_only)
-        return;
-    uint64_t end = s->roots.committed_end;
-    uint64_t ready = coord_prefault_ready(s->prefault, end);
-    if (ready - end >= STAGE_MIN) {
-        g->in_map = true;
-        g->buf = s->map + end;
-        g->cap = ready - end;
-    }
-}
-
 void coord_group_reset(coord_store *s)
 {
     coord_group *g = &s->group;
-    /* What a group that did not commit staged in the mapping: zeros again,
-     * so no stale record lies past the end for a later group to leave
-     * behind its own (the pages are populated: no fault). */
-    uint64_t staged = g->in_map ? g->len : g->map_len;
-    uint64_t end = s->roots.committed_end;
-    if (staged && end < g->base + staged) {
-        uint64_t from = end > g->base ? end : g->base;
-        memset(s->map + from, 0, (size_t)(g->base + staged - from));
-    }
-    g->map_len = 0;
-    if (g->heap_cap > GROUP_KEEP_BUF) {
-        free(g->heap);
-        g->heap = NULL;
-        g->heap_cap = 0;
+    if (g->cap > GROUP_KEEP_BUF) {
+        free(g->buf);
+        g->buf = NULL;
+        g->cap = 0;
     }
     if (g->staged_cap > GROUP_KEEP_STAGED) {
         free(g->staged);
@@ -221,7 +133,6 @@ void coord_group_reset(coord_store *s)
     }
     g->len = 0;
     g->base = s->roots.committed_end;
-    group_place(s);
     g->staged_count = 0;
     g->entry_count = 0;
     g->roots = s->roots;
@@ -233,7 +144,7 @@ void coord_group_reset(coord_store *s)
 
 void coord_group_free(coord_group *g)
 {
-    free(g->heap);
+    free(g->buf);
     free(g->staged);
     free(g->map);
     free(g->entries);
@@ -877,7 +788,7 @@ static int reserve_for(coord_store *s, const wire_request *req,
         layout_node_chunk_first(COORD_MAX_NODE_CHUNK + 1))
         return coord_fail(err, SUTRA_EFULL, "node table full");
     /* An association op touches two ids. */
-    if (buf_reserve(s, rc->bytes) || entries_reserve(g) ||
+    if (coord_group_reserve(g, g->len + rc->bytes) || entries_reserve(g) ||
         staged_reserve(g, 2 * req->data_ops) ||
         coord_assoc_reserve_group(s, rc->entries))
         return coord_fail(err, ENOMEM, "no memory to stage a request");
@@ -937,17 +848,6 @@ bool coord_store_group_wants_sync(const coord_store *s)
 uint64_t coord_store_group_bytes(const coord_store *s)
 {
     return s->group.len;
-}
-
-bool coord_store_group_in_map(const coord_store *s)
-{
-    return s->group.in_map;
-}
-
-uint64_t coord_store_map_ready(coord_store *s)
-{
-    uint64_t end = s->roots.committed_end;
-    return s->prefault ? coord_prefault_ready(s->prefault, end) - end : 0;
 }
 
 void coord_store_abort(coord_store *s)

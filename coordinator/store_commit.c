@@ -146,12 +146,9 @@ static int build_commit_record(coord_store *s, const commit_plan *p,
                                coord_error *err)
 {
     coord_group *g = &s->group;
-    /* In map mode the record is written from the group's own buffer: the
-     * pages after the records may receive regions first. */
-    uint64_t at = g->in_map ? 0 : g->len;
-    if (coord_group_heap_reserve(g, at + p->commit_len))
+    if (coord_group_reserve(g, g->len + p->commit_len))
         return coord_fail(err, ENOMEM, "no memory for the commit record");
-    layout_commit *c = (layout_commit *)(g->heap + at);
+    layout_commit *c = (layout_commit *)(g->buf + g->len);
     memset(c, 0, p->commit_len);
     c->rec.type = LAYOUT_REC_COMMIT;
     c->rec.length = (uint32_t)p->commit_len;
@@ -295,17 +292,7 @@ static int write_group(coord_store *s, const commit_plan *p, bool ranged,
         coord_count_sync(s);
         return 0;
     }
-    if (g->in_map) {
-        /* The records are in place; the commit record makes them part of
-         * the log (F-COM-1), after any regions and the zeros before it. */
-        uint64_t cursor = g->base + g->len;
-        rc = write_regions(s, p, dirty_end, &cursor);
-        if (!rc)
-            rc = write_zeros(s, cursor, p->commit_off);
-        if (!rc)
-            rc = s->io->pwrite(s->io, s->fd, g->heap, p->commit_len,
-                               p->commit_off);
-    } else if (p->commit_off == g->base + g->len) {
+    if (p->commit_off == g->base + g->len) {
         rc = s->io->pwrite(s->io, s->fd, g->buf, g->len + p->commit_len, g->base);
     } else {
         uint64_t cursor = g->base + g->len;
@@ -573,12 +560,8 @@ int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
         return 0;
     }
     sync = sync || g->wants_sync;
-    /* A synced group is written, and synced, by pwrite from memory
-     * (pwritev2 with RWF_DSYNC syncs exactly what it writes). */
     commit_plan p = {0};
-    int rc = sync && coord_group_spill(g)
-                 ? coord_fail(err, ENOMEM, "no memory to write the group")
-                 : plan_commit(s, &p, err);
+    int rc = plan_commit(s, &p, err);
     if (!rc)
         rc = build_commit_record(s, &p, err);
     if (!rc)

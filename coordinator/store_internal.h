@@ -129,15 +129,9 @@ typedef struct coord_assoc_group {
 /* The open group: records laid out as they will be in the file, starting at
  * `base` (the committed end), plus the id -> staged state map. */
 typedef struct coord_group {
-    uint8_t *buf;          /* record bytes; always a multiple of 8 long:
-                              `heap`, or the mapping at `base` (in_map)     */
+    uint8_t *buf;          /* record bytes; always a multiple of 8 long     */
     uint64_t len, cap;
     uint64_t base;         /* absolute offset of buf[0]                     */
-    uint8_t *heap;         /* the group's own buffer; in map mode it holds
-                              only the commit record                        */
-    uint64_t heap_cap;
-    bool in_map;           /* records are staged in place in the mapping    */
-    uint64_t map_len;      /* bytes staged in the mapping before a spill    */
     coord_staged *staged;  /* in first-touch order                          */
     uint32_t staged_count, staged_cap;
     uint32_t *map;         /* open addressing: staged index + 1, 0 = empty  */
@@ -184,7 +178,6 @@ struct coord_store {
                               (F-HDR-8), so recovery never needs the meta
                               slots: groups may be synced by range        */
     coord_group group;
-    struct coord_prefault *prefault; /* NULL: groups are staged in memory */
     coord_assoc_map assoc_index; /* committed live keys; built on first use */
     bool assoc_index_built;
     coord_stat_words stat;
@@ -245,12 +238,9 @@ const layout_concept *coord_version_at(const coord_store *s, uint64_t off,
 /* ---- store_apply.c ---------------------------------------------------- */
 
 void coord_group_reset(coord_store *s);
-/* Room for `need` bytes in the group's own buffer (which is the group's
- * buffer unless it is staged in the mapping).  0 or ENOMEM. */
-int coord_group_heap_reserve(coord_group *g, uint64_t need);
-/* Move a group staged in the mapping into its own buffer (a no-op when it
- * is not).  0 or ENOMEM, leaving the group as it was. */
-int coord_group_spill(coord_group *g);
+/* Room for `need` bytes in the group's buffer, keeping its bytes.  0 or
+ * ENOMEM. */
+int coord_group_reserve(coord_group *g, uint64_t need);
 void coord_group_free(coord_group *g);
 
 /* ---- assoc_map.c: the key hash map ------------------------------------ */

@@ -881,273 +881,30 @@ static void test_store_recent_commits_newest_first(void **state)
     coord_store_close(s, true);
 }
 
-/* ---- staging in the mapping (coord_store_options.stage_in_map) -------- */
-
-/* Open (creating) a store at `path` that stages in the mapping. */
-static coord_store *open_staging(const char *path, coord_io *io)
-{
-    coord_store_options o = {.vector_dim = DIM, .map_reserve = RESERVE,
-                             .io = io, .stage_in_map = true};
-    coord_store *s = NULL;
-    coord_error err = {0};
-    int rc = coord_store_open(path, &o, &s, &err);
-    if (rc)
-        print_error("open: %d %s\n", rc, err.message);
-    assert_int_equal(rc, 0);
-    return s;
-}
-
-/* A store that stages in the mapping, a reader's view of its file, and the
- * next concept number and request number its tests use. */
-typedef struct staging_rig {
-    coord_store *s;
-    sf_view v;
-    uint64_t next, no;
-} staging_rig;
-
-/* Wait until the open group is staged in the mapping with at least `bytes`
- * ready past the committed end.  The helper faults pages in on its own
- * thread, so the first groups after an open, or after a large group, are
- * staged in memory: commit one-id groups (concepts r->next, ...) until one
- * is placed in the mapping.  Fails the test after 5 s. */
-static void staging_ready(staging_rig *r, uint64_t bytes)
-{
-    for (int tries = 0; tries < 1000; tries++) {
-        if (!coord_store_group_in_map(r->s)) {
-            sf_req q = {0};
-            req_learn(&q, r->next++, 1, NULL, NULL, 0);
-            apply_commit_as(r->s, &q, r->no++, false);
-        } else if (coord_store_map_ready(r->s) >= bytes) {
-            return;
-        }
-        usleep(5000);
-    }
-    fail_msg("the prefault helper made %llu bytes ready, not %llu",
-             (unsigned long long)coord_store_map_ready(r->s),
-             (unsigned long long)bytes);
-}
-
-/* Open (creating) a staging store at `path` over `io` (NULL: POSIX), and
- * wait for its first group in the mapping with 1 MiB ready. */
-static staging_rig staging_start(const char *path, coord_io *io)
-{
-    staging_rig r = {.s = open_staging(path, io), .next = 0, .no = 1};
-    r.v = sf_view_open(path, RESERVE);
-    staging_ready(&r, 1u << 20);
-    return r;
-}
-
-static bool all_zero(const uint8_t *p, uint64_t n)
-{
-    for (uint64_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
-/* Groups staged in place are the same bytes a buffered group writes: plain
- * learns, a re-learn, a group that allocates a node chunk and doubles the
- * hash table (regions placed after the staged records), a synced group
- * (written from memory with its ranged sync), and all of it again after a
- * reopen without staging. */
-static void test_store_stages_groups_in_the_mapping(void **state)
+/* A group larger than the buffer the store keeps between groups (16 MiB):
+ * 20 ops of 1 MiB, then a small group in the buffer allocated again. */
+static void test_store_group_larger_than_the_kept_buffer(void **state)
 {
     sf_dir *f = *state;
-    staging_rig rig = staging_start(f->path, NULL);
-    coord_store *s = rig.s;
-    sf_view v = rig.v;
-
-    const float emb[DIM] = {0.25f, -1.5f, 3.0f, 8.0f};
-    sf_req q = {0};
-    req_learn(&q, 5000, 1, "staged in place", emb, 0);
-    req_learn(&q, 5001, 2, "second", NULL, 0);
-    req_learn(&q, 0, 3, "a new version of an older id", emb, 0);
-    coord_apply_result res;
-    coord_error err = {0};
-    assert_int_equal(coord_store_apply(s, req_done(&q, 7, rig.no++), &res, &err), 0);
-    assert_true(coord_store_group_in_map(s));
-    coord_commit_info info;
-    assert_int_equal(coord_store_commit(s, false, &info, &err), 0);
-    sf_req_free(&q);
-    const layout_concept *c = head_of(&v, 5000);
-    assert_int_equal(c->content_len, 15);
-    assert_memory_equal(v.map + c->content_off, "staged in place", 15);
-    assert_int_equal(c->dim, DIM);
-    assert_memory_equal(v.map + c->embedding_off, emb, sizeof(emb));
-    c = head_of(&v, 0);
-    assert_int_equal(c->content_len, 28);
-    assert_true(c->prev != 0);
-    assert_true(c->strength == 3.0f);
-
-    /* 3,000 new ids: node chunks 1..2 and a doubled table, both placed
-     * after the records staged in place. */
-    staging_ready(&rig, 1u << 20);
-    layout_roots before = sf_roots_of(&v);
-    sf_req big = {0};
-    for (uint64_t i = 10000; i < 13000; i++)
-        req_learn(&big, i, 1, "x", NULL, 0);
-    assert_int_equal(coord_store_apply(s, req_done(&big, 7, rig.no++), &res, &err), 0);
-    assert_true(coord_store_group_in_map(s));
-    assert_int_equal(coord_store_commit(s, false, &info, &err), 0);
-    sf_req_free(&big);
-    layout_roots r = sf_roots_of(&v);
-    assert_true(r.hash_slots > before.hash_slots);
-    assert_int_equal(r.node_count, before.node_count + 3000);
-    assert_int_equal(count_slots(&v, &r), r.node_count);
-    for (uint64_t i = 10000; i < 13000; i++) {
-        c = head_of(&v, i);
-        assert_int_equal(c->content_len, 1);
-    }
-
-    /* A synced group leaves the mapping for memory and its own sync. */
-    staging_ready(&rig, 1u << 20);
-    sf_req sq = {0};
-    req_learn(&sq, 5002, 1, "synced", emb, 0);
-    assert_int_equal(coord_store_apply(s, req_done(&sq, 7, rig.no++), &res, &err), 0);
-    assert_true(coord_store_group_in_map(s));
-    assert_int_equal(coord_store_commit(s, true, &info, &err), 0);
-    assert_true(info.durable);
-    sf_req_free(&sq);
-    assert_memory_equal(v.map + head_of(&v, 5002)->content_off, "synced", 6);
-
-    coord_store_close(s, true);
-    s = sf_open(f->path, DIM, RESERVE, NULL);
-    r = sf_roots_of(&v);
-    assert_int_equal(count_slots(&v, &r), r.node_count);
-    for (uint64_t i = 0; i < rig.next; i++)
-        assert_int_equal(head_of(&v, i)->rec.type, LAYOUT_REC_CONCEPT);
-    assert_memory_equal(v.map + head_of(&v, 5001)->content_off, "second", 6);
-    assert_memory_equal(v.map + head_of(&v, 5000)->embedding_off, emb,
-                        sizeof(emb));
-    coord_store_close(s, true);
-    sf_view_close(&v);
-}
-
-/* A group staged in place whose commit fails leaves zeros where it was
- * staged, and the store writes on over them. */
-static void test_store_mapping_group_that_fails_leaves_zeros(void **state)
-{
-    sf_dir *f = *state;
-    sf_fault_io fio = sf_fault_io_make();
-    staging_rig rig = staging_start(f->path, &fio.io);
-    coord_store *s = rig.s;
-    sf_view v = rig.v;
-    layout_roots before = sf_roots_of(&v);
-
-    char content[5000];
-    memset(content, 'q', sizeof(content));
-    sf_req q = {0};
-    uint8_t id[16];
-    sf_make_id(900, id);
-    sf_req_learn_id(&q, id, 0, 1, content, sizeof(content), NULL, 0);
-    coord_apply_result res;
-    coord_error err = {0};
-    assert_int_equal(coord_store_apply(s, req_done(&q, 7, rig.no++), &res, &err), 0);
-    assert_true(coord_store_group_in_map(s));
-    uint64_t staged = coord_store_group_bytes(s);
-    assert_true(staged > sizeof(content));
-    /* In place: a reader's mapping already holds the bytes past the end. */
-    assert_false(all_zero(v.map + before.committed_end, staged));
-
-    fio.pwrite_err = ENOSPC; /* the commit record's write */
-    assert_int_equal(coord_store_commit(s, false, NULL, &err), ENOSPC);
-    fio.pwrite_err = 0;
-    assert_false(coord_store_group_pending(s));
-    layout_roots after = sf_roots_of(&v);
-    assert_memory_equal(&before, &after, sizeof(before));
-    assert_true(all_zero(v.map + before.committed_end, staged));
-
-    sf_req_free(&q);
-    commit_many(s, 950, 953, rig.no++);
-    layout_roots r = sf_roots_of(&v);
-    assert_int_equal(r.generation, before.generation + 1);
-    assert_int_equal(find_node(&v, &r, 900), -1);
-    assert_true(find_node(&v, &r, 952) >= 0);
-    coord_store_close(s, true);
-    s = sf_open(f->path, DIM, RESERVE, NULL);
-    assert_int_equal(find_node(&v, &r, 900), -1);
-    coord_store_close(s, true);
-    sf_view_close(&v);
-}
-
-/* A process that dies while a group is staged in place leaves the group's
- * bytes past the committed end (as a torn write would): recovery ignores
- * them and the next group is written over them. */
-static void test_store_mapping_crash_while_staging(void **state)
-{
-    sf_dir *f = *state;
-    staging_rig rig = staging_start(f->path, NULL);
-    coord_store *s = rig.s;
-    sf_view v = rig.v;
-    layout_roots before = sf_roots_of(&v);
-    sf_req q = {0};
-    for (uint64_t i = 700; i < 800; i++)
-        req_learn(&q, i, 1, "never committed", NULL, 0);
-    coord_apply_result res;
-    coord_error err = {0};
-    assert_int_equal(coord_store_apply(s, req_done(&q, 7, rig.no++), &res, &err), 0);
-    assert_true(coord_store_group_in_map(s));
-    uint64_t staged = coord_store_group_bytes(s);
-    coord_store_close(s, false); /* as if killed: nothing is cleaned up */
-    sf_req_free(&q);
-    assert_false(all_zero(v.map + before.committed_end, staged));
-
-    s = open_staging(f->path, NULL);
-    layout_roots r = sf_roots_of(&v);
-    assert_int_equal(r.generation, before.generation);
-    assert_int_equal(r.node_count, before.node_count);
-    assert_int_equal(find_node(&v, &r, 700), -1);
-    sf_req w = {0};
-    req_learn(&w, 800, 1, "written over", NULL, 0);
-    apply_commit_as(s, &w, rig.no++, false);
-    r = sf_roots_of(&v);
-    assert_int_equal(r.generation, before.generation + 1);
-    assert_memory_equal(v.map + head_of(&v, 800)->content_off, "written over", 12);
-    assert_int_equal(find_node(&v, &r, 750), -1);
-    coord_store_close(s, true);
-    s = sf_open(f->path, DIM, RESERVE, NULL);
-    r = sf_roots_of(&v);
-    assert_int_equal(r.node_count, before.node_count + 1);
-    for (uint64_t i = 0; i < rig.next; i++)
-        assert_int_equal(head_of(&v, i)->rec.type, LAYOUT_REC_CONCEPT);
-    coord_store_close(s, true);
-    sf_view_close(&v);
-}
-
-/* A request larger than the populated window moves the group into memory
- * ("spills") with what was already staged, and commits as usual. */
-static void test_store_mapping_spills_a_large_request(void **state)
-{
-    sf_dir *f = *state;
-    staging_rig rig = staging_start(f->path, NULL);
-    coord_store *s = rig.s;
-    sf_view v = rig.v;
-    coord_apply_result res;
-    coord_error err = {0};
-    sf_req small = {0};
-    req_learn(&small, 600, 1, "before the spill", NULL, 0);
-    assert_int_equal(coord_store_apply(s, req_done(&small, 7, rig.no++), &res, &err), 0);
-    assert_true(coord_store_group_in_map(s));
-
-    /* 12 ops of 1 MiB each: past the helper's 8 MiB window. */
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
     const uint32_t mib = 1u << 20;
     uint8_t *content = malloc(mib);
     assert_non_null(content);
     sf_req big = {0};
-    for (uint32_t k = 0; k < 12; k++) {
+    for (uint32_t k = 0; k < 20; k++) {
         memset(content, 'a' + (int)k, mib);
         uint8_t id[16];
         sf_make_id(610 + k, id);
         sf_req_learn_id(&big, id, 0, 1, content, mib, NULL, 0);
     }
-    assert_int_equal(coord_store_apply(s, req_done(&big, 7, rig.no++), &res, &err), 0);
-    assert_false(coord_store_group_in_map(s));
-    coord_commit_info info;
-    assert_int_equal(coord_store_commit(s, false, &info, &err), 0);
-    sf_req_free(&small);
-    sf_req_free(&big);
-    assert_memory_equal(v.map + head_of(&v, 600)->content_off, "before the spill", 16);
-    for (uint32_t k = 0; k < 12; k++) {
+    apply_commit_as(s, &big, 1, false);
+    sf_req small = {0};
+    req_learn(&small, 600, 1, "after the large group", NULL, 0);
+    apply_commit_as(s, &small, 2, true);
+    assert_memory_equal(v.map + head_of(&v, 600)->content_off,
+                        "after the large group", 21);
+    for (uint32_t k = 0; k < 20; k++) {
         const layout_concept *c = head_of(&v, 610 + k);
         assert_int_equal(c->content_len, mib);
         memset(content, 'a' + (int)k, mib);
@@ -1180,10 +937,7 @@ int main(void)
         STORE_TEST(test_store_reopen_with_other_dim),
         STORE_TEST(test_store_recent_commits_newest_first),
         STORE_TEST(test_store_stats_from_another_thread),
-        STORE_TEST(test_store_stages_groups_in_the_mapping),
-        STORE_TEST(test_store_mapping_group_that_fails_leaves_zeros),
-        STORE_TEST(test_store_mapping_crash_while_staging),
-        STORE_TEST(test_store_mapping_spills_a_large_request),
+        STORE_TEST(test_store_group_larger_than_the_kept_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
