@@ -14,13 +14,13 @@
  *      durable log in a checkpointed file and the group must be durable,
  *      it is a pwrite_sync (RWF_DSYNC) and step 5 is skipped (F-COM-6).
  *   4. store the words only the group's own regions and new nodes are
- *      reached through: new chunk offsets, new node entries (id and
- *      first_seq before any hash slot names the node), hash slots; then
+ *      reached through: new chunk offsets, new node entries (written whole
+ *      with pwrite before any hash slot names the node), hash slots; then
  *      write meta slot gen % 2.
  *   5. fdatasync if syncing and step 3 did not (one per commit, see below).
  *   6. store the words that make committed structures point into the
- *      group: heads, then adjacency entries, count words, superseded words
- *      and adjacency heads (store_assoc.c).  Readers may see any of these
+ *      group: heads of older nodes, then adjacency entries, count words,
+ *      superseded words and adjacency heads (store_assoc.c).  Readers may see any of these
  *      early; they ignore anything with seq past their snapshot or at/after
  *      its committed_end (F-LOG-7).
  *   7. release-store the generation and wake futex waiters; store
@@ -312,17 +312,6 @@ static int write_group(coord_store *s, const commit_plan *p, bool ranged,
 
 /* ---- 4. in-place words ------------------------------------------------ */
 
-static int store_id(coord_store *s, layout_node *e, const uint8_t id[16])
-{
-    uint64_t w[2];
-    memcpy(w, id, 16);
-    uint64_t *dst = (uint64_t *)(void *)e->id; /* offset 0 of a 64-aligned entry */
-    int rc = s->io->store64(s->io, &dst[0], w[0]);
-    if (!rc)
-        rc = s->io->store64(s->io, &dst[1], w[1]);
-    return rc;
-}
-
 static int store_chunks(coord_store *s, const commit_plan *p)
 {
     for (uint32_t k = 0; k < LAYOUT_NODE_CHUNKS; k++) {
@@ -336,22 +325,68 @@ static int store_chunks(coord_store *s, const commit_plan *p)
     return 0;
 }
 
-/* F-NODE-1: id and first_seq of every new node before any slot names it. */
-static int store_new_nodes(coord_store *s)
+/* Entries of new nodes written per pwrite: a run of consecutive nodes in
+ * one chunk, at most this many. */
+#define NEW_NODES_PER_WRITE 64u
+
+typedef struct node_run {
+    layout_node entries[NEW_NODES_PER_WRITE];
+    uint32_t first;     /* node number of entries[0]                    */
+    uint32_t chunk;     /* the chunk holding them                       */
+    uint32_t count;
+} node_run;
+
+static int node_run_write(coord_store *s, node_run *run)
+{
+    if (!run->count)
+        return 0;
+    const layout_node *e = coord_node_entry(s, run->first);
+    int rc = s->io->pwrite(s->io, s->fd, run->entries,
+                           run->count * sizeof(layout_node),
+                           (uint64_t)((const uint8_t *)e - s->map));
+    run->count = 0;
+    return rc;
+}
+
+/*
+ * F-NODE-1, F-COM-4: the whole entry of every new node (id, first_seq and
+ * head) before any hash slot names it.  Nothing reaches an entry past the
+ * published node_count, so these are written as file bytes, with pwrite,
+ * rather than stored word by word through the mapping: the new nodes of a
+ * group fill consecutive entries, and the first store through the mapping
+ * to each fresh page of the table costs a page fault (with its write
+ * notification to the filesystem), which pwrite does not.  The entries'
+ * adjacency words stay zero until store_assoc.c stores them after the sync.
+ */
+static int write_new_nodes(coord_store *s)
 {
     const coord_group *g = &s->group;
+    node_run run;
+    run.count = 0;
     for (uint32_t i = 0; i < g->staged_count; i++) {
         const coord_staged *st = &g->staged[i];
         if (!st->is_new)
             continue;
-        layout_node *e = coord_node_entry(s, st->node);
-        int rc = store_id(s, e, st->id);
-        if (!rc)
-            rc = s->io->store64(s->io, &e->first_seq, st->first_seq);
-        if (rc)
-            return rc;
+        uint32_t k;
+        uint64_t index;
+        layout_node_locate(st->node, &k, &index);
+        if (run.count == NEW_NODES_PER_WRITE ||
+            (run.count && (st->node != run.first + run.count || k != run.chunk))) {
+            int rc = node_run_write(s, &run);
+            if (rc)
+                return rc;
+        }
+        if (!run.count) {
+            run.first = st->node;
+            run.chunk = k;
+        }
+        layout_node *e = &run.entries[run.count++];
+        memset(e, 0, sizeof(*e));
+        memcpy(e->id, st->id, 16);
+        e->first_seq = st->first_seq;
+        e->head = st->head;
     }
-    return 0;
+    return node_run_write(s, &run);
 }
 
 #define HASH_PREFETCH_AHEAD 8
@@ -386,12 +421,14 @@ static int store_hash(coord_store *s, const commit_plan *p)
     return 0;
 }
 
+/* F-NODE-1: the new head of every existing node the group wrote (a new
+ * node's entry already names its head: write_new_nodes). */
 static int store_heads(coord_store *s)
 {
     const coord_group *g = &s->group;
     for (uint32_t i = 0; i < g->staged_count; i++) {
         const coord_staged *st = &g->staged[i];
-        if (!st->touched)
+        if (!st->touched || st->is_new)
             continue;
         layout_node *e = coord_node_entry(s, st->node);
         int rc = s->io->store64(s->io, &e->head, st->head);
@@ -462,7 +499,7 @@ static int publish(coord_store *s, const commit_plan *p, bool full_sync,
 {
     int rc = store_chunks(s, p);
     if (!rc)
-        rc = store_new_nodes(s);
+        rc = write_new_nodes(s);
     if (!rc)
         rc = store_hash(s, p);
     if (!rc)

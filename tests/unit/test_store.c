@@ -881,6 +881,120 @@ static void test_store_recent_commits_newest_first(void **state)
     coord_store_close(s, true);
 }
 
+/* ---- new node entries (store_commit.c, write_new_nodes) --------------- */
+
+/* The POSIX io, also noting the address of every word stored through the
+ * mapping (up to `cap` of them). */
+typedef struct store_log {
+    sf_fault_io f; /* first: the store sees f.io */
+    uintptr_t *addr;
+    size_t count, cap;
+} store_log;
+
+static int store_log_store64(coord_io *io, uint64_t *w, uint64_t v)
+{
+    store_log *l = (store_log *)(void *)io;
+    if (l->count < l->cap)
+        l->addr[l->count++] = (uintptr_t)w;
+    return sf_fault_store64(io, w, v);
+}
+
+/* Whether the store's mapping offset `off` lies inside the entry of a node
+ * in [first, end). */
+static bool in_entries(const sf_view *v, uint64_t off, uint32_t first,
+                       uint32_t end)
+{
+    for (uint32_t n = first; n < end; n++) {
+        uint64_t e = (uint64_t)((const uint8_t *)sf_node_of(v, n) - v->map);
+        if (off >= e && off < e + sizeof(layout_node))
+            return true;
+    }
+    return false;
+}
+
+/* The entries of a group's new nodes are written whole as file bytes:
+ * 3,100 new ids spanning node chunks 0..2 (two of them allocated by the
+ * group) and a doubled hash table, one of them learned and forgotten in the
+ * same group, beside a re-learn of an existing id.  Every new entry holds
+ * its id, first_seq and head, its other words zero; no word of a new entry
+ * was stored through the mapping, while the existing node's head was; and
+ * the same holds after a reopen that recovers from an unclean close. */
+static void test_store_new_nodes_written_whole(void **state)
+{
+    sf_dir *f = *state;
+    store_log log = {.f = sf_fault_io_make(), .cap = 1u << 20};
+    log.f.io.store64 = store_log_store64;
+    log.addr = malloc(log.cap * sizeof(*log.addr));
+    assert_non_null(log.addr);
+    coord_store *s = sf_open(f->path, DIM, RESERVE, &log.f.io);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    sf_req q = {0};
+    for (uint64_t i = 0; i < 10; i++)
+        req_learn(&q, i, 1, "old", NULL, 0);
+    apply_commit_as(s, &q, 1, false);
+    layout_roots before = sf_roots_of(&v);
+    assert_int_equal(before.node_count, 10);
+
+    const float emb[DIM] = {1.0f, 2.0f, 3.0f, 4.0f};
+    req_learn(&q, 5, 2, "old, again", NULL, 0);
+    for (uint64_t i = 10000; i < 13100; i++)
+        req_learn(&q, i, 1, "new", emb, 0);
+    req_learn(&q, 20000, 1, "learned, then forgotten", NULL, 0);
+    sf_req_forget(&q, 20000);
+    coord_apply_result res;
+    coord_error err = {0};
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, 2), &res, &err), 0);
+    log.count = 0;
+    coord_commit_info info;
+    assert_int_equal(coord_store_commit(s, false, &info, &err), 0);
+    sf_req_free(&q);
+
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.node_count, 10 + 3101);
+    assert_true(r.hash_slots > before.hash_slots);
+    assert_int_equal(count_slots(&v, &r), r.node_count);
+    for (uint32_t n = 10; n < r.node_count; n++) {
+        const layout_node *e = sf_node_of(&v, n);
+        const layout_concept *c = rec_at(&v, e->head);
+        assert_int_equal(c->node, n);
+        assert_memory_equal(c->id, e->id, 16);
+        assert_true(e->out_adj == 0 && e->in_adj == 0);
+        assert_true(e->reserved[0] == 0 && e->reserved[1] == 0);
+        if (c->rec.type == LAYOUT_REC_CONCEPT) {
+            assert_int_equal(e->first_seq, c->rec.seq);
+            continue;
+        }
+        assert_int_equal(c->rec.type, LAYOUT_REC_CONCEPT_TOMBSTONE);
+        assert_int_equal(find_node(&v, &r, 20000), (int64_t)n);
+        assert_int_equal(e->first_seq, rec_at(&v, c->prev)->rec.seq);
+    }
+    for (uint64_t i = 10000; i < 13100; i += 97)
+        assert_memory_equal(v.map + head_of(&v, i)->embedding_off, emb,
+                            sizeof(emb));
+
+    /* The log saw the stores: the re-learned node's head among them. */
+    uint64_t old_head = (uint64_t)((const uint8_t *)&sf_node_of(&v, 5)->head - v.map);
+    bool saw_old_head = false;
+    for (size_t k = 0; k < log.count; k++) {
+        uint64_t off = (uint64_t)((const uint8_t *)log.addr[k] - log.f.base);
+        assert_false(in_entries(&v, off, 10, (uint32_t)r.node_count));
+        saw_old_head |= off == old_head;
+    }
+    assert_true(saw_old_head);
+    assert_memory_equal(v.map + head_of(&v, 5)->content_off, "old, again", 10);
+
+    coord_store_close(s, false); /* unclean: the next open recovers */
+    s = sf_open(f->path, DIM, RESERVE, NULL);
+    layout_roots again = sf_roots_of(&v);
+    assert_int_equal(again.node_count, r.node_count);
+    assert_int_equal(count_slots(&v, &again), again.node_count);
+    for (uint64_t i = 10000; i < 13100; i++)
+        assert_int_equal(head_of(&v, i)->rec.type, LAYOUT_REC_CONCEPT);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+    free(log.addr);
+}
+
 /* A group larger than the buffer the store keeps between groups (16 MiB):
  * 20 ops of 1 MiB, then a small group in the buffer allocated again. */
 static void test_store_group_larger_than_the_kept_buffer(void **state)
@@ -937,6 +1051,7 @@ int main(void)
         STORE_TEST(test_store_reopen_with_other_dim),
         STORE_TEST(test_store_recent_commits_newest_first),
         STORE_TEST(test_store_stats_from_another_thread),
+        STORE_TEST(test_store_new_nodes_written_whole),
         STORE_TEST(test_store_group_larger_than_the_kept_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
