@@ -577,16 +577,20 @@ static coord_staged *stage_id(coord_store *s, const uint8_t id[16],
     return st;
 }
 
-/* Reserve an 8-aligned record of `size` bytes at the end of the buffer. */
+/* Reserve an 8-aligned record of `size` bytes at the end of the buffer.
+ * Its first sizeof(layout_concept) bytes (or all of a smaller record) and
+ * its tail padding are zeroed (F-LOG-4); a larger record's payload is the
+ * caller's to write whole, gaps included. */
 static layout_concept *append_record(coord_group *g, uint64_t size,
                                      uint64_t *off)
 {
     uint64_t padded = layout_align_up(size, LAYOUT_RECORD_ALIGN);
-    layout_concept *c = (layout_concept *)(g->buf + g->len);
-    memset(c, 0, padded); /* F-LOG-4: padding is zero */
+    uint8_t *p = g->buf + g->len;
+    memset(p, 0, size < sizeof(layout_concept) ? size : sizeof(layout_concept));
+    memset(p + size, 0, padded - size);
     *off = g->base + g->len;
     g->len += padded;
-    return c;
+    return (layout_concept *)(void *)p;
 }
 
 static void fill_version_header(layout_concept *c, const coord_staged *st,
@@ -646,8 +650,9 @@ static void stage_learn(coord_store *s, coord_staged *st, const wire_op *op,
         memcpy(c + 1, op->content, inline_len);
     }
     if (inline_dim) {
-        embedding_off = layout_align_up(off + sizeof(layout_concept) + inline_len,
-                                        LAYOUT_REGION_ALIGN);
+        uint64_t gap = off + sizeof(layout_concept) + inline_len;
+        embedding_off = layout_align_up(gap, LAYOUT_REGION_ALIGN);
+        memset((uint8_t *)c + (gap - off), 0, embedding_off - gap);
         memcpy((uint8_t *)c + (embedding_off - off), op->embedding,
                (size_t)inline_dim * sizeof(float));
     }

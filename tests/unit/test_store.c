@@ -995,6 +995,42 @@ static void test_store_new_nodes_written_whole(void **state)
     free(log.addr);
 }
 
+/* F-LOG-4: the bytes between a version's content and its 64-aligned
+ * embedding are zero, however the group buffer was used before: groups
+ * of versions with embeddings and contents of every length mod 64, so that
+ * each group's gaps lie over the previous group's embedding bytes. */
+static void test_store_embedding_gap_is_zero(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    const float emb[DIM] = {1.1f, -2.3f, 3.7f, 1e30f}; /* no zero bytes */
+    char content[80];
+    memset(content, 'c', sizeof(content));
+    for (uint64_t group = 0; group < 4; group++) {
+        sf_req q = {0};
+        for (uint64_t i = 0; i < 64; i++) {
+            uint8_t id[16];
+            sf_make_id(group * 100 + i, id);
+            sf_req_learn_id(&q, id, 0, 1, content, (uint32_t)(i + group) % 80,
+                            emb, DIM);
+        }
+        apply_commit_as(s, &q, group + 1, false);
+    }
+    for (uint64_t group = 0; group < 4; group++) {
+        for (uint64_t i = 0; i < 64; i++) {
+            const layout_concept *c = head_of(&v, group * 100 + i);
+            uint64_t head = sf_node_of(&v, c->node)->head;
+            uint64_t gap = head + sizeof(layout_concept) + c->content_len;
+            for (uint64_t b = gap; b < c->embedding_off; b++)
+                assert_int_equal(v.map[b], 0);
+            assert_memory_equal(v.map + c->embedding_off, emb, sizeof(emb));
+        }
+    }
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
 /* A group larger than the buffer the store keeps between groups (16 MiB):
  * 20 ops of 1 MiB, then a small group in the buffer allocated again. */
 static void test_store_group_larger_than_the_kept_buffer(void **state)
@@ -1053,6 +1089,7 @@ int main(void)
         STORE_TEST(test_store_stats_from_another_thread),
         STORE_TEST(test_store_new_nodes_written_whole),
         STORE_TEST(test_store_group_larger_than_the_kept_buffer),
+        STORE_TEST(test_store_embedding_gap_is_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
