@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,6 +312,24 @@ static int shut_down(daemon_state *d, int status)
     return status;
 }
 
+/*
+ * Every request arrives in a buffer NNG allocates for it and frees after
+ * the reply; a 1,000-op batch of 384-dim concepts is 1.8 MB.  glibc's
+ * defaults serve such a size with mmap, or, once one was freed, from a
+ * heap whose free top it returns to the kernel as soon as it exceeds twice
+ * that size — which two batches in flight reach every time.  Each batch
+ * then lands on fresh pages, one page fault per 4 KiB, which doubled the
+ * cost of pipelined batches (docs/performance.md).  Fixed thresholds keep
+ * freed request memory (up to 64 MiB free per heap) for the next request.
+ */
+static void keep_request_memory(void)
+{
+    if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1 ||
+        mallopt(M_TRIM_THRESHOLD, 64 << 20) != 1)
+        coord_log_warn("cannot set the allocator's thresholds; large "
+                       "requests may be slower");
+}
+
 static int run(const coord_options *o, const sigset_t *signals)
 {
     int status = make_dir(o->dir);
@@ -357,6 +376,7 @@ int main(int argc, char **argv)
         return 0;
     }
     coord_log_set_level(opts.log_level);
+    keep_request_memory();
     /* before any thread exists, so every thread inherits the mask */
     sigset_t signals;
     sigemptyset(&signals);

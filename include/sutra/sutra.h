@@ -25,6 +25,16 @@
  *     its parent used it.  Reads never touch NNG, so pre-forking servers may
  *     open readers before fork().  Client handles must be created after the
  *     fork; a client used across fork() fails with SUTRA_EFORKED.
+ *   - Each request is copied into a buffer NNG allocates and frees after
+ *     the reply.  A bulk loader that keeps several large batches in flight
+ *     (sutra_batch_submit) frees them together, and glibc's default
+ *     allocator then returns that memory to the kernel and faults it in
+ *     again for the next batches: on the benchmark machine that halved the
+ *     throughput of two 1.8 MB batches in flight.  Such a process should
+ *     raise the allocator's thresholds, e.g. mallopt(M_MMAP_THRESHOLD,
+ *     32 << 20) and mallopt(M_TRIM_THRESHOLD, 64 << 20), or the same through
+ *     MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_; the library leaves the
+ *     process's allocator alone.  The coordinator sets these for itself.
  */
 #ifndef SUTRA_SUTRA_H
 #define SUTRA_SUTRA_H
