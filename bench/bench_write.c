@@ -724,6 +724,11 @@ static void report_policy(const repeat_result *r, unsigned n, int p,
     row("4 clients p99 (us)", r, n, p, W_FOUR, peer4, F_P99, NULL);
     row("4 clients ops/s", r, n, p, W_FOUR, peer4, F_OPS,
         commit ? ">= 3" : NULL);
+    /* The same 4 synchronous IPC clients against a bare echo server: the
+     * most any server could reach here, whatever its commit costs. */
+    if (commit)
+        row("4 clients ops/s, raw nng echo (no commit)", r, n, p, W_RAW4,
+            peer4, F_OPS, NULL);
     row("batched ops/s", r, n, p, W_BATCH, lmdb_batch, F_OPS,
         p == 0 ? ">= 3" : NULL);
     if (p == 0)
