@@ -18,10 +18,9 @@
  * The same runs under --sync commit, --sync interval:50 and --sync none (a
  * process kill keeps the page cache, so nothing acknowledged may be lost
  * there either; the bounded loss of interval under power loss is proven at
- * the store level, tests/unit/test_faults.c).  Under none the coordinator
- * stages groups in place in the mapping, so a kill often leaves a staged,
- * uncommitted group past the end for recovery to ignore and the next
- * coordinator to write over.
+ * the store level, tests/unit/test_faults.c).  Under none no group waits
+ * for a sync, so kills land more often between a group's pwrite and its
+ * index words, where recovery must roll the logged group forward.
  *
  * SUTRA_CRASH_CYCLES (default 15 per policy; `make crashtest` uses 200) and
  * SUTRA_CRASH_SEED (default: the time; printed) control the run.
