@@ -324,10 +324,12 @@ static int shut_down(daemon_state *d, int status)
  */
 static void keep_request_memory(void)
 {
+    /* Another allocator (a sanitizer's, a preloaded one) may refuse: it
+     * then keeps its own policy, which is no error. */
     if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1 ||
         mallopt(M_TRIM_THRESHOLD, 64 << 20) != 1)
-        coord_log_warn("cannot set the allocator's thresholds; large "
-                       "requests may be slower");
+        coord_log_debug("the allocator did not take the thresholds for "
+                        "request memory");
 }
 
 static int run(const coord_options *o, const sigset_t *signals)
