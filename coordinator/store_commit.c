@@ -20,9 +20,9 @@
  *   5. fdatasync if syncing and step 3 did not (one per commit, see below).
  *   6. store the words that make committed structures point into the
  *      group: heads of older nodes, then adjacency entries, count words,
- *      superseded words and adjacency heads (store_assoc.c).  Readers may see any of these
- *      early; they ignore anything with seq past their snapshot or at/after
- *      its committed_end (F-LOG-7).
+ *      superseded words and adjacency heads (store_assoc.c).  Readers may
+ *      see any of these early; they ignore anything with seq past their
+ *      snapshot or at/after its committed_end (F-LOG-7).
  *   7. release-store the generation and wake futex waiters; store
  *      durable_end (the end of the generation before: this one's step-6
  *      words are not yet on disk).
@@ -368,7 +368,7 @@ static int write_new_nodes(coord_store *s)
         if (!st->is_new)
             continue;
         uint32_t k;
-        uint64_t index;
+        uint64_t index; /* unused: runs are cut at chunk boundaries */
         layout_node_locate(st->node, &k, &index);
         if (run.count == NEW_NODES_PER_WRITE ||
             (run.count && (st->node != run.first + run.count || k != run.chunk))) {
