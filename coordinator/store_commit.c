@@ -263,14 +263,6 @@ static bool can_sync_range(const coord_store *s, const commit_plan *p)
            s->log_durable_end == g->base;
 }
 
-/* A failed ranged sync, like a failed fdatasync, may have dropped dirty
- * pages (F-COM-5); only the write's own "no space" errors are known to
- * have left the rest of the file as it was. */
-static bool write_error_is_benign(int rc)
-{
-    return rc == ENOSPC || rc == EDQUOT || rc == EFBIG;
-}
-
 static int write_group(coord_store *s, const commit_plan *p, bool ranged,
                        coord_error *err)
 {
@@ -283,9 +275,14 @@ static int write_group(coord_store *s, const commit_plan *p, bool ranged,
     if (ranged) {
         rc = s->io->pwrite_sync(s->io, s->fd, g->buf, g->len + p->commit_len,
                                 g->base);
+        /* Any error, ENOSPC included, may be the sync's: it reports every
+         * writeback error of the file since the last one (pages it
+         * dropped, not just these), and once reported the next fdatasync
+         * succeeds without them.  So the store turns read-only like after
+         * a failed fdatasync (F-COM-5, F-COM-6) and only re-verification
+         * (coord_store_reverify) rewrites and syncs what may be lost. */
         if (rc) {
-            if (!write_error_is_benign(rc))
-                s->read_only = true;
+            s->read_only = true;
             return coord_fail(err, rc, "cannot write and sync the group: %s",
                               strerror(rc));
         }

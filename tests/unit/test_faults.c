@@ -8,9 +8,12 @@
  *     fails with a clear error, nothing is published (every byte below the
  *     committed end — header words, meta slots, index words — is unchanged,
  *     so readers see exactly what they saw), the store stays writable, and
- *     later commits succeed once the fault is gone.
+ *     later commits succeed once the fault is gone — except when the
+ *     failed write was a group's own synced write (F-COM-6): any error of
+ *     it, ENOSPC too, may be its sync's, and it is treated as one.
  *   - A failed fsync (a commit's, after its meta slot is written and with
- *     unsynced generations before it, or an interval sync):
+ *     unsynced generations before it, a group's own ranged sync with EIO
+ *     or ENOSPC, or an interval sync):
  *     the store turns read-only (SUTRA_EREADONLY) and stays so until
  *     coord_store_reverify() has rewritten and synced what it published;
  *     a power cut after that loses nothing published, and the group whose
@@ -131,20 +134,27 @@ static void commit_next(rig *r, bool sync)
     assert_int_equal(rc, 0);
 }
 
-/* Try a group that must fail with `want`; the model does not advance. */
-static void commit_fails(rig *r, int want, const char *in_message)
+/* Try a group (synced when `sync`) that must fail with `want`; the model
+ * does not advance. */
+static void commit_fails_sync(rig *r, bool sync, int want,
+                              const char *in_message)
 {
     coord_error err = { 0 };
     fx_req q = { 0 };
     fx_state saved = r->m->open;
     fx_build_group(&q, r->m, 5000 + r->no, 10);
-    int rc = fx_commit(r->s, &q, NULL, ++r->no, true, &err);
+    int rc = fx_commit(r->s, &q, NULL, ++r->no, sync, &err);
     r->m->open = saved;
     if (rc != want)
         print_error("commit: %d (want %d) %s\n", rc, want, err.message);
     assert_int_equal(rc, want);
     if (in_message)
         assert_non_null(strstr(err.message, in_message));
+}
+
+static void commit_fails(rig *r, int want, const char *in_message)
+{
+    commit_fails_sync(r, true, want, in_message);
 }
 
 /* ---- disk full and write errors ---------------------------------------- */
@@ -210,7 +220,10 @@ static void test_faults_enospc_on_extend(void **state)
 
 static void check_read_only_until_reverified(rig *r, uint64_t published);
 
-static void check_write_fault(int err_code, bool short_write)
+/* A write of the group fails with `err_code` (after a random prefix when
+ * `short_write`); the group is synced (by its own write, F-COM-6) when
+ * `sync`. */
+static void check_write_fault(int err_code, bool short_write, bool sync)
 {
     rig r;
     rig_open(&r, 21 + (uint64_t)err_code, 4);
@@ -220,12 +233,13 @@ static void check_write_fault(int err_code, bool short_write)
         coord_io_fault_short_write(r.f, 1, err_code);
     else
         coord_io_fault_fail(r.f, COORD_FAULT_PWRITE, 1, err_code, true);
-    commit_fails(&r, err_code, "write");
-    if (err_code == EIO) {
-        /* A synced group's write is its sync too (F-COM-6), and an EIO
-         * from it may have dropped dirty pages, as a failed fdatasync may:
-         * nothing was published, and the store refuses writes until what
-         * it published is proven on disk again. */
+    commit_fails_sync(&r, sync, err_code, "write");
+    if (sync) {
+        /* A synced group's write is its sync too (F-COM-6), and whatever
+         * the error (ENOSPC too) it may be the sync's, which may have
+         * dropped dirty pages, as a failed fdatasync may: nothing was
+         * published, and the store refuses writes until what it published
+         * is proven on disk again. */
         assert_image_same(r.d.path, img, before.committed_end);
         coord_io_fault_disarm(r.f);
         check_read_only_until_reverified(&r, 4);
@@ -233,8 +247,8 @@ static void check_write_fault(int err_code, bool short_write)
         rig_close(&r);
         return;
     }
-    if (!short_write)
-        commit_fails(&r, err_code, "write"); /* still failing: still nothing */
+    if (!short_write) /* still failing: still nothing */
+        commit_fails_sync(&r, false, err_code, "write");
     coord_store_stats after = stats_of(r.s);
     assert_int_equal(after.generation, before.generation);
     assert_int_equal(after.last_seq, before.last_seq);
@@ -261,19 +275,25 @@ static void check_write_fault(int err_code, bool short_write)
 static void test_faults_enospc_on_pwrite(void **state)
 {
     (void)state;
-    check_write_fault(ENOSPC, false);
+    check_write_fault(ENOSPC, false, false);
+}
+
+static void test_faults_enospc_on_synced_write(void **state)
+{
+    (void)state;
+    check_write_fault(ENOSPC, false, true);
 }
 
 static void test_faults_eio_on_pwrite(void **state)
 {
     (void)state;
-    check_write_fault(EIO, false);
+    check_write_fault(EIO, false, true);
 }
 
 static void test_faults_short_write(void **state)
 {
     (void)state;
-    check_write_fault(ENOSPC, true);
+    check_write_fault(ENOSPC, true, false);
 }
 
 /* ---- failed fsync ------------------------------------------------------- */
@@ -344,14 +364,13 @@ static void test_faults_commit_sync_fails_after_unsynced(void **state)
  * write, before any word or meta slot names it; when that sync fails the
  * group is reported failed, no slot names it, and its commit record is
  * spoiled so that no recovery rolls forward into it. */
-static void test_faults_group_sync_fails(void **state)
+static void check_group_sync_fails(int err_code)
 {
-    (void)state;
     rig r;
-    rig_open(&r, 41, 3);
+    rig_open(&r, 41 + (uint64_t)err_code, 3);
     uint64_t end = stats_of(r.s).committed_end;
-    coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 1, EIO, false);
-    commit_fails(&r, EIO, "sync");
+    coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 1, err_code, false);
+    commit_fails(&r, err_code, "sync");
     const uint64_t slot = (4 % 2) ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
     const uint64_t other = (3 % 2) ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
     uint8_t *img = image_of(r.d.path, LAYOUT_DATA_START);
@@ -375,6 +394,23 @@ static void test_faults_group_sync_fails(void **state)
     fx_check_state(r.d.dir, r.m, 3);
     check_read_only_until_reverified(&r, 3);
     rig_close(&r);
+}
+
+static void test_faults_group_sync_fails(void **state)
+{
+    (void)state;
+    check_group_sync_fails(EIO);
+}
+
+/* The sync of a write with RWF_DSYNC reports any writeback error of the
+ * file, "no space" too, and the write cannot be told from it: ENOSPC from
+ * a group's own sync turns the store read-only like EIO, or the pages it
+ * may have dropped would be lost at the next power cut although the next
+ * fdatasync succeeds. */
+static void test_faults_group_sync_enospc(void **state)
+{
+    (void)state;
+    check_group_sync_fails(ENOSPC);
 }
 
 static void test_faults_interval_sync_fails(void **state)
@@ -1082,10 +1118,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults_enospc_on_extend),
         cmocka_unit_test(test_faults_enospc_on_pwrite),
+        cmocka_unit_test(test_faults_enospc_on_synced_write),
         cmocka_unit_test(test_faults_eio_on_pwrite),
         cmocka_unit_test(test_faults_short_write),
         cmocka_unit_test(test_faults_commit_sync_fails_after_unsynced),
         cmocka_unit_test(test_faults_group_sync_fails),
+        cmocka_unit_test(test_faults_group_sync_enospc),
         cmocka_unit_test(test_faults_interval_sync_fails),
         cmocka_unit_test(test_faults_io_model_failed_sync_loses_writes),
         cmocka_unit_test(test_faults_kill_under_sync_none_keeps_all),
