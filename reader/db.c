@@ -127,6 +127,10 @@ int reader_snapshot_from_roots(const sutra_db *db, const layout_roots *r,
         r->committed_end % LAYOUT_RECORD_ALIGN != 0 ||
         r->node_count > LAYOUT_MAX_NODES)
         return SUTRA_ECORRUPT;
+    /* A writer never grows the file past its reserve (F-HDR), so roots
+     * past it are damage, and no reopen would help. */
+    if (r->committed_end > db->map_reserve)
+        return SUTRA_ECORRUPT;
     /* The file outgrew a mapping that had to be smaller than its reserve
      * (see reader_map): the data is fine, this handle cannot reach it. */
     if (r->committed_end > db->map_size)
@@ -280,6 +284,7 @@ int sutra_open(const char *dir, const sutra_open_options *opts, sutra_db **out)
     }
     db->map = map;
     db->map_size = map_size;
+    db->map_reserve = hdr.map_reserve;
     db->fd = fd;
     db->vector_dim = hdr.vector_dim;
     db->format_major = hdr.format_major;

@@ -12,7 +12,10 @@
 
 #include "reader/reader_internal.h"
 
-/* The commit record at `off` if it is whole, below `limit` and intact. */
+/* The commit record at `off` if it is whole, of its F-COM-1 length, below
+ * `limit` and intact.  The walk passes the newer record's offset as the
+ * limit (records never overlap), so it checksums each byte of the log at
+ * most once however the chain was forged. */
 static const layout_commit *reader_commit_at(const sutra_db *db, uint64_t off,
                                              uint64_t limit)
 {
@@ -20,7 +23,9 @@ static const layout_commit *reader_commit_at(const sutra_db *db, uint64_t off,
         off > limit || sizeof(layout_commit) > limit - off)
         return NULL;
     const layout_commit *c = (const layout_commit *)(db->map + off);
-    if (c->rec.type != LAYOUT_REC_COMMIT || c->rec.length < sizeof(*c) ||
+    if (c->rec.type != LAYOUT_REC_COMMIT ||
+        c->rec.length != sizeof(*c) + (uint64_t)c->request_count *
+                                          sizeof(layout_commit_entry) ||
         c->rec.length > limit - off)
         return NULL;
     if (!layout_rec_verify(&c->rec) || c->roots.last_commit != off)
@@ -65,10 +70,10 @@ int sutra_snapshot_at(sutra_db *db, uint64_t generation,
      * snapshot's range check covers every record we read. */
     if (!reader_range_readable(db, 0, now.committed_end))
         return SUTRA_ECORRUPT;
-    uint64_t off = now.last_commit;
+    uint64_t off = now.last_commit, limit = now.committed_end;
     uint64_t expect = now.generation; /* the first record is now's own */
     while (off != 0) {
-        const layout_commit *c = reader_commit_at(db, off, now.committed_end);
+        const layout_commit *c = reader_commit_at(db, off, limit);
         /* F-COM-2: each link is the previous generation, further back. */
         if (!c || c->roots.generation != expect || c->prev_commit >= off)
             return SUTRA_ECORRUPT;
@@ -78,6 +83,7 @@ int sutra_snapshot_at(sutra_db *db, uint64_t generation,
             return reader_snapshot_from_roots(db, &roots, file_size, out);
         }
         expect--;
+        limit = off;
         off = c->prev_commit;
     }
     /* The chain ended before `generation`: its history is not in this

@@ -21,6 +21,7 @@
 struct sutra_db {
     const uint8_t *map;        /* PROT_READ, MAP_SHARED, map_size bytes     */
     uint64_t map_size;
+    uint64_t map_reserve;      /* the header's: no valid file is larger     */
     int fd;                    /* kept for fstat when the file grows        */
     uint32_t vector_dim;       /* from the validated header                 */
     uint16_t format_major;

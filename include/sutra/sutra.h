@@ -132,8 +132,11 @@ typedef struct sutra_open_options {
  * @param opts  NULL for defaults.
  * @param out   receives the handle; free with sutra_close().
  * @return 0; ENOENT if there is no storage.dat; SUTRA_ECORRUPT (bad magic,
- *         checksum, truncated file, no valid meta slot); SUTRA_EVERSION
- *         (format major this library does not know); other errno values.
+ *         checksum, truncated file, no valid meta slot, a committed end
+ *         past the file's reserve); SUTRA_EVERSION (format major this
+ *         library does not know); SUTRA_EMAPFULL when the file is already
+ *         larger than a mapping smaller than its reserve (opts->map_size,
+ *         or an address-space limit); other errno values.
  * Thread rules: the handle may be used from any number of threads at once.
  */
 int sutra_open(const char *dir, const sutra_open_options *opts, sutra_db **out);

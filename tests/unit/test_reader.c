@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -268,6 +269,27 @@ static void test_reader_open_errors(void **state)
     expect_open_fails(dir, SUTRA_EVERSION);
     remove_dir(dir);
 
+    /* A committed end past the file's own reserve is damage, not a file
+     * that outgrew this handle's mapping: SUTRA_EMAPFULL would tell the
+     * caller to reopen, which can never help. */
+    copy_file(f->path, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    fd = open(path, O_RDONLY);
+    assert_int_equal(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+    close(fd);
+    h.map_reserve = LAYOUT_DATA_START;
+    h.header_checksum = XXH3_64bits(&h, LAYOUT_HEADER_CHECKSUMMED);
+    damage(dir, 0, &h, LAYOUT_HEADER_CHECKSUMMED + 8);
+    expect_open_fails(dir, SUTRA_ECORRUPT);
+    /* ... while a mapping asked smaller than the data is SUTRA_EMAPFULL */
+    remove_dir(dir);
+    copy_file(f->path, dir, sizeof(dir));
+    sutra_open_options small = {.map_size = LAYOUT_DATA_START};
+    sutra_db *db = NULL;
+    assert_int_equal(sutra_open(dir, &small, &db), SUTRA_EMAPFULL);
+    assert_null(db);
+    remove_dir(dir);
+
     /* Both meta slots corrupt. */
     copy_file(f->path, dir, sizeof(dir));
     uint64_t junk = 0x0123456789abcdefull;
@@ -285,7 +307,7 @@ static void test_reader_open_errors(void **state)
 
     /* Control: an undamaged copy opens. */
     copy_file(f->path, dir, sizeof(dir));
-    sutra_db *db = open_dir(dir);
+    db = open_dir(dir);
     sutra_close(db);
     remove_dir(dir);
 
@@ -481,6 +503,60 @@ static void test_reader_snapshot_at(void **state)
     assert_int_equal(sutra_snapshot_at(db, 0, &s), SUTRA_ESTALE);
     assert_memory_equal(&s, &untouched, sizeof(s));
     sutra_close(db);
+}
+
+/* A forged commit chain: an older commit record made long enough to
+ * overlap the next one, with a request count and checksum to match.  The
+ * as-of walk must refuse it (records never overlap), or a chain of such
+ * records, each as long as the rest of the log, would cost the log's size
+ * in hashing per step. */
+static void test_reader_snapshot_at_overlapping_commit(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a");
+    uint64_t g1 = learn(f, &a, "one", NULL, 1.0f);
+    uint64_t g2 = learn(f, &a, "two", NULL, 2.0f);
+    learn(f, &a, "three", NULL, 3.0f);
+
+    char dir[64];
+    copy_file(f->path, dir, sizeof(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    uint8_t *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+                        MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    close(fd);
+
+    const layout_header *h = (const layout_header *)map;
+    const layout_meta *m = (const layout_meta *)(
+        map + (h->generation % 2 ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0));
+    const layout_commit *c3 =
+        (const layout_commit *)(map + m->roots.last_commit);
+    const layout_commit *c2 = (const layout_commit *)(map + c3->prev_commit);
+    assert_int_equal(c2->roots.generation, g2);
+    layout_commit *c1 = (layout_commit *)(map + c2->prev_commit);
+    assert_int_equal(c1->roots.generation, g1);
+    uint64_t c1_off = c2->prev_commit;
+    uint64_t reach = c3->prev_commit + sizeof(layout_commit) - c1_off;
+    uint32_t more = (uint32_t)(reach / sizeof(layout_commit_entry)) + 1;
+    assert_true(c1_off + c1->rec.length + more * sizeof(layout_commit_entry) <=
+                m->roots.committed_end);
+    c1->request_count += more;
+    c1->rec.length += more * (uint32_t)sizeof(layout_commit_entry);
+    layout_rec_seal(&c1->rec);
+    assert_true(layout_rec_verify(&c1->rec));
+    munmap(map, (size_t)st.st_size);
+
+    sutra_db *db = open_dir(dir);
+    struct sutra_snapshot s;
+    assert_int_equal(sutra_snapshot_at(db, g2, &s), 0);
+    assert_int_equal(sutra_snapshot_at(db, g1, &s), SUTRA_ECORRUPT);
+    sutra_close(db);
+    remove_dir(dir);
 }
 
 static void test_reader_snapshot_at_generation_zero(void **state)
@@ -685,6 +761,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_many_concepts_across_growth, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_isolation, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_snapshot_at_overlapping_commit,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at_generation_zero, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_wait_generation, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_corrupt_head_word, fixture_setup, fixture_teardown),

@@ -592,6 +592,30 @@ static void test_verify_broken_prev_link(void **state)
     expect_first(f, off, "F-CON-2");
 }
 
+/* alpha's first version made to run into its second (checksum resealed):
+ * the scan stops there, and the chain walk must not accept a version that
+ * overlaps the newer one (F-CON-2) — overlapping versions, each as long as
+ * the rest of the file, would make the walk quadratic. */
+static void test_verify_overlapping_versions(void **state)
+{
+    sf_dir *f = *state;
+    build_standard(f);
+    raw r = raw_open(f);
+    uint64_t first = raw_find(&r, LAYOUT_REC_CONCEPT, 0);  /* alpha, first */
+    uint64_t second = raw_find(&r, LAYOUT_REC_CONCEPT, 3); /* alpha, second */
+    layout_concept *c = (layout_concept *)(r.map + second);
+    assert_int_equal(c->prev, first);
+    layout_concept *old = (layout_concept *)(r.map + first);
+    old->rec.length = (uint32_t)(second - first + 64);
+    layout_rec_seal(&old->rec);
+    raw_close(&r);
+    sutra_verify_report rep;
+    seen problems = {0};
+    assert_int_equal(verify_dir(f, SUTRA_VERIFY_ALL, &rep, &problems),
+                     SUTRA_ECORRUPT);
+    assert_true(seen_has(&problems, first, "F-CON-2"));
+}
+
 static void test_verify_hash_slot_names_wrong_node(void **state)
 {
     sf_dir *f = *state;
@@ -796,7 +820,8 @@ int main(void)
         T(test_verify_flipped_content_byte),
         T(test_verify_bad_record_length),
         T(test_verify_broken_prev_link),
-        T(test_verify_hash_slot_names_wrong_node),
+        T(test_verify_overlapping_versions),
+    T(test_verify_hash_slot_names_wrong_node),
         T(test_verify_duplicate_node_id),
         T(test_verify_commit_chain_broken),
         T(test_verify_counts_wrong),
