@@ -39,7 +39,6 @@
 #include "coordinator/log.h"
 #include "sutra/sutra.h"
 
-#define RECV_SLACK (64u << 10) /* NNG drops the pipe only past this    */
 #define REPLY_MESSAGE_MAX 1024u
 #define CLOSE_SEND_WAIT_MS 2000u
 #define CLOSE_GRACE_MS 50u     /* let the last replies leave the pipes */
@@ -445,7 +444,7 @@ int coord_server_open(const coord_options *opts, coord_store *store,
     s->rep_open = rv == 0;
     if (rv == 0)
         rv = nng_socket_set_size(s->rep, NNG_OPT_RECVMAXSZ,
-                                 (size_t)opts->max_message + RECV_SLACK);
+                                 (size_t)opts->max_message + WIRE_RECV_SLACK);
     if (rv == 0 && s->check_writers) /* before any pipe can exist */
         rv = nng_pipe_notify(s->rep, NNG_PIPE_EV_ADD_PRE, pipe_added, s);
     if (rv == 0)

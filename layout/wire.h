@@ -25,6 +25,13 @@
 #define WIRE_EVENT_MAGIC 0x45545553u   /* "SUTE" */
 
 /* request flags: per-request sync override (P-REQ-4) */
+/* P-REQ-5: the coordinator's transport accepts messages up to max_message
+ * + WIRE_RECV_SLACK and drops the connection, without a reply, past that;
+ * between the two it answers SUTRA_ETOOBIG.  So a request of at most this
+ * many bytes always gets an answer, and a client checks larger ones
+ * against the max_message that `stats` reports before sending them. */
+#define WIRE_RECV_SLACK (64u << 10)
+
 #define WIRE_SYNC_MASK 0x0003u
 #define WIRE_SYNC_DEFAULT 0x0000u /* the coordinator's policy             */
 #define WIRE_SYNC_COMMIT 0x0001u  /* reply only after the group is durable */

@@ -39,7 +39,6 @@
 #define CLIENT_DEFAULT_TIMEOUT_MS 30000
 #define CLIENT_DEFAULT_RESEND_MS 5000
 #define CLIENT_POOL_MAX 64          /* idle contexts kept per client      */
-#define CLIENT_SIZE_CHECK (1u << 20) /* larger requests check max_message */
 #define CLIENT_ERROR_MAX 512
 
 static const char client_forked_message[] =
@@ -512,6 +511,8 @@ static int client_write_result(client_slot *s, sutra_write_result *result)
     wire_reply_header hdr;
     const void *body;
     int rc = client_slot_result(s, &hdr, &body);
+    if (rc == SUTRA_ETIMEDOUT) /* see client_check_size() */
+        __atomic_store_n(&s->client->max_message, 0, __ATOMIC_RELAXED);
     if (rc == 0 && result) {
         result->first_seq = hdr.first_seq;
         result->generation = hdr.generation;
@@ -545,11 +546,15 @@ static int client_control(sutra_client *c, uint16_t opcode, void *body_out,
     return rc;
 }
 
-/* P-REQ-2: over CLIENT_SIZE_CHECK bytes, learn the coordinator's
- * max_message once and refuse locally rather than have NNG drop the pipe. */
+/* P-REQ-5: a request over WIRE_RECV_SLACK bytes may be one the
+ * coordinator's transport drops without a reply (past max_message + the
+ * slack), which would look like a timeout after every resend; so learn
+ * the coordinator's max_message once and refuse such a request locally
+ * with SUTRA_ETOOBIG.  The value is forgotten on a timeout, in case the
+ * coordinator came back with a smaller limit. */
 static int client_check_size(sutra_client *c, size_t message_len)
 {
-    if (message_len <= CLIENT_SIZE_CHECK)
+    if (message_len <= WIRE_RECV_SLACK)
         return 0;
     uint64_t max = __atomic_load_n(&c->max_message, __ATOMIC_RELAXED);
     if (max == 0) {

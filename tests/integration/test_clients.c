@@ -41,7 +41,6 @@
 
 #define DIM 8
 #define MAX_MESSAGE (1u << 20)
-#define RECV_SLACK (64u << 10)   /* the coordinator's NNG receive slack  */
 
 #define PROCS 10
 #define CLIENTS_PER_PROC 50
@@ -473,7 +472,7 @@ static int oversize_client(void *arg)
 {
     (void)arg;
     int fails = 0;
-    size_t big = MAX_MESSAGE + RECV_SLACK + 4096;
+    size_t big = MAX_MESSAGE + WIRE_RECV_SLACK + 4096;
     uint8_t *buf = calloc(1, big);
     nng_socket s;
     if (!buf || raw_open(&s, 2000) != 0) {

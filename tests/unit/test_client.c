@@ -220,13 +220,17 @@ typedef struct responder {
     uint64_t requests;
     uint64_t last_client_id;
     bool silent;            /* atomic: receive but never answer */
+    uint32_t max_message;   /* atomic: what stats reports and P-REQ-5 uses */
 } responder;
 
-#define FAKE_MAX_MESSAGE (2u << 20)
+/* Under 1 MiB, where a client that only checked larger requests would
+ * send ones the coordinator's transport drops without a reply. */
+#define FAKE_MAX_MESSAGE (512u << 10)
 
 static nng_msg *responder_reply(responder *r, const void *buf, size_t len)
 {
-    wire_limits lim = {.max_message = FAKE_MAX_MESSAGE, .max_content = 1 << 30,
+    uint32_t max_message = __atomic_load_n(&r->max_message, __ATOMIC_RELAXED);
+    wire_limits lim = {.max_message = max_message, .max_content = 1 << 30,
                        .max_batch = 1000, .vector_dim = DIM};
     wire_request req;
     uint32_t failed = WIRE_NO_FAILED_OP;
@@ -249,7 +253,7 @@ static nng_msg *responder_reply(responder *r, const void *buf, size_t len)
         if (op.opcode == WIRE_OP_STATS) {
             memset(&st, 0, sizeof(st));
             st.generation = 9;
-            st.max_message = FAKE_MAX_MESSAGE;
+            st.max_message = max_message;
             st.vector_dim = DIM;
             body = &st;
             body_len = sizeof(st);
@@ -298,6 +302,7 @@ static void *responder_main(void *arg)
 static void responder_start(responder *r)
 {
     memset(r, 0, sizeof(*r));
+    r->max_message = FAKE_MAX_MESSAGE;
     snprintf(r->url, sizeof(r->url), "ipc:///tmp/sutra-client-test-%d.sock",
              (int)getpid());
     assert_int_equal(nng_rep0_open(&r->sock), 0);
@@ -348,8 +353,9 @@ static void test_client_round_trips(void **state)
     assert_int_equal(st.max_message, FAKE_MAX_MESSAGE);
     assert_int_equal(st.vector_dim, DIM);
 
-    /* Over max_message: refused locally, never sent. */
-    size_t big = 3u << 20;
+    /* Over max_message (and over the 64 KiB every coordinator takes):
+     * refused locally, never sent. */
+    size_t big = 600u << 10;
     char *content = calloc(1, big);
     in = good_input();
     in.content = content;
@@ -357,9 +363,10 @@ static void test_client_round_trips(void **state)
     uint64_t sent = __atomic_load_n(&r.requests, __ATOMIC_RELAXED);
     assert_int_equal(sutra_learn_concept(c, &in, &res), SUTRA_ETOOBIG);
     assert_int_equal(__atomic_load_n(&r.requests, __ATOMIC_RELAXED), sent);
-    /* Between 1 MiB and max_message: sent. */
-    in.content_len = 1536u << 10;
+    /* Between 64 KiB and max_message: sent. */
+    in.content_len = 300u << 10;
     assert_int_equal(sutra_learn_concept(c, &in, &res), 0);
+    assert_int_equal(__atomic_load_n(&r.requests, __ATOMIC_RELAXED), sent + 1);
     free(content);
 
     /* Hundreds in flight from one thread. */
@@ -434,6 +441,22 @@ static void test_client_unanswered_requests_time_out(void **state)
     assert_int_equal(sutra_batch_commit(c, b, &res), 0);
     assert_int_equal(res.op_count, 1);
     sutra_batch_free(b);
+
+    /* The max_message learned before a timeout is not trusted after it:
+     * the coordinator may have come back with another limit. */
+    size_t big = 600u << 10;
+    char *content = calloc(1, big);
+    in = good_input();
+    in.content = content;
+    in.content_len = big;
+    assert_int_equal(sutra_learn_concept(c, &in, &res), SUTRA_ETOOBIG);
+    __atomic_store_n(&r.silent, true, __ATOMIC_RELEASE);
+    sutra_concept_input small = good_input();
+    assert_int_equal(sutra_learn_concept(c, &small, &res), SUTRA_ETIMEDOUT);
+    __atomic_store_n(&r.max_message, 1u << 20, __ATOMIC_RELAXED);
+    __atomic_store_n(&r.silent, false, __ATOMIC_RELEASE);
+    assert_int_equal(sutra_learn_concept(c, &in, &res), 0);
+    free(content);
     sutra_client_close(c);
     responder_stop(&r);
     alarm(0);
