@@ -26,8 +26,9 @@
 #include <stdint.h>
 
 #include "layout/format.h"
+#include "layout/wire.h"
 
-#define COORD_DEDUP_WINDOW 1024u
+#define COORD_DEDUP_WINDOW WIRE_IDEM_WINDOW /* clients stay inside it */
 #define COORD_DEDUP_MAX_CLIENTS 65536u
 
 typedef struct coord_dedup coord_dedup;

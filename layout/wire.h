@@ -32,6 +32,12 @@
  * against the max_message that `stats` reports before sending them. */
 #define WIRE_RECV_SLACK (64u << 10)
 
+/* P-IDEM-2: the coordinator remembers at least this many of each client's
+ * most recent request numbers, and a client sends request n only once
+ * every request up to n - WIRE_IDEM_WINDOW is answered or can no longer
+ * be resent, so a resend always finds its original.  A power of two. */
+#define WIRE_IDEM_WINDOW 1024u
+
 #define WIRE_SYNC_MASK 0x0003u
 #define WIRE_SYNC_DEFAULT 0x0000u /* the coordinator's policy             */
 #define WIRE_SYNC_COMMIT 0x0001u  /* reply only after the group is durable */

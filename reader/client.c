@@ -104,6 +104,12 @@ struct sutra_client {
     size_t pool_len;
     bool closed;
     unsigned refs;              /* atomic: the handle + live slots       */
+    /* P-IDEM-2: window[n % WIRE_IDEM_WINDOW] is set while request n may
+     * still be resent; request n + WIRE_IDEM_WINDOW waits for it. */
+    pthread_mutex_t window_lock;
+    pthread_cond_t window_cv;
+    unsigned window_waiters;    /* guarded by window_lock                */
+    bool window[WIRE_IDEM_WINDOW];
 };
 
 /* One request in flight: a REQ context, its aio, and the outcome. */
@@ -123,6 +129,7 @@ struct client_slot {
     int nng_result;             /* NNG error of the failed step, or 0     */
     nng_msg *reply;             /* owned by the slot once received        */
     uint64_t request_no;
+    uint64_t window_no;         /* request holding a window place, or 0 */
     uint64_t deadline_ns;       /* CLOCK_MONOTONIC                        */
 };
 
@@ -175,13 +182,65 @@ static void client_release(sutra_client *c)
     if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     pthread_mutex_destroy(&c->pool_lock);
+    pthread_cond_destroy(&c->window_cv);
+    pthread_mutex_destroy(&c->window_lock);
     free(c);
+}
+
+/* ---- the idempotency window (P-IDEM-2) --------------------------------- */
+
+/* Take request `no`'s place in the window: wait until request
+ * no - WIRE_IDEM_WINDOW (the previous holder of the place) has ended, up
+ * to `deadline_ns`.  Then every request of this client that a resend could
+ * still bring to the coordinator is among its newest WIRE_IDEM_WINDOW,
+ * which the coordinator remembers; without the wait, a client with more
+ * in flight could, after a reconnect, resend a request the coordinator had
+ * applied and forgotten, and have it applied twice.  Returns 0 or
+ * SUTRA_ETIMEDOUT (nothing sent). */
+static int client_window_enter(sutra_client *c, uint64_t no,
+                               uint64_t deadline_ns)
+{
+    bool *place = &c->window[no % WIRE_IDEM_WINDOW];
+    int rc = 0;
+    pthread_mutex_lock(&c->window_lock);
+    while (*place && rc == 0) {
+        struct timespec ts = { (time_t)(deadline_ns / 1000000000u),
+                               (long)(deadline_ns % 1000000000u) };
+        c->window_waiters++;
+        int w = pthread_cond_timedwait(&c->window_cv, &c->window_lock, &ts);
+        c->window_waiters--;
+        if (w == ETIMEDOUT && *place)
+            rc = SUTRA_ETIMEDOUT;
+    }
+    if (rc == 0)
+        *place = true;
+    pthread_mutex_unlock(&c->window_lock);
+    return rc;
+}
+
+/* The request a slot holds can no longer be resent (answered, or its
+ * context closed or reused): free its place. */
+static void client_window_leave(client_slot *s)
+{
+    if (s->window_no == 0)
+        return;
+    sutra_client *c = s->client;
+    pthread_mutex_lock(&c->window_lock);
+    c->window[s->window_no % WIRE_IDEM_WINDOW] = false;
+    if (c->window_waiters)
+        pthread_cond_broadcast(&c->window_cv);
+    pthread_mutex_unlock(&c->window_lock);
+    s->window_no = 0;
 }
 
 /* ---- slots: one request's context and aio ------------------------------ */
 
 static void client_slot_done(client_slot *s, int nng_result, nng_msg *reply)
 {
+    /* Answered: NNG resends it no more.  Without a reply the context may
+     * still hold it (client_slot_put), so it keeps its place until then. */
+    if (reply)
+        client_window_leave(s);
     pthread_mutex_lock(&s->lock);
     s->nng_result = nng_result;
     s->reply = reply;
@@ -307,12 +366,13 @@ static void client_slot_destroy(client_slot *s, bool touch_nng)
     if (touch_nng) {
         nng_aio_free(s->aio); /* stops and waits for the callback */
         nng_aio_free(s->sync_aio);
-        nng_ctx_close(s->ctx);
+        nng_ctx_close(s->ctx); /* its request, if any, is resent no more */
         if (s->reply)
             nng_msg_free(s->reply);
     } else {
         client_abandon(s);
     }
+    client_window_leave(s);
     pthread_cond_destroy(&s->done_cv);
     pthread_mutex_destroy(&s->lock);
     sutra_client *c = s->client;
@@ -356,6 +416,8 @@ static void client_slot_put(client_slot *s)
         nng_msg_free(s->reply);
     s->reply = NULL;
     s->state = SLOT_IDLE;
+    if (s->nng_result == 0)
+        client_window_leave(s); /* answered (a freed slot leaves below) */
     pthread_mutex_lock(&c->pool_lock);
     bool keep = !c->closed && c->pool_len < CLIENT_POOL_MAX &&
                 s->nng_result == 0;
@@ -411,6 +473,13 @@ static int client_send(sutra_client *c, uint16_t flags, const uint8_t *ops,
         return rc;
     }
     s->deadline_ns = client_now_ns() + (uint64_t)c->timeout_ms * 1000000ull;
+    rc = client_window_enter(c, s->request_no, s->deadline_ns);
+    if (rc != 0) {
+        nng_msg_free(msg);
+        client_slot_put(s);
+        return rc;
+    }
+    s->window_no = s->request_no;
     s->nng_result = 0;
     s->stopping = false;
     s->state = SLOT_SENDING;
@@ -660,6 +729,12 @@ int sutra_client_connect(const char *target, const sutra_client_options *opts,
     c->resend_ms = resend_ms;
     c->refs = 1;
     pthread_mutex_init(&c->pool_lock, NULL);
+    pthread_mutex_init(&c->window_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->window_cv, &attr);
+    pthread_condattr_destroy(&attr);
 
     /* Register the child handler before the first NNG call, so no fork
      * can slip between them unmarked. */

@@ -592,7 +592,11 @@ typedef struct sutra_pending sutra_pending;
 
 /**
  * Encode and send a batch without waiting.  The batch may be cleared or
- * reused as soon as this returns.
+ * reused as soon as this returns.  A client keeps at most 1024 requests
+ * open (the coordinator's idempotency window, docs/protocol.md P-IDEM-2):
+ * request n is sent once request n - 1024 is answered, or, if it was not,
+ * once its sutra_pending is freed; until then this call waits, up to the
+ * client's timeout_ms (SUTRA_ETIMEDOUT, nothing sent).
  * @return 0 and *out (free with sutra_pending_free()), or the errors of
  *         sutra_batch_commit() that are known before sending.
  */

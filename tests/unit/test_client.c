@@ -462,6 +462,78 @@ static void test_client_unanswered_requests_time_out(void **state)
     alarm(0);
 }
 
+/* P-IDEM-2: a client never has more than WIRE_IDEM_WINDOW requests open,
+ * so that whatever a reconnect makes NNG resend is still in the
+ * coordinator's table.  Against a coordinator that answers nothing: the
+ * window's worth goes out, the next submit waits and sends nothing, and
+ * it goes out once the oldest request is given up (its pending freed). */
+typedef struct window_submit {
+    sutra_client *c;
+    sutra_batch *b;
+    sutra_pending *p;
+    int rc;
+    bool returned; /* atomic */
+} window_submit;
+
+static void *window_submit_run(void *arg)
+{
+    window_submit *w = arg;
+    w->rc = sutra_batch_submit(w->c, w->b, &w->p);
+    __atomic_store_n(&w->returned, true, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static uint64_t wait_requests(responder *r, uint64_t want, uint64_t ms)
+{
+    uint64_t t0 = mono_ms(), n;
+    while ((n = __atomic_load_n(&r->requests, __ATOMIC_RELAXED)) < want &&
+           mono_ms() - t0 < ms)
+        usleep(2000);
+    return n;
+}
+
+static void test_client_open_requests_stay_in_the_window(void **state)
+{
+    (void)state;
+    alarm(60);
+    responder r;
+    responder_start(&r);
+    __atomic_store_n(&r.silent, true, __ATOMIC_RELEASE);
+    sutra_client_options o = {.timeout_ms = 30000, .resend_ms = 60000};
+    sutra_client *c;
+    assert_int_equal(sutra_client_connect(r.url, &o, &c), 0);
+    sutra_batch *b;
+    assert_int_equal(sutra_batch_new(&b), 0);
+    sutra_concept_input in = good_input();
+    assert_int_equal(sutra_batch_learn_concept(b, &in), 0);
+
+    enum { N = WIRE_IDEM_WINDOW };
+    sutra_pending **p = calloc(N, sizeof(*p));
+    for (int i = 0; i < N; i++)
+        assert_int_equal(sutra_batch_submit(c, b, &p[i]), 0);
+    assert_int_equal(wait_requests(&r, N, 10000), N);
+
+    window_submit w = {.c = c, .b = b};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, window_submit_run, &w), 0);
+    usleep(300 * 1000);
+    assert_false(__atomic_load_n(&w.returned, __ATOMIC_ACQUIRE));
+    assert_int_equal(__atomic_load_n(&r.requests, __ATOMIC_RELAXED), N);
+
+    sutra_pending_free(p[0]); /* request 1 can no longer be resent */
+    assert_int_equal(wait_requests(&r, N + 1, 10000), N + 1);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(w.rc, 0);
+    sutra_pending_free(w.p);
+    for (int i = 1; i < N; i++)
+        sutra_pending_free(p[i]);
+    free(p);
+    sutra_batch_free(b);
+    sutra_client_close(c);
+    responder_stop(&r);
+    alarm(0);
+}
+
 /* ---- fork ------------------------------------------------------------- */
 
 /* Child side: every client call fails cleanly; exit status says which
@@ -515,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_client_no_coordinator_times_out),
         cmocka_unit_test(test_client_round_trips),
         cmocka_unit_test(test_client_unanswered_requests_time_out),
+        cmocka_unit_test(test_client_open_requests_stay_in_the_window),
         cmocka_unit_test(test_client_forked_child),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
