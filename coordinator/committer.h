@@ -48,6 +48,8 @@ typedef struct coord_counters {
     _Atomic uint64_t queue_depth;     /* handed over, not yet dequeued      */
     _Atomic uint64_t events_sent;
     _Atomic uint64_t events_failed;   /* PUB send refused (hint lost)       */
+    _Atomic uint64_t stalled_closed;  /* connections closed: replies not
+                                         taken (server.c, REPLY_SEND_MS)  */
 } coord_counters;
 
 /** What the committer answers; `message` is borrowed for the call. */

@@ -19,6 +19,8 @@
 typedef struct coord_metrics_extra {
     bool read_only;          /* the store refuses writes (failed sync)     */
     unsigned long long events_sent, events_failed;
+    unsigned long long stalled_closed; /* connections closed, replies not
+                                          taken                          */
     const char *version;     /* "MAJOR.MINOR.PATCH"                        */
 } coord_metrics_extra;
 

@@ -40,6 +40,11 @@
 #include "sutra/sutra.h"
 
 #define REPLY_MESSAGE_MAX 1024u
+/* A reply NNG could not hand to its connection within this long means the
+ * peer stopped reading: its connection is closed (it reconnects and
+ * resends, P-IDEM-2), or each of its requests would hold a context for
+ * good and, once all contexts were held, no one else would be answered. */
+#define REPLY_SEND_MS 2000
 #define CLOSE_SEND_WAIT_MS 2000u
 #define CLOSE_GRACE_MS 50u     /* let the last replies leave the pipes */
 #define VERDICT_SLOTS 4096u    /* per-pipe write verdicts; a power of two */
@@ -56,6 +61,7 @@ typedef struct coord_ctx {
     nng_ctx ctx;
     nng_aio *aio;
     nng_msg *msg;           /* the request being served                 */
+    nng_pipe pipe;          /* the connection it came on                */
     void *copy;             /* aligned copy of a misaligned body        */
     enum ctx_state state;
 } coord_ctx;
@@ -117,6 +123,7 @@ static void ctx_receive(coord_ctx *x)
     if (atomic_load(&x->server->stopped))
         return;
     x->state = CTX_RECV;
+    nng_aio_set_timeout(x->aio, NNG_DURATION_INFINITE);
     nng_ctx_recv(x->ctx, x->aio);
 }
 
@@ -147,6 +154,7 @@ static void ctx_send(coord_ctx *x, const wire_reply_header *h,
     x->state = CTX_SEND;
     atomic_fetch_add(&x->server->sending, 1);
     nng_aio_set_msg(x->aio, m);
+    nng_aio_set_timeout(x->aio, REPLY_SEND_MS);
     nng_ctx_send(x->ctx, x->aio);
 }
 
@@ -227,6 +235,8 @@ void coord_server_metrics(void *server, wire_stats *st,
         atomic_load_explicit(&s->counters->events_sent, memory_order_relaxed);
     extra->events_failed =
         atomic_load_explicit(&s->counters->events_failed, memory_order_relaxed);
+    extra->stalled_closed =
+        atomic_load_explicit(&s->counters->stalled_closed, memory_order_relaxed);
     extra->version = VERSION_TEXT;
 }
 
@@ -401,6 +411,14 @@ static void ctx_callback(void *arg)
         atomic_fetch_sub(&x->server->sending, 1);
         if (rv != 0) /* the message is still ours after a failed send */
             nng_msg_free(nng_aio_get_msg(x->aio));
+        if (rv == NNG_ETIMEDOUT) {
+            coord_log_warn("a client has not taken its replies for %d ms: "
+                           "closing its connection (it resends what is "
+                           "still open when it reconnects)", REPLY_SEND_MS);
+            atomic_fetch_add_explicit(&x->server->counters->stalled_closed,
+                                      1, memory_order_relaxed);
+            (void)nng_pipe_close(x->pipe); /* fails if already closed */
+        }
         if (rv != NNG_ECLOSED)
             ctx_receive(x);
         return;
@@ -413,6 +431,7 @@ static void ctx_callback(void *arg)
         return;
     }
     x->msg = nng_aio_get_msg(x->aio);
+    x->pipe = nng_msg_get_pipe(x->msg);
     coord_server *s = x->server;
     atomic_fetch_add_explicit(&s->counters->requests, 1, memory_order_relaxed);
     atomic_fetch_add(&s->handling, 1);

@@ -29,9 +29,14 @@
 #include <dirent.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +103,9 @@ typedef struct shared_state {
     uint64_t flood_ms;
     _Atomic uint32_t quiet_n;
     uint32_t quiet_us[QUIET_MAX];
+    /* a peer that stops reading */
+    _Atomic uint32_t stalled_sent;    /* requests written before it held */
+    _Atomic uint32_t stalled_closed;  /* the coordinator hung up on it   */
 } shared_state;
 
 static shared_state *shm;
@@ -864,6 +872,106 @@ static void test_clients_flood_drops_nothing_and_stays_bounded(void **state)
     sutra_close(after.db);
 }
 
+/* ---- a peer that stops reading ----------------------------------------- */
+
+#define STALLED_REQUESTS 20000u
+#define STALLED_HOLD_MS 20000u
+
+/* Speaks NNG's IPC framing by hand (an 8-byte SP header each way, then
+ * messages as a type byte 1, a big-endian u64 length and the body: the REQ
+ * request id, then the request) to write stats requests as fast as the
+ * coordinator takes them while reading nothing back, as a stopped or hung
+ * process would; it holds the connection until the coordinator closes it
+ * or STALLED_HOLD_MS pass. */
+static int stalled_peer(void *arg)
+{
+    (void)arg;
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s/coordinator.sock", shm->dir);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        return 80;
+    const uint8_t hello[8] = { 0, 'S', 'P', 0, 0x00, 0x30 /* REQ */, 0, 0 };
+    uint8_t peer[8];
+    if (write(fd, hello, sizeof(hello)) != 8 ||
+        read(fd, peer, sizeof(peer)) != 8 || peer[5] != 0x31 /* REP */)
+        return 81;
+    uint8_t frame[9 + 4 + sizeof(wire_request_header) + sizeof(wire_op_header)];
+    size_t body = sizeof(frame) - 9;
+    frame[0] = 1;
+    for (int i = 0; i < 8; i++)
+        frame[1 + i] = (uint8_t)((uint64_t)body >> (56 - 8 * i));
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    uint32_t sent = 0;
+    size_t off = 0; /* bytes of the current frame already written */
+    uint64_t deadline = harness_now_ms() + STALLED_HOLD_MS;
+    while (sent < STALLED_REQUESTS && harness_now_ms() < deadline) {
+        if (off == 0) {
+            uint32_t id = 0x80000000u | (sent + 1);
+            for (int i = 0; i < 4; i++)
+                frame[9 + i] = (uint8_t)(id >> (24 - 8 * i));
+            wire_request_header h;
+            wire_request_header_init(&h, WIRE_SYNC_DEFAULT, 77, sent + 1, 1);
+            memcpy(frame + 13, &h, sizeof(h));
+            wire_encode_simple_op(frame + 13 + sizeof(h), WIRE_OP_STATS);
+        }
+        ssize_t n = send(fd, frame + off, sizeof(frame) - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN) {
+            if (atomic_load(&shm->stalled_sent) == 0 && sent > 0)
+                atomic_store(&shm->stalled_sent, sent); /* now held up */
+            usleep(1000);
+            continue;
+        }
+        if (n < 0) { /* the coordinator hung up */
+            atomic_store(&shm->stalled_closed, 1);
+            break;
+        }
+        off += (size_t)n;
+        if (off == sizeof(frame)) {
+            off = 0;
+            sent++;
+        }
+    }
+    if (atomic_load(&shm->stalled_sent) == 0)
+        atomic_store(&shm->stalled_sent, sent);
+    /* hold, reading nothing, until the coordinator closes the connection
+     * (the replies it sent stay unread) */
+    while (harness_now_ms() < deadline) {
+        struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+        if (poll(&pfd, 1, 50) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP))) {
+            atomic_store(&shm->stalled_closed, 1);
+            break;
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+/* A client that stops reading its replies, with enough requests in flight
+ * to fill its connection, must not stop the coordinator from answering
+ * everyone else: each reply held up holds one of the coordinator's
+ * contexts, and once all are held no request is received.  The
+ * coordinator closes such a connection after a reply waited REPLY_SEND_MS
+ * (2 s) for it. */
+static void test_clients_stalled_reader_does_not_stall_others(void **state)
+{
+    (void)state;
+    pid_t peer = harness_spawn(stalled_peer, NULL);
+    assert_true(wait_flag(&shm->stalled_sent, 1, 10000));
+    print_message("stalled peer: %u stats requests written before the "
+                  "connection filled\n", atomic_load(&shm->stalled_sent));
+    usleep(300 * 1000); /* the coordinator's contexts are all held now */
+    uint64_t t0 = harness_now_ms();
+    assert_serving(0x30000); /* ping and a write, 10 s deadline */
+    uint64_t took = harness_now_ms() - t0;
+    print_message("another client served after %llu ms\n",
+                  (unsigned long long)took);
+    assert_true(wait_flag(&shm->stalled_closed, 1, 5000));
+    kill(peer, SIGKILL);
+    harness_wait(peer);
+    assert_serving(0x30001);
+}
+
 /* ---- fixtures --------------------------------------------------------- */
 
 static int start(void **state)
@@ -904,6 +1012,8 @@ int main(void)
             test_clients_vanishing_clients_leave_whole_batches, start, stop),
         cmocka_unit_test_setup_teardown(
             test_clients_flood_drops_nothing_and_stays_bounded, start, stop),
+        cmocka_unit_test_setup_teardown(
+            test_clients_stalled_reader_does_not_stall_others, start, stop),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

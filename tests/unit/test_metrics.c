@@ -75,7 +75,8 @@ static void test_metrics_every_figure(void **state)
     (void)state;
     wire_stats st = sample_stats();
     coord_metrics_extra x = { .read_only = true, .events_sent = 77,
-                              .events_failed = 1, .version = "9.8.7" };
+                              .events_failed = 1, .stalled_closed = 4,
+                              .version = "9.8.7" };
     char *t = format(&st, &x);
     struct { const char *name; double value; } want[] = {
         { "sutra_generation", 42 },
@@ -95,6 +96,7 @@ static void test_metrics_every_figure(void **state)
         { "sutra_duplicate_requests_total", 2 },
         { "sutra_events_sent_total", 77 },
         { "sutra_events_failed_total", 1 },
+        { "sutra_stalled_connections_closed_total", 4 },
         { "sutra_queue_depth", 5 },
         { "sutra_read_only", 1 },
         { "sutra_max_message_bytes", 64 << 20 },
@@ -159,7 +161,7 @@ static void test_metrics_exposition_format(void **state)
         samples++;
         type[0] = '\0';
     }
-    assert_int_equal(samples, 25);
+    assert_int_equal(samples, 26);
     free(t);
 }
 
