@@ -167,7 +167,7 @@ static dedup_client *client_add(coord_dedup *d, uint64_t client_id, bool older)
 
 /* ---- slots ------------------------------------------------------------ */
 
-static dedup_slot *slot_of(dedup_client *c, uint64_t request_no)
+static dedup_slot *slot_of(const dedup_client *c, uint64_t request_no)
 {
     return &c->slots[request_no & (c->capacity - 1)];
 }
@@ -246,20 +246,28 @@ void coord_dedup_destroy(coord_dedup *d)
     free(d);
 }
 
-bool coord_dedup_lookup(coord_dedup *d, uint64_t client_id,
-                        uint64_t request_no, coord_dedup_reply *out)
+bool coord_dedup_peek(const coord_dedup *d, uint64_t client_id,
+                      uint64_t request_no, coord_dedup_reply *out)
 {
-    dedup_client *c = client_find(d, client_id);
+    const dedup_client *c = client_find(d, client_id);
     if (!c || request_no == 0)
         return false;
     const dedup_slot *s = slot_of(c, request_no);
     if (s->request_no != request_no)
         return false;
-    lru_touch(d, c);
     out->first_seq = s->first_seq;
     out->generation = s->generation;
     out->op_count = s->op_count;
     out->pending = s->pending != 0;
+    return true;
+}
+
+bool coord_dedup_lookup(coord_dedup *d, uint64_t client_id,
+                        uint64_t request_no, coord_dedup_reply *out)
+{
+    if (!coord_dedup_peek(d, client_id, request_no, out))
+        return false;
+    lru_touch(d, client_find(d, client_id));
     return true;
 }
 

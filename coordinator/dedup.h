@@ -61,6 +61,16 @@ bool coord_dedup_lookup(coord_dedup *d, uint64_t client_id,
                         uint64_t request_no, coord_dedup_reply *out);
 
 /**
+ * coord_dedup_lookup() without marking anything: it only reads the table.
+ * Thread rules: the exception to "committer thread only" — once the
+ * committer has stopped, the table no longer changes, and any number of
+ * threads may peek at once (the server answers resends that arrive while
+ * the coordinator stops this way).
+ */
+bool coord_dedup_peek(const coord_dedup *d, uint64_t client_id,
+                      uint64_t request_no, coord_dedup_reply *out);
+
+/**
  * Remember a request just applied into the open group, as pending.
  * May evict the least recently used client, or the oldest request of this
  * client in the same slot once the window is full.

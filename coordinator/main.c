@@ -283,6 +283,8 @@ static int shut_down(daemon_state *d, int status)
     }
     if (d->committer && coord_committer_stop(d->committer) != 0)
         status = EXIT_FAILURE_RUNTIME;
+    if (d->server) /* the idempotency table is final now */
+        coord_server_freeze(d->server, d->dedup);
     bool healthy = false;
     if (d->store) {
         coord_store_stats st;

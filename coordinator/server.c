@@ -8,11 +8,16 @@
  * hand-overs.  Callbacks never block: decoding, ping and stats are O(message)
  * or O(1), and handing a write over is a wait-free enqueue.
  *
- * Shutdown: `closing` turns every later request into a SUTRA_ECLOSED reply;
- * `handling` counts callbacks between receiving a message and answering or
- * handing it over, so coord_server_drain() knows when the committer's queue
- * can no longer grow and no callback still reads the store's stats (both are
- * seq_cst: each side stores its word, then loads the other's).
+ * Shutdown: `closing` stops the hand-over to the committer: later writes
+ * are parked until coord_server_freeze(), then answered from the (by then
+ * final) idempotency table — the original reply for a resend of a request
+ * the committer applied, SUTRA_ECLOSED otherwise — and every other
+ * request gets SUTRA_ECLOSED at once.  `handling` counts callbacks between
+ * receiving a message and answering, parking or handing it over, so
+ * coord_server_drain() knows when the committer's queue can no longer grow
+ * and no callback still reads the store's stats, and coord_server_freeze()
+ * when no callback can still park (all seq_cst: each side stores its
+ * word, then loads the other's).
  *
  * Who may write (P-AUTH-1): with an allow-list, each write's sender is
  * judged by the credentials the kernel recorded when its pipe connected
@@ -35,6 +40,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "coordinator/dedup.h"
 #include "coordinator/listener.h"
 #include "coordinator/log.h"
 #include "sutra/sutra.h"
@@ -80,7 +86,11 @@ struct coord_server {
     wire_limits limits;
     coord_ctx *ctxs;
     uint32_t ctx_count;
-    _Atomic int closing;     /* answer SUTRA_ECLOSED from now on          */
+    _Atomic int closing;     /* hand no more requests to the committer   */
+    _Atomic int frozen;      /* committer stopped: `dedup` is read-only   */
+    const coord_dedup *dedup; /* set before `frozen`                      */
+    coord_ctx **parked;      /* writes received between the two          */
+    _Atomic uint32_t parked_count;
     _Atomic int stopped;     /* sockets closing: do not receive again     */
     _Atomic int handling;    /* callbacks between receive and hand-over   */
     _Atomic int sending;     /* replies handed to NNG, not yet sent       */
@@ -363,17 +373,51 @@ static void handle_write(coord_ctx *x)
     coord_committer_submit(x->server->committer, &x->request);
 }
 
+/* While stopping, a request is answered without the committer: a resend
+ * of one the committer applied gets its original reply (P-IDEM-2), any
+ * other SUTRA_ECLOSED, which then means "not applied".  Only once the
+ * committer has stopped is its table final and readable from here, so a
+ * write received before that waits, parked, for coord_server_freeze(). */
+static void closing_answer(coord_ctx *x)
+{
+    coord_server *s = x->server;
+    const wire_request_header *h = &x->request.wire.header;
+    coord_dedup_reply d;
+    if (!x->request.wire.is_control && s->dedup &&
+        coord_dedup_peek(s->dedup, h->client_id, h->request_no, &d) &&
+        !d.pending) {
+        atomic_fetch_add_explicit(&s->counters->duplicates, 1,
+                                  memory_order_relaxed);
+        coord_reply r = { .status = 0, .failed_op = WIRE_NO_FAILED_OP,
+                          .first_seq = d.first_seq,
+                          .generation = d.generation,
+                          .op_count = d.op_count, .message = "" };
+        ctx_reply(&x->request, &r);
+        return;
+    }
+    ctx_send_status(x, h->request_no, SUTRA_ECLOSED, WIRE_NO_FAILED_OP,
+                    "coordinator is shutting down");
+}
+
+static void handle_closing(coord_ctx *x)
+{
+    coord_server *s = x->server;
+    if (atomic_load(&s->frozen) || x->request.wire.is_control) {
+        closing_answer(x);
+        return;
+    }
+    x->state = CTX_WAIT;
+    uint32_t i = atomic_fetch_add(&s->parked_count, 1);
+    s->parked[i] = x; /* < ctx_count: a parked context receives no more */
+}
+
 /* Inside the `handling` window (see the top of the file). */
 static void handle_message(coord_ctx *x)
 {
     coord_server *s = x->server;
     const void *body = nng_msg_body(x->msg);
     size_t len = nng_msg_len(x->msg);
-    if (atomic_load(&s->closing)) {
-        ctx_send_status(x, raw_request_no(body, len), SUTRA_ECLOSED,
-                        WIRE_NO_FAILED_OP, "coordinator is shutting down");
-        return;
-    }
+    bool closing = atomic_load(&s->closing);
     if (((uintptr_t)body & 3u) != 0 && len > 0) {
         /* ops are read in place as u32 and float: wire_request_decode needs
          * 4-byte alignment (NNG 1.5 bodies sit at 4 mod 8, so this is rare) */
@@ -391,6 +435,8 @@ static void handle_message(coord_ctx *x)
     if (rc) {
         coord_log_debug("malformed request: %s (%d)", why, rc);
         ctx_send_status(x, raw_request_no(body, len), rc, failed_op, why);
+    } else if (closing) {
+        handle_closing(x);
     } else if (x->request.wire.is_control) {
         handle_control(x); /* open to anyone who can connect */
     } else {
@@ -492,7 +538,8 @@ int coord_server_start(coord_server *s, coord_committer *committer)
 {
     s->committer = committer;
     s->ctxs = calloc(s->opts->contexts, sizeof(*s->ctxs));
-    if (!s->ctxs)
+    s->parked = calloc(s->opts->contexts, sizeof(*s->parked));
+    if (!s->ctxs || !s->parked)
         return NNG_ENOMEM;
     for (uint32_t i = 0; i < s->opts->contexts; i++) {
         coord_ctx *x = &s->ctxs[i];
@@ -531,6 +578,18 @@ void coord_server_drain(coord_server *s)
         sched_yield(); /* a callback is a few instructions from done */
 }
 
+void coord_server_freeze(coord_server *s, const coord_dedup *dedup)
+{
+    s->dedup = dedup;
+    atomic_store(&s->frozen, 1); /* seq_cst, like closing: see the top */
+    while (atomic_load(&s->handling) != 0)
+        sched_yield();
+    /* every callback that parked has returned; later ones answer alone */
+    uint32_t n = atomic_load(&s->parked_count);
+    for (uint32_t i = 0; i < n; i++)
+        closing_answer(s->parked[i]);
+}
+
 void coord_server_close(coord_server *s)
 {
     if (!s)
@@ -557,5 +616,6 @@ void coord_server_close(coord_server *s)
         ctx_release_request(x);
     }
     free(s->ctxs);
+    free(s->parked);
     free(s);
 }

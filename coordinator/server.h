@@ -13,9 +13,10 @@
  *   coord_server_open      sockets listening, no context receiving yet
  *   coord_committer_start  (published hook: coord_server_publish)
  *   coord_server_start     contexts start receiving
- *   coord_server_drain     later requests get SUTRA_ECLOSED; returns once no
- *                          callback can submit to the committer any more
+ *   coord_server_drain     no more requests reach the committer; returns
+ *                          once no callback can submit to it any more
  *   coord_committer_stop   answers everything queued
+ *   coord_server_freeze    answers writes received since the drain
  *   coord_server_close     waits for replies to go out, closes, frees
  */
 #ifndef SUTRA_COORD_SERVER_H
@@ -54,13 +55,21 @@ void coord_server_publish(void *server, const coord_commit_info *info);
 void coord_server_metrics(void *server, wire_stats *st,
                           coord_metrics_extra *extra);
 
-/** Stop handing requests to the committer (later ones are answered with
- * SUTRA_ECLOSED) and wait until no callback is between receiving a message
- * and answering or handing it over: then the committer's queue can no
- * longer grow and nothing reads the store through the server. */
+/** Stop handing requests to the committer (later writes wait for
+ * coord_server_freeze(), other requests get SUTRA_ECLOSED) and wait until
+ * no callback is between receiving a message and answering or handing it
+ * over: then the committer's queue can no longer grow and nothing reads
+ * the store through the server. */
 void coord_server_drain(coord_server *s);
 
-/** After coord_committer_stop(): let pending replies leave, close both
+/** After coord_committer_stop(), with the committer's idempotency table
+ * (final now; may be NULL): answer the writes received since
+ * coord_server_drain() and every later one from the table — the original
+ * reply for a resend of a request the committer applied (P-IDEM-2),
+ * SUTRA_ECLOSED ("not applied") for any other.  Main thread. */
+void coord_server_freeze(coord_server *s, const coord_dedup *dedup);
+
+/** After coord_server_freeze(): let pending replies leave, close both
  * sockets, free.  NULL is a no-op. */
 void coord_server_close(coord_server *s);
 

@@ -472,7 +472,11 @@ typedef struct sutra_client_options {
 int sutra_client_connect(const char *target, const sutra_client_options *opts,
                          sutra_client **out);
 
-/** Close the socket, cancelling requests still in flight.  NULL is a no-op. */
+/** Close the socket, cancelling requests still in flight.  NULL is a no-op.
+ * NNG 1.5.2 can block here for good when the connection was lost while
+ * NNG was resending requests (an upstream bug, also met by the
+ * coordinator's own teardown); a process that is about to exit need not
+ * call this. */
 void sutra_client_close(sutra_client *client);
 
 /** What a committed write returned. */
