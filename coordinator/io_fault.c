@@ -8,6 +8,9 @@
  * size).  A successful sync empties the log — those operations are on disk.
  * A failed one keeps it: nothing may be assumed durable after a failed
  * fsync (on Linux the kernel may already have marked the pages clean).
+ * Such a lost operation is on the disk again, page by page, once a later
+ * sync that succeeds writes its pages (the kernel writes whole pages, as
+ * memory holds them, when a later write dirtied them again).
  * A ranged sync (pwrite_sync) empties nothing; it pins the pages it wrote:
  * at the cut, each keeps at least the operations logged before the pin.
  * At the cut, the log is walked from newest to oldest and each operation
@@ -47,6 +50,16 @@ typedef struct undo {
     uint64_t word_off;   /* store: the word's file offset, UINT64_MAX when
                             it could not be resolved                       */
 } undo;
+
+/* Pages written to the disk by a sync that succeeded: a sorted list (a
+ * whole-file sync: every page an op of the log touched) or one range (a
+ * ranged sync).  The kernel writes whole pages, so each such page reaches
+ * the disk as it is in memory now, lost bytes included. */
+typedef struct synced_pages {
+    const uint64_t *list;
+    size_t n;
+    uint64_t first, last; /* the range, when list is NULL */
+} synced_pages;
 
 typedef struct arm {
     uint64_t at;         /* ordinal that fires; 0 = not armed              */
@@ -225,6 +238,8 @@ static void drop_pinned(coord_io_fault *f)
 /* A ranged sync of [off, off + len) succeeded: every page it overlaps is
  * on disk as it is now (the kernel writes whole pages), and so is the file
  * size (O_DSYNC syncs what is needed to read the data back). */
+static void settle_lost(coord_io_fault *f, const synced_pages *sp);
+
 static int pin_range(coord_io_fault *f, uint64_t off, uint64_t len)
 {
     int rc = pin_push(f, SIZE_KEY);
@@ -233,6 +248,11 @@ static int pin_range(coord_io_fault *f, uint64_t off, uint64_t len)
         rc = pin_push(f, pg);
     if (!rc)
         drop_pinned(f);
+    if (!rc && len) {
+        synced_pages sp = { .first = off / PAGE,
+                            .last = (off + len - 1) / PAGE };
+        settle_lost(f, &sp);
+    }
     return rc;
 }
 
@@ -272,62 +292,138 @@ static uint64_t word_offset(coord_io_fault *f, const void *word)
     return f->map_off + (a - f->map_start);
 }
 
-/* The file bytes an operation changed, as [*from, *to). */
-static bool op_range(const undo *u, uint64_t *from, uint64_t *to)
+static bool page_synced(const synced_pages *sp, uint64_t page)
 {
-    if (u->kind == UNDO_PWRITE) {
-        *from = u->off;
-        *to = u->off + u->len;
-        return true;
+    if (!sp->list)
+        return page >= sp->first && page <= sp->last;
+    size_t lo = 0, hi = sp->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sp->list[mid] < page)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    if ((u->kind == UNDO_STORE64 || u->kind == UNDO_STORE32) &&
-        u->word_off != UINT64_MAX) {
-        *from = u->word_off;
-        *to = u->word_off + (u->kind == UNDO_STORE64 ? 8 : 4);
-        return true;
-    }
-    return false;
+    return lo < sp->n && sp->list[lo] == page;
 }
 
-static int cmp_range(const void *a, const void *b)
+static int cmp_u64(const void *a, const void *b)
 {
-    const uint64_t *x = a, *y = b;
-    return x[0] < y[0] ? -1 : x[0] > y[0];
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
-/* A successful sync wrote the logged operations: an operation lost to an
- * earlier failed sync is on the disk now only if later, synced writes
- * covered all of its bytes. */
-static void settle_lost(coord_io_fault *f)
+/* Keep of lost write `u` only the pages no sync has written since: a
+ * lost op whose pages were all written again is on the disk now; one
+ * partly written is cut into the runs of pages that were not.  Appends
+ * what stays lost to `out` (*n entries).  Returns ENOMEM (then `u` stays
+ * lost whole: pessimistic). */
+static int settle_write(const undo *u, const synced_pages *sp, undo **out,
+                        size_t *n, size_t *cap)
+{
+    uint64_t end = u->off + u->len;
+    for (uint64_t at = u->off; at < end;) {
+        uint64_t page = at / PAGE, next = (page + 1) * PAGE;
+        if (next > end)
+            next = end;
+        if (page_synced(sp, page)) {
+            at = next;
+            continue;
+        }
+        uint64_t run = at; /* a run of pages still lost */
+        while (next < end && !page_synced(sp, next / PAGE))
+            next = next + PAGE < end ? next + PAGE : end;
+        undo piece = *u;
+        piece.off = run;
+        piece.len = next - run;
+        piece.grew = false; /* the size was synced with the pages */
+        piece.old = malloc(piece.len);
+        if (!piece.old)
+            return ENOMEM;
+        memcpy(piece.old, u->old + (run - u->off), piece.len);
+        if (push(out, n, cap, &piece) != 0) {
+            free(piece.old);
+            return ENOMEM;
+        }
+        at = next;
+    }
+    return 0;
+}
+
+/* A sync wrote the pages of `sp` (and the file size): the lost operations
+ * on them are on the disk now. */
+static void settle_lost(coord_io_fault *f, const synced_pages *sp)
 {
     if (!f->lost_len)
         return;
-    uint64_t (*r)[2] = malloc((f->log_len + 1) * sizeof(*r));
-    if (!r)
-        return; /* keep them lost: pessimistic */
-    size_t n = 0;
-    for (size_t i = 0; i < f->log_len; i++)
-        if (op_range(&f->log[i], &r[n][0], &r[n][1]))
-            n++;
-    qsort(r, n, sizeof(*r), cmp_range);
-    size_t kept = 0;
+    undo *kept = NULL;
+    size_t n = 0, cap = 0;
     for (size_t i = 0; i < f->lost_len; i++) {
-        uint64_t from, to;
-        bool covered = false;
-        if (op_range(&f->lost[i], &from, &to)) {
-            uint64_t reach = from; /* walk the sorted ranges over [from, to) */
-            for (size_t j = 0; j < n && r[j][0] <= reach && reach < to; j++)
-                if (r[j][1] > reach)
-                    reach = r[j][1];
-            covered = reach >= to;
+        undo *u = &f->lost[i];
+        bool settled;
+        if (u->kind == UNDO_PWRITE && u->fd >= 0) {
+            size_t before = n;
+            if (settle_write(u, sp, &kept, &n, &cap) != 0) {
+                for (size_t k = before; k < n; k++)
+                    free(kept[k].old);
+                n = before;
+                settled = false;
+            } else {
+                settled = true; /* what stays lost was copied */
+            }
+        } else if (u->kind == UNDO_EXTEND) {
+            settled = true;
+        } else if (u->kind == UNDO_STORE64 || u->kind == UNDO_STORE32) {
+            settled = u->word_off != UINT64_MAX &&
+                      page_synced(sp, u->word_off / PAGE);
+        } else {
+            settled = false;
         }
-        if (covered)
-            free(f->lost[i].old);
-        else
-            f->lost[kept++] = f->lost[i];
+        if (settled) {
+            free(u->old);
+        } else if (push(&kept, &n, &cap, u) != 0) {
+            free(u->old); /* out of memory: forget it (as mark_lost does) */
+        }
     }
-    f->lost_len = kept;
-    free(r);
+    free(f->lost);
+    f->lost = kept;
+    f->lost_len = n;
+    f->lost_cap = cap;
+}
+
+/* A whole-file sync succeeded: every page an op of the log touched was
+ * written (pages dirtied only by lost ops were marked clean by the failed
+ * sync and are not). */
+static void settle_lost_by_log(coord_io_fault *f)
+{
+    if (!f->lost_len)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < f->log_len; i++) {
+        const undo *u = &f->log[i];
+        if (u->kind == UNDO_PWRITE && u->fd >= 0 && u->len)
+            n += (u->off + u->len - 1) / PAGE - u->off / PAGE + 1;
+        else if (u->kind != UNDO_EXTEND && u->word_off != UINT64_MAX)
+            n++;
+    }
+    uint64_t *pages = malloc((n + 1) * sizeof(*pages));
+    if (!pages)
+        return; /* keep them lost: pessimistic */
+    size_t k = 0;
+    for (size_t i = 0; i < f->log_len; i++) {
+        const undo *u = &f->log[i];
+        if (u->kind == UNDO_PWRITE && u->fd >= 0 && u->len) {
+            for (uint64_t pg = u->off / PAGE;
+                 pg <= (u->off + u->len - 1) / PAGE; pg++)
+                pages[k++] = pg;
+        } else if (u->kind != UNDO_EXTEND && u->word_off != UINT64_MAX) {
+            pages[k++] = u->word_off / PAGE;
+        }
+    }
+    qsort(pages, k, sizeof(*pages), cmp_u64);
+    synced_pages sp = { .list = pages, .n = k };
+    settle_lost(f, &sp);
+    free(pages);
 }
 
 /* A failed sync: what it covered may never reach the disk, even after a
@@ -436,7 +532,7 @@ static int f_sync(coord_io *io, int fd)
         rc = coord_io_posix()->sync(coord_io_posix(), fd);
     if (!rc) {
         f->syncs_done++;
-        settle_lost(f);
+        settle_lost_by_log(f);
         log_clear(f); /* everything so far is on disk */
     } else if (!f->dead) {
         /* a sync that failed; one refused because the process "died"

@@ -432,6 +432,58 @@ static void test_faults_interval_sync_fails(void **state)
 
 /* The io model itself: a failed sync loses its writes until they are
  * written again (what makes the rewrite in coord_store_reverify needed). */
+/* The io model, page by page: a lost write is on the disk again where a
+ * later successful sync wrote its pages (the kernel writes whole pages, as
+ * memory holds them), and only there; a ranged sync counts for its own
+ * pages, a whole-file sync for every page written since. */
+static void test_faults_io_model_lost_write_settles_by_page(void **state)
+{
+    (void)state;
+    fx_dir d;
+    fx_dir_make(&d);
+    coord_io_fault *f;
+    assert_int_equal(coord_io_fault_new(62, &f), 0);
+    coord_io *io = coord_io_fault_io(f);
+    int fd;
+    assert_int_equal(io->open(io, d.path, O_RDWR | O_CREAT, 0640, &fd), 0);
+    enum { SPAN = 3 * 4096 };
+    uint8_t *a = malloc(SPAN), *b = malloc(SPAN), *got = malloc(SPAN);
+    memset(a, 'A', SPAN);
+    memset(b, 'B', SPAN);
+    assert_int_equal(io->pwrite(io, fd, a, SPAN, 0), 0);
+    assert_int_equal(io->sync(io, fd), 0);
+
+    /* B over all three pages, lost to a failed sync */
+    assert_int_equal(io->pwrite(io, fd, b, SPAN, 0), 0);
+    coord_io_fault_fail(f, COORD_FAULT_SYNC, 1, EIO, false);
+    assert_int_equal(io->sync(io, fd), EIO);
+    coord_io_fault_disarm(f);
+    /* a ranged sync of two bytes on page 0, a whole-file sync after a
+     * store of two bytes on page 2: pages 0 and 2 reach the disk as
+     * memory holds them, B included; page 1 was never written again */
+    assert_int_equal(io->pwrite_sync(io, fd, "cc", 2, 100), 0);
+    assert_int_equal(io->pwrite(io, fd, "dd", 2, 2 * 4096 + 100), 0);
+    assert_int_equal(io->sync(io, fd), 0);
+    coord_io_fault_power_loss(f, COORD_POWER_NOTHING);
+    assert_int_equal(pread(fd, got, SPAN, 0), SPAN);
+    for (size_t i = 0; i < SPAN; i++) {
+        uint8_t want = i / 4096 == 1 ? 'A' : 'B';
+        if (i == 100 || i == 101)
+            want = 'c';
+        if (i == 2 * 4096 + 100 || i == 2 * 4096 + 101)
+            want = 'd';
+        if (got[i] != want)
+            fail_msg("byte %zu: %c, want %c", i, got[i], want);
+    }
+    free(a);
+    free(b);
+    free(got);
+    g_faults += coord_io_fault_injected(f);
+    io->close(io, fd);
+    coord_io_fault_free(f);
+    fx_dir_remove(&d);
+}
+
 static void test_faults_io_model_failed_sync_loses_writes(void **state)
 {
     (void)state;
@@ -1126,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_faults_group_sync_enospc),
         cmocka_unit_test(test_faults_interval_sync_fails),
         cmocka_unit_test(test_faults_io_model_failed_sync_loses_writes),
+        cmocka_unit_test(test_faults_io_model_lost_write_settles_by_page),
         cmocka_unit_test(test_faults_kill_under_sync_none_keeps_all),
         cmocka_unit_test(test_faults_synced_generation_survives_lost_slot),
         cmocka_unit_test(test_faults_both_slots_torn_recover_from_checkpoint),
