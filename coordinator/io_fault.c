@@ -59,6 +59,10 @@ typedef struct synced_pages {
     const uint64_t *list;
     size_t n;
     uint64_t first, last; /* the range, when list is NULL */
+    /* or, when `pins` is set: the pages a ranged sync made log op
+     * `op_index` (1-based) durable on */
+    const struct coord_io_fault *pins;
+    uint64_t op_index;
 } synced_pages;
 
 typedef struct arm {
@@ -292,8 +296,12 @@ static uint64_t word_offset(coord_io_fault *f, const void *word)
     return f->map_off + (a - f->map_start);
 }
 
+static uint64_t pin_of(const coord_io_fault *f, uint64_t key);
+
 static bool page_synced(const synced_pages *sp, uint64_t page)
 {
+    if (sp->pins)
+        return pin_of(sp->pins, page) >= sp->op_index;
     if (!sp->list)
         return page >= sp->first && page <= sp->last;
     size_t lo = 0, hi = sp->n;
@@ -336,7 +344,10 @@ static int settle_write(const undo *u, const synced_pages *sp, undo **out,
         undo piece = *u;
         piece.off = run;
         piece.len = next - run;
-        piece.grew = false; /* the size was synced with the pages */
+        /* a sync that wrote pages wrote the size too (O_DSYNC and
+         * fdatasync both); a pinned op's size is durable if pinned */
+        piece.grew = u->grew && sp->pins &&
+                     pin_of(sp->pins, SIZE_KEY) < sp->op_index;
         piece.old = malloc(piece.len);
         if (!piece.old)
             return ENOMEM;
@@ -403,7 +414,8 @@ static void settle_lost_by_log(coord_io_fault *f)
         const undo *u = &f->log[i];
         if (u->kind == UNDO_PWRITE && u->fd >= 0 && u->len)
             n += (u->off + u->len - 1) / PAGE - u->off / PAGE + 1;
-        else if (u->kind != UNDO_EXTEND && u->word_off != UINT64_MAX)
+        else if ((u->kind == UNDO_STORE64 || u->kind == UNDO_STORE32) &&
+                 u->word_off != UINT64_MAX)
             n++;
     }
     uint64_t *pages = malloc((n + 1) * sizeof(*pages));
@@ -416,7 +428,8 @@ static void settle_lost_by_log(coord_io_fault *f)
             for (uint64_t pg = u->off / PAGE;
                  pg <= (u->off + u->len - 1) / PAGE; pg++)
                 pages[k++] = pg;
-        } else if (u->kind != UNDO_EXTEND && u->word_off != UINT64_MAX) {
+        } else if ((u->kind == UNDO_STORE64 || u->kind == UNDO_STORE32) &&
+                   u->word_off != UINT64_MAX) {
             pages[k++] = u->word_off / PAGE;
         }
     }
@@ -431,11 +444,33 @@ static void settle_lost_by_log(coord_io_fault *f)
 static void mark_lost(coord_io_fault *f)
 {
     for (size_t i = 0; i < f->log_len; i++) {
-        if (push(&f->lost, &f->lost_len, &f->lost_cap, &f->log[i]) != 0) {
-            free(f->log[i].old); /* out of memory: forget it */
+        undo *u = &f->log[i];
+        /* what a ranged sync made durable before stays so (pins) */
+        synced_pages sp = { .pins = f, .op_index = i + 1 };
+        bool lost;
+        if (u->kind == UNDO_PWRITE && u->fd >= 0) {
+            size_t before = f->lost_len;
+            if (settle_write(u, &sp, &f->lost, &f->lost_len,
+                             &f->lost_cap) == 0) {
+                free(u->old); /* its lost pages were copied */
+                continue;
+            }
+            for (size_t k = before; k < f->lost_len; k++)
+                free(f->lost[k].old);
+            f->lost_len = before;
+            lost = true;
+        } else if (u->kind == UNDO_EXTEND) {
+            lost = pin_of(f, SIZE_KEY) < i + 1;
+        } else {
+            lost = pin_of(f, store_key(u)) < i + 1;
         }
+        if (!lost)
+            free(u->old);
+        else if (push(&f->lost, &f->lost_len, &f->lost_cap, u) != 0)
+            free(u->old); /* out of memory: forget it */
     }
     f->log_len = 0;
+    f->pins_len = 0; /* they named ops of the log */
 }
 
 static uint64_t file_size(int fd)

@@ -32,11 +32,15 @@
  * against the max_message that `stats` reports before sending them. */
 #define WIRE_RECV_SLACK (64u << 10)
 
-/* P-IDEM-2: the coordinator remembers at least this many of each client's
- * most recent request numbers, and a client sends request n only once
- * every request up to n - WIRE_IDEM_WINDOW is answered or can no longer
- * be resent, so a resend always finds its original.  A power of two. */
+/* P-IDEM-2: the coordinator remembers at least WIRE_IDEM_WINDOW of each
+ * client's most recent request numbers, and a client sends request n only
+ * once every request up to n - WIRE_CLIENT_OPEN_MAX is answered or can no
+ * longer be resent.  The difference is room for copies of a request that
+ * were already on their way (in the socket, or being decoded) when its
+ * reply arrived: they reach the committer before a request numbered
+ * WIRE_IDEM_WINDOW later can have replaced it.  Powers of two. */
 #define WIRE_IDEM_WINDOW 1024u
+#define WIRE_CLIENT_OPEN_MAX (WIRE_IDEM_WINDOW / 2)
 
 #define WIRE_SYNC_MASK 0x0003u
 #define WIRE_SYNC_DEFAULT 0x0000u /* the coordinator's policy             */

@@ -104,12 +104,12 @@ struct sutra_client {
     size_t pool_len;
     bool closed;
     unsigned refs;              /* atomic: the handle + live slots       */
-    /* P-IDEM-2: window[n % WIRE_IDEM_WINDOW] is set while request n may
-     * still be resent; request n + WIRE_IDEM_WINDOW waits for it. */
+    /* P-IDEM-2: window[n % WIRE_CLIENT_OPEN_MAX] is set while request n
+     * may still be resent; request n + WIRE_CLIENT_OPEN_MAX waits for it. */
     pthread_mutex_t window_lock;
     pthread_cond_t window_cv;
     unsigned window_waiters;    /* guarded by window_lock                */
-    bool window[WIRE_IDEM_WINDOW];
+    bool window[WIRE_CLIENT_OPEN_MAX];
 };
 
 /* One request in flight: a REQ context, its aio, and the outcome. */
@@ -190,17 +190,17 @@ static void client_release(sutra_client *c)
 /* ---- the idempotency window (P-IDEM-2) --------------------------------- */
 
 /* Take request `no`'s place in the window: wait until request
- * no - WIRE_IDEM_WINDOW (the previous holder of the place) has ended, up
- * to `deadline_ns`.  Then every request of this client that a resend could
- * still bring to the coordinator is among its newest WIRE_IDEM_WINDOW,
- * which the coordinator remembers; without the wait, a client with more
- * in flight could, after a reconnect, resend a request the coordinator had
- * applied and forgotten, and have it applied twice.  Returns 0 or
- * SUTRA_ETIMEDOUT (nothing sent). */
+ * no - WIRE_CLIENT_OPEN_MAX (the previous holder of the place) has ended,
+ * up to `deadline_ns`.  Then every request of this client that a resend
+ * could still bring to the coordinator is well within the newest
+ * WIRE_IDEM_WINDOW, which the coordinator remembers (wire.h); without the
+ * wait, a client with more in flight could, after a reconnect, resend a
+ * request the coordinator had applied and forgotten, and have it applied
+ * twice.  Returns 0 or SUTRA_ETIMEDOUT (nothing sent). */
 static int client_window_enter(sutra_client *c, uint64_t no,
                                uint64_t deadline_ns)
 {
-    bool *place = &c->window[no % WIRE_IDEM_WINDOW];
+    bool *place = &c->window[no % WIRE_CLIENT_OPEN_MAX];
     int rc = 0;
     pthread_mutex_lock(&c->window_lock);
     while (*place && rc == 0) {
@@ -226,7 +226,7 @@ static void client_window_leave(client_slot *s)
         return;
     sutra_client *c = s->client;
     pthread_mutex_lock(&c->window_lock);
-    c->window[s->window_no % WIRE_IDEM_WINDOW] = false;
+    c->window[s->window_no % WIRE_CLIENT_OPEN_MAX] = false;
     if (c->window_waiters)
         pthread_cond_broadcast(&c->window_cv);
     pthread_mutex_unlock(&c->window_lock);
@@ -371,6 +371,10 @@ static void client_slot_destroy(client_slot *s, bool touch_nng)
             nng_msg_free(s->reply);
     } else {
         client_abandon(s);
+        /* NNG is gone in a forked child, and so may be a thread of the
+         * parent that held window_lock at the fork: leave it alone (every
+         * call here fails with SUTRA_EFORKED anyway) */
+        s->window_no = 0;
     }
     client_window_leave(s);
     pthread_cond_destroy(&s->done_cv);
@@ -480,13 +484,20 @@ static int client_send(sutra_client *c, uint16_t flags, const uint8_t *ops,
         return rc;
     }
     s->window_no = s->request_no;
+    nng_duration left = client_remaining_ms(s); /* the wait counts */
+    if (left == 0) {
+        client_window_leave(s);
+        nng_msg_free(msg);
+        client_slot_put(s);
+        return SUTRA_ETIMEDOUT;
+    }
     s->nng_result = 0;
     s->stopping = false;
     s->state = SLOT_SENDING;
     s->sync = sync;
     nng_aio *aio = sync ? s->sync_aio : s->aio;
     nng_aio_set_msg(aio, msg);
-    nng_aio_set_timeout(aio, c->timeout_ms);
+    nng_aio_set_timeout(aio, left);
     nng_ctx_send(s->ctx, aio);
     *out = s;
     return 0;

@@ -546,7 +546,9 @@ int sutra_batch_flush(sutra_batch *batch);
  * @return 0 and *result; the coordinator's error (SUTRA_EDIM, SUTRA_EINVAL,
  *         SUTRA_ETOOBIG, SUTRA_ENOTFOUND, SUTRA_EPROTO, SUTRA_EFULL,
  *         SUTRA_EREADONLY…, message via sutra_client_last_error());
- *         SUTRA_ETIMEDOUT; SUTRA_ECLOSED; SUTRA_EFORKED.
+ *         SUTRA_ETIMEDOUT (the deadline counts any wait for a place among
+ *         the client's 512 open requests, see sutra_batch_submit);
+ *         SUTRA_ECLOSED; SUTRA_EFORKED.
  * Thread rules: any thread; the batch is only read.
  */
 int sutra_batch_commit(sutra_client *client, const sutra_batch *batch,
@@ -596,11 +598,12 @@ typedef struct sutra_pending sutra_pending;
 
 /**
  * Encode and send a batch without waiting.  The batch may be cleared or
- * reused as soon as this returns.  A client keeps at most 1024 requests
- * open (the coordinator's idempotency window, docs/protocol.md P-IDEM-2):
- * request n is sent once request n - 1024 is answered, or, if it was not,
- * once its sutra_pending is freed; until then this call waits, up to the
- * client's timeout_ms (SUTRA_ETIMEDOUT, nothing sent).
+ * reused as soon as this returns.  A client keeps at most 512 requests
+ * open (half the coordinator's idempotency window, docs/protocol.md
+ * P-IDEM-2): request n is sent once request n - 512 is answered, or, if it
+ * was not, once its sutra_pending is freed; until then this call (like
+ * every call that sends) waits, up to the client's timeout_ms
+ * (SUTRA_ETIMEDOUT, nothing sent).
  * @return 0 and *out (free with sutra_pending_free()), or the errors of
  *         sutra_batch_commit() that are known before sending.
  */

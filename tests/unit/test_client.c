@@ -462,7 +462,7 @@ static void test_client_unanswered_requests_time_out(void **state)
     alarm(0);
 }
 
-/* P-IDEM-2: a client never has more than WIRE_IDEM_WINDOW requests open,
+/* P-IDEM-2: a client never has more than WIRE_CLIENT_OPEN_MAX requests open,
  * so that whatever a reconnect makes NNG resend is still in the
  * coordinator's table.  Against a coordinator that answers nothing: the
  * window's worth goes out, the next submit waits and sends nothing, and
@@ -507,7 +507,7 @@ static void test_client_open_requests_stay_in_the_window(void **state)
     sutra_concept_input in = good_input();
     assert_int_equal(sutra_batch_learn_concept(b, &in), 0);
 
-    enum { N = WIRE_IDEM_WINDOW };
+    enum { N = WIRE_CLIENT_OPEN_MAX };
     sutra_pending **p = calloc(N, sizeof(*p));
     for (int i = 0; i < N; i++)
         assert_int_equal(sutra_batch_submit(c, b, &p[i]), 0);
