@@ -475,6 +475,23 @@ static void test_faults_io_model_lost_write_settles_by_page(void **state)
         if (got[i] != want)
             fail_msg("byte %zu: %c, want %c", i, got[i], want);
     }
+
+    /* A failed sync after a ranged one: what the ranged sync wrote stays
+     * on the disk (C over pages 0-1, page 0 written by the ranged sync),
+     * only the rest is lost (page 1 back to its A). */
+    memset(b, 'C', SPAN);
+    assert_int_equal(io->pwrite(io, fd, b, 2 * 4096, 0), 0);
+    assert_int_equal(io->pwrite_sync(io, fd, "ee", 2, 200), 0);
+    coord_io_fault_fail(f, COORD_FAULT_SYNC, 1, EIO, false);
+    assert_int_equal(io->sync(io, fd), EIO);
+    coord_io_fault_disarm(f);
+    assert_int_equal(io->pwrite(io, fd, "ff", 2, 2 * 4096 + 300), 0);
+    coord_io_fault_power_loss(f, COORD_POWER_NOTHING);
+    assert_int_equal(pread(fd, got, SPAN, 0), SPAN);
+    assert_int_equal(got[0], 'C');
+    assert_int_equal(got[200], 'e');
+    assert_int_equal(got[4096], 'A');
+    assert_int_equal(got[2 * 4096 + 300], 'B'); /* "ff" never synced */
     free(a);
     free(b);
     free(got);
