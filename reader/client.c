@@ -177,6 +177,17 @@ static int client_check(const sutra_client *c)
     return 0;
 }
 
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines
+ * (client_now_ns()). */
+static void client_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
 static void client_release(sutra_client *c)
 {
     if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
@@ -322,11 +333,7 @@ static int client_slot_create(sutra_client *c, client_slot **out)
     }
     nng_ctx_set_ms(s->ctx, NNG_OPT_REQ_RESENDTIME, c->resend_ms);
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->done_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    client_cond_init(&s->done_cv);
     s->client = c;
     __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
     *out = s;
@@ -741,11 +748,7 @@ int sutra_client_connect(const char *target, const sutra_client_options *opts,
     c->refs = 1;
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_mutex_init(&c->window_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->window_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    client_cond_init(&c->window_cv);
 
     /* Register the child handler before the first NNG call, so no fork
      * can slip between them unmarked. */

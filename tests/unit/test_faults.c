@@ -436,16 +436,24 @@ static void test_faults_interval_sync_fails(void **state)
  * later successful sync wrote its pages (the kernel writes whole pages, as
  * memory holds them), and only there; a ranged sync counts for its own
  * pages, a whole-file sync for every page written since. */
+/* A fresh file under a fault table of its own, for tests of the model. */
+static coord_io *model_open(uint64_t seed, fx_dir *d, coord_io_fault **f,
+                            int *fd)
+{
+    fx_dir_make(d);
+    assert_int_equal(coord_io_fault_new(seed, f), 0);
+    coord_io *io = coord_io_fault_io(*f);
+    assert_int_equal(io->open(io, d->path, O_RDWR | O_CREAT, 0640, fd), 0);
+    return io;
+}
+
 static void test_faults_io_model_lost_write_settles_by_page(void **state)
 {
     (void)state;
     fx_dir d;
-    fx_dir_make(&d);
     coord_io_fault *f;
-    assert_int_equal(coord_io_fault_new(62, &f), 0);
-    coord_io *io = coord_io_fault_io(f);
     int fd;
-    assert_int_equal(io->open(io, d.path, O_RDWR | O_CREAT, 0640, &fd), 0);
+    coord_io *io = model_open(62, &d, &f, &fd);
     enum { SPAN = 3 * 4096 };
     uint8_t *a = malloc(SPAN), *b = malloc(SPAN), *got = malloc(SPAN);
     memset(a, 'A', SPAN);
@@ -505,12 +513,9 @@ static void test_faults_io_model_failed_sync_loses_writes(void **state)
 {
     (void)state;
     fx_dir d;
-    fx_dir_make(&d);
     coord_io_fault *f;
-    assert_int_equal(coord_io_fault_new(61, &f), 0);
-    coord_io *io = coord_io_fault_io(f);
     int fd;
-    assert_int_equal(io->open(io, d.path, O_RDWR | O_CREAT, 0640, &fd), 0);
+    coord_io *io = model_open(61, &d, &f, &fd);
     assert_int_equal(io->pwrite(io, fd, "AAAA", 4, 0), 0);
     assert_int_equal(io->sync(io, fd), 0);
 
