@@ -115,14 +115,14 @@ static void sleep_ms(unsigned ms)
         ;
 }
 
-/* The wire carries only 0 or a negative SUTRA_E* (P-REP-3); the store may
- * fail with an errno, which the reply's message still names. */
-static int32_t wire_status(int rc)
+int32_t coord_wire_status(int rc)
 {
     if (rc <= 0 && rc >= SUTRA_ERROR_MIN)
         return rc;
     if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
         return SUTRA_EFULL;
+    if (rc == ENOMEM) /* refused, the store unchanged: smaller may fit */
+        return SUTRA_ETOOBIG;
     return SUTRA_EREADONLY;
 }
 
@@ -175,8 +175,8 @@ static void ctx_send_status(coord_ctx *x, uint64_t request_no, int rc,
     if (len > REPLY_MESSAGE_MAX)
         len = REPLY_MESSAGE_MAX;
     wire_reply_header h;
-    wire_reply_header_init(&h, request_no, wire_status(rc), failed_op, 0, 0,
-                           0, (uint32_t)len);
+    wire_reply_header_init(&h, request_no, coord_wire_status(rc), failed_op,
+                           0, 0, 0, (uint32_t)len);
     if (rc)
         atomic_fetch_add_explicit(&x->server->counters->requests_failed, 1,
                                   memory_order_relaxed);
@@ -192,8 +192,9 @@ static void ctx_reply(coord_request *req, const coord_reply *r)
         len = REPLY_MESSAGE_MAX;
     wire_reply_header h;
     wire_reply_header_init(&h, req->wire.header.request_no,
-                           wire_status(r->status), r->failed_op, r->first_seq,
-                           r->generation, r->op_count, (uint32_t)len);
+                           coord_wire_status(r->status), r->failed_op,
+                           r->first_seq, r->generation, r->op_count,
+                           (uint32_t)len);
     ctx_send(x, &h, r->message);
 }
 

@@ -62,6 +62,15 @@ void coord_server_metrics(void *server, wire_stats *st,
  * the store through the server. */
 void coord_server_drain(coord_server *s);
 
+/** The reply status for a result of the store or the committer: the wire
+ * carries only 0 or a negative SUTRA_E* (P-REP-3), and the reply's message
+ * still names an errno.  0 and SUTRA_E* pass through; ENOSPC, EDQUOT and
+ * EFBIG are SUTRA_EFULL; ENOMEM (a request the coordinator had no memory
+ * to stage, refused with nothing changed) SUTRA_ETOOBIG; any other errno
+ * an I/O failure that turned the store read-only, SUTRA_EREADONLY.
+ * Pure; any thread. */
+int32_t coord_wire_status(int rc);
+
 /** After coord_committer_stop(), with the committer's idempotency table
  * (final now; may be NULL): answer the writes received since
  * coord_server_drain() and every later one from the table — the original

@@ -9,6 +9,7 @@
  * message sits in a heap buffer of exactly its length, so any over-read is
  * caught).
  */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "coordinator/server.h"
 #include "layout/wire.h"
 #include "sutra/sutra.h"
 
@@ -1193,6 +1195,22 @@ static void test_wire_all_finite(void **state)
     assert_false(wire_all_finite_f32(two, 3));
 }
 
+/* P-REP-3: what a client is told for each kind of store result. */
+static void test_wire_status_of_store_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(coord_wire_status(0), 0);
+    assert_int_equal(coord_wire_status(SUTRA_EDIM), SUTRA_EDIM);
+    assert_int_equal(coord_wire_status(SUTRA_ERROR_MIN), SUTRA_ERROR_MIN);
+    assert_int_equal(coord_wire_status(ENOSPC), SUTRA_EFULL);
+    assert_int_equal(coord_wire_status(EDQUOT), SUTRA_EFULL);
+    assert_int_equal(coord_wire_status(EFBIG), SUTRA_EFULL);
+    /* refused for want of memory: the store stays writable */
+    assert_int_equal(coord_wire_status(ENOMEM), SUTRA_ETOOBIG);
+    assert_int_equal(coord_wire_status(EIO), SUTRA_EREADONLY);
+    assert_int_equal(coord_wire_status(SUTRA_ERROR_MIN - 1), SUTRA_EREADONLY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1246,6 +1264,7 @@ int main(void)
         cmocka_unit_test(test_wire_random_flips_never_crash),
         cmocka_unit_test(test_wire_reply_round_trip),
         cmocka_unit_test(test_wire_reply_rejects),
+        cmocka_unit_test(test_wire_status_of_store_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
