@@ -144,6 +144,7 @@ static int open_store(const coord_options *o, coord_store **out)
         coord_log_error("storage.dat has dim %u; --dim %u does not match",
                         coord_store_dim(*out), o->dim);
         coord_store_close(*out, true);
+        *out = NULL; /* shut_down() must not close it again */
         return EXIT_FAILURE_RUNTIME;
     }
     if (rc) {

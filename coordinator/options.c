@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "layout/format.h"
+#include "layout/wire.h"
 #include "sutra/sutra.h"
 
 static int fail(char *err, size_t err_size, const char *fmt, ...)
@@ -172,13 +173,16 @@ static int default_url(char *out, const char *dir, const char *name,
     return rc;
 }
 
-static int parse_u32(const char *flag, const char *v, uint32_t min,
+/* A count (`size` false: decimal digits only) or a size (K/M/G allowed). */
+static int parse_u32(const char *flag, const char *v, bool size, uint32_t min,
                      uint32_t max, uint32_t *out, char *err, size_t err_size)
 {
     uint64_t n;
-    if (coord_size_parse(v, &n) != 0 || n < min || n > max)
-        return fail(err, err_size, "%s: '%s' is not a number in %u..%u",
-                    flag, v, min, max);
+    bool digits = v[0] != '\0' && strspn(v, "0123456789") == strlen(v);
+    if ((!size && !digits) || coord_size_parse(v, &n) != 0 || n < min ||
+        n > max)
+        return fail(err, err_size, "%s: '%s' is not a %s in %u..%u", flag, v,
+                    size ? "size" : "number", min, max);
     *out = (uint32_t)n;
     return 0;
 }
@@ -272,25 +276,29 @@ static int apply_flag(coord_options *o, const char *flag, const char *v,
         return 0;
     }
     if (strcmp(flag, "--max-message") == 0) {
-        /* at least a header and one op; at most what NNG can sensibly hold */
-        if (coord_size_parse(v, &n) != 0 || n < 64 || n > (1ull << 32))
+        /* at least a header and one op; at most what NNG's receive limit
+         * (max_message + WIRE_RECV_SLACK, a u32 in its IPC transport) takes */
+        const uint64_t top = UINT32_MAX - WIRE_RECV_SLACK;
+        if (coord_size_parse(v, &n) != 0 || n < 64 || n > top)
             return fail(err, err_size, "--max-message: '%s' is not a size in "
-                        "64..4G", v);
+                        "64..%llu", v, (unsigned long long)top);
         o->max_message = n;
         return 0;
     }
     if (strcmp(flag, "--max-content") == 0)
-        return parse_u32(flag, v, 0, LAYOUT_MAX_CONTENT, &o->max_content, err,
-                         err_size);
+        return parse_u32(flag, v, true, 0, LAYOUT_MAX_CONTENT,
+                         &o->max_content, err, err_size);
     if (strcmp(flag, "--max-batch") == 0)
-        return parse_u32(flag, v, 1, UINT32_MAX, &o->max_batch, err, err_size);
+        return parse_u32(flag, v, false, 1, UINT32_MAX, &o->max_batch, err,
+                         err_size);
     if (strcmp(flag, "--dim") == 0) {
         o->dim_explicit = true;
-        return parse_u32(flag, v, 0, LAYOUT_MAX_DIM, &o->dim, err, err_size);
+        return parse_u32(flag, v, false, 0, LAYOUT_MAX_DIM, &o->dim, err,
+                         err_size);
     }
     if (strcmp(flag, "--contexts") == 0)
-        return parse_u32(flag, v, 1, COORD_MAX_CONTEXTS, &o->contexts, err,
-                         err_size);
+        return parse_u32(flag, v, false, 1, COORD_MAX_CONTEXTS, &o->contexts,
+                         err, err_size);
     if (strcmp(flag, "--allow-uid") == 0)
         return allow_list_add(flag, v, o->allow_uids, &o->allow_uid_count,
                               err, err_size);

@@ -347,6 +347,22 @@ static void test_restart_second_coordinator_refused(void **state)
     pid_t again = harness_coordinator_start(dir, COORD_ARGS);
     assert_true(again > 0);
     assert_int_equal(harness_coordinator_stop(again, SIGTERM), 0);
+
+    /* a --dim that contradicts the file's is refused with exit status 1,
+     * including 0, which the store itself would have taken as "keep" (it
+     * was closed twice and the process died of SIGSEGV) */
+    const char *dims[] = { "0", "5" };
+    for (size_t i = 0; i < 2; i++) {
+        pid_t wrong = fork();
+        if (wrong == 0) {
+            const char *exe = getenv("SUTRA_COORDINATOR");
+            if (!freopen("/dev/null", "w", stderr))
+                _exit(126);
+            execl(exe, exe, dir, "--dim", dims[i], (char *)NULL);
+            _exit(127);
+        }
+        assert_int_equal(harness_wait(wrong), 1);
+    }
     harness_rmdir(dir);
 }
 

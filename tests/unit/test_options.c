@@ -141,6 +141,11 @@ static void test_options_every_flag(void **state)
     assert_int_equal(o.contexts, 8);
     assert_int_equal(o.log_level, COORD_LOG_DEBUG);
     assert_string_equal(o.metrics_url, "http://127.0.0.1:9464/metrics");
+
+    /* the largest --max-message NNG's receive limit can take */
+    char *big[] = { "c", "/d", "--max-message", "4194239K" };
+    assert_int_equal(parse(ARGC(big), big, &o), 0);
+    assert_int_equal(o.max_message, 4194239ull << 10);
 }
 
 static void expect_bad(int argc, char **argv, const char *in_message)
@@ -190,6 +195,16 @@ static void test_options_bad_flags(void **state)
     expect_bad(ARGC(a14), a14, "--metrics");
     char *a15[] = { "c", "/d", "--metrics", "http://" };
     expect_bad(ARGC(a15), a15, "--metrics");
+    /* NNG's receive limit is max_message + 64 KiB in a u32 */
+    char *a16[] = { "c", "/d", "--max-message", "4194240K" };
+    expect_bad(ARGC(a16), a16, "--max-message");
+    /* counts are numbers, not sizes */
+    char *a17[] = { "c", "/d", "--contexts", "1K" };
+    expect_bad(ARGC(a17), a17, "--contexts");
+    char *a18[] = { "c", "/d", "--dim", "1K" };
+    expect_bad(ARGC(a18), a18, "--dim");
+    char *a19[] = { "c", "/d", "--max-batch", "2k" };
+    expect_bad(ARGC(a19), a19, "--max-batch");
 }
 
 static void test_options_socket_path_too_long(void **state)
