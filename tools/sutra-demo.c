@@ -119,9 +119,11 @@ static int cmd_read(const char *dir, uint64_t gen)
         printf("  %s  \"%.*s\"  strength %.1f  seq %" PRIu64
                "  content at %p (in the mapping)", hex, (int)c.content_len,
                (const char *)c.content, c.strength, c.seq, c.content);
-        if (c.embedding)
+        if (c.embedding && c.dim > 1)
             printf("  embedding[%u] = {%.3f, %.3f, ...}", c.dim,
                    c.embedding[0], c.embedding[1]);
+        else if (c.embedding)
+            printf("  embedding[1] = {%.3f}", c.embedding[0]);
         printf("\n");
     }
     sutra_close(db);

@@ -44,8 +44,9 @@ static const char usage_text[] =
     "commands:\n"
     "  header              header page and both meta slots (works on files\n"
     "                      that cannot be opened)\n"
-    "  stats [--json]      counts, sizes, generation, hash load\n"
-    "  dump [--from OFFSET] [--limit N]\n"
+    "  stats [--json] [--generation G]\n"
+    "                      counts, sizes, generation, hash load\n"
+    "  dump [--from OFFSET] [--limit N] [--generation G]\n"
     "                      records in log order, one line each\n"
     "  verify [--all] [--generation G]\n"
     "                      full check against the format; --all counts every\n"
@@ -77,13 +78,15 @@ static int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+/* A decimal number: digits only (no sign, space, or 0x/0 prefixes read
+ * as another base). */
 static bool parse_u64(const char *s, uint64_t *out)
 {
-    if (!s || !*s || *s == '-')
+    if (!s || !*s || strspn(s, "0123456789") != strlen(s))
         return false;
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
+    unsigned long long v = strtoull(s, &end, 10);
     if (errno || *end)
         return false;
     *out = v;

@@ -181,6 +181,13 @@ static void test_inspect_help_and_usage_errors(void **state)
     assert_int_equal(run(f, (const char *[]){"dump", f->d.dir, "--limit", "ten",
                                              NULL}), 2);
     assert_non_null(strstr(f->out, "'ten' is not a number"));
+    /* decimal only: no other bases, signs or spaces */
+    const char *not_decimal[] = { "0x10", " 5", "+5", "-1", NULL };
+    for (int i = 0; not_decimal[i]; i++) {
+        assert_int_equal(run(f, (const char *[]){"dump", f->d.dir, "--limit",
+                                                 not_decimal[i], NULL}), 2);
+        assert_non_null(strstr(f->out, "is not a number"));
+    }
     assert_int_equal(run(f, (const char *[]){"header", f->d.dir, "--json", NULL}),
                      2);
     assert_int_equal(run(f, (const char *[]){"stats", f->d.dir, "--frobnicate",
