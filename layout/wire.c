@@ -200,6 +200,12 @@ static op_error check_association(const uint8_t *op, size_t len,
         return OP_FAIL(SUTRA_EPROTO,
                        learn ? "P-OP-9: learn_association length is not 48"
                              : "P-OP-10: forget_association length is not 48");
+    uint32_t type;
+    memcpy(&type, op + offsetof(wire_association, type), sizeof(type));
+    if (type == WIRE_ASSOC_TYPE_ANY)
+        return OP_FAIL(SUTRA_EINVAL,
+                       learn ? "P-OP-9: type 0xFFFFFFFF is reserved (any type)"
+                             : "P-OP-10: type 0xFFFFFFFF is reserved (any type)");
     const uint8_t *field = op + offsetof(wire_association, confidence);
     if (!learn)
         return all_zero(field, sizeof(float))

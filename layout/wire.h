@@ -105,6 +105,9 @@ typedef struct wire_forget_concept {
 
 _Static_assert(sizeof(wire_forget_concept) == 24, "forget_concept");
 
+/* A type filter's "every type" (SUTRA_ANY_TYPE): no association has it. */
+#define WIRE_ASSOC_TYPE_ANY 0xFFFFFFFFu
+
 /* learn_association (confidence finite, 0..1) and forget_association
  * (confidence must be 0): the edge key is (source, target, type). */
 typedef struct wire_association {

@@ -175,7 +175,8 @@ int sutra_batch_learn_association(sutra_batch *batch, const sutra_id *source,
                                   const sutra_id *target, uint32_t type,
                                   float confidence)
 {
-    if (!isfinite(confidence) || confidence < 0.0f || confidence > 1.0f)
+    if (!isfinite(confidence) || confidence < 0.0f || confidence > 1.0f ||
+        type == WIRE_ASSOC_TYPE_ANY)
         return SUTRA_EINVAL;
     return batch_association(batch, WIRE_OP_LEARN_ASSOCIATION, source, target,
                              type, confidence);
@@ -184,6 +185,8 @@ int sutra_batch_learn_association(sutra_batch *batch, const sutra_id *source,
 int sutra_batch_forget_association(sutra_batch *batch, const sutra_id *source,
                                    const sutra_id *target, uint32_t type)
 {
+    if (type == WIRE_ASSOC_TYPE_ANY)
+        return SUTRA_EINVAL;
     return batch_association(batch, WIRE_OP_FORGET_ASSOCIATION, source, target,
                              type, 0.0f);
 }

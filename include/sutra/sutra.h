@@ -529,7 +529,8 @@ int sutra_batch_forget_concept(sutra_batch *batch, const sutra_id *id);
 /** Learn (or re-learn with a new confidence) the association
  * (source, target, type).  Both endpoints must be live at the end of the
  * batch, or the whole batch fails with SUTRA_ENOTFOUND.  confidence is
- * finite, 0..1. */
+ * finite, 0..1; type is any value but SUTRA_ANY_TYPE (SUTRA_EINVAL: it
+ * means "every type" in a filter), for forget too. */
 int sutra_batch_learn_association(sutra_batch *batch, const sutra_id *source,
                                   const sutra_id *target, uint32_t type,
                                   float confidence);

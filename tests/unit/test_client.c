@@ -146,6 +146,18 @@ static void test_client_batch_local_validation(void **state)
     assert_int_equal(b->wire_flags, WIRE_SYNC_COMMIT);
     sutra_batch_clear(b);
     assert_int_equal(sutra_batch_count(b), 0);
+
+    /* associations: confidence in [0, 1]; SUTRA_ANY_TYPE is no type */
+    assert_int_equal(sutra_batch_learn_association(b, &id, &id, 7, 0.5f), 0);
+    assert_int_equal(sutra_batch_learn_association(b, &id, &id, 7, 1.5f),
+                     SUTRA_EINVAL);
+    assert_int_equal(sutra_batch_learn_association(b, &id, &id,
+                                                   SUTRA_ANY_TYPE, 0.5f),
+                     SUTRA_EINVAL);
+    assert_int_equal(sutra_batch_forget_association(b, &id, &id,
+                                                    SUTRA_ANY_TYPE),
+                     SUTRA_EINVAL);
+    assert_int_equal(sutra_batch_count(b), 1);
     sutra_batch_free(b);
     sutra_batch_free(NULL);
 }

@@ -335,7 +335,7 @@ static void test_wire_association_round_trip(void **state)
     msg *m = malloc(sizeof(*m));
     msg_begin(m);
     add_learn(m, 0, 1, NULL, 0);
-    add_assoc(m, WIRE_OP_LEARN_ASSOCIATION, 1, 2, 0xFFFFFFFFu, 0.25f);
+    add_assoc(m, WIRE_OP_LEARN_ASSOCIATION, 1, 2, 0xFFFFFFFEu, 0.25f);
     add_assoc(m, WIRE_OP_LEARN_ASSOCIATION, 1, 1, 0, 1.0f); /* self-loop */
     /* a forget's confidence is encoded as 0 whatever the caller passed */
     size_t forget = add_assoc(m, WIRE_OP_FORGET_ASSOCIATION, 1, 2, 7, 0.75f);
@@ -355,7 +355,7 @@ static void test_wire_association_round_trip(void **state)
     assert_true(wire_request_next(&r.req, &cursor, &op));
     check_learn_view(&op, 0, 1, NULL, 0);
     assert_true(wire_request_next(&r.req, &cursor, &op));
-    check_assoc_view(&op, WIRE_OP_LEARN_ASSOCIATION, 1, 2, 0xFFFFFFFFu, 0.25f);
+    check_assoc_view(&op, WIRE_OP_LEARN_ASSOCIATION, 1, 2, 0xFFFFFFFEu, 0.25f);
     assert_true(wire_request_next(&r.req, &cursor, &op));
     check_assoc_view(&op, WIRE_OP_LEARN_ASSOCIATION, 1, 1, 0, 1.0f);
     assert_true(wire_request_next(&r.req, &cursor, &op));
@@ -683,6 +683,16 @@ static void test_wire_association_confidence_range(void **state)
         assert_int_equal(decode(m).rc, 0);
         pokef(m, conf, not_zero[i]);
         reject(m, SUTRA_EINVAL, 1, "P-OP-10");
+        free(m);
+    }
+    /* 0xFFFFFFFF is every type in a reader's filter: no edge has it */
+    for (int forget = 0; forget < 2; forget++) {
+        msg *m = with_second();
+        add_assoc(m, forget ? WIRE_OP_FORGET_ASSOCIATION
+                            : WIRE_OP_LEARN_ASSOCIATION, 2, 3,
+                  WIRE_ASSOC_TYPE_ANY, forget ? 0.0f : 0.5f);
+        msg_end(m);
+        reject(m, SUTRA_EINVAL, 1, forget ? "P-OP-10" : "P-OP-9");
         free(m);
     }
 }
