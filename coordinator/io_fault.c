@@ -405,38 +405,38 @@ static void settle_lost(coord_io_fault *f, const synced_pages *sp)
 /* A whole-file sync succeeded: every page an op of the log touched was
  * written (pages dirtied only by lost ops were marked clean by the failed
  * sync and are not). */
+static uint64_t for_each_key(const undo *u, void (*fn)(void *, uint64_t),
+                             void *c);
+
+typedef struct key_list {
+    uint64_t *keys;
+    size_t n;
+} key_list;
+
+static void key_add(void *ctx, uint64_t key)
+{
+    key_list *l = ctx;
+    l->keys[l->n++] = key;
+}
+
 static void settle_lost_by_log(coord_io_fault *f)
 {
     if (!f->lost_len)
         return;
-    size_t n = 0;
-    for (size_t i = 0; i < f->log_len; i++) {
-        const undo *u = &f->log[i];
-        if (u->kind == UNDO_PWRITE && u->fd >= 0 && u->len)
-            n += (u->off + u->len - 1) / PAGE - u->off / PAGE + 1;
-        else if ((u->kind == UNDO_STORE64 || u->kind == UNDO_STORE32) &&
-                 u->word_off != UINT64_MAX)
-            n++;
-    }
-    uint64_t *pages = malloc((n + 1) * sizeof(*pages));
-    if (!pages)
+    uint64_t n = 0;
+    for (size_t i = 0; i < f->log_len; i++)
+        n += for_each_key(&f->log[i], NULL, NULL);
+    /* every key an op touched: its pages, and keys no page of a lost
+     * write can equal (the size, stores of unknown offset) */
+    key_list l = { malloc((n + 1) * sizeof(uint64_t)), 0 };
+    if (!l.keys)
         return; /* keep them lost: pessimistic */
-    size_t k = 0;
-    for (size_t i = 0; i < f->log_len; i++) {
-        const undo *u = &f->log[i];
-        if (u->kind == UNDO_PWRITE && u->fd >= 0 && u->len) {
-            for (uint64_t pg = u->off / PAGE;
-                 pg <= (u->off + u->len - 1) / PAGE; pg++)
-                pages[k++] = pg;
-        } else if ((u->kind == UNDO_STORE64 || u->kind == UNDO_STORE32) &&
-                   u->word_off != UINT64_MAX) {
-            pages[k++] = u->word_off / PAGE;
-        }
-    }
-    qsort(pages, k, sizeof(*pages), cmp_u64);
-    synced_pages sp = { .list = pages, .n = k };
+    for (size_t i = 0; i < f->log_len; i++)
+        (void)for_each_key(&f->log[i], key_add, &l);
+    qsort(l.keys, l.n, sizeof(*l.keys), cmp_u64);
+    synced_pages sp = { .list = l.keys, .n = l.n };
     settle_lost(f, &sp);
-    free(pages);
+    free(l.keys);
 }
 
 /* A failed sync: what it covered may never reach the disk, even after a
@@ -729,8 +729,8 @@ static uint64_t store_key(const undo *u)
 
 /* Every page key an operation touches, in the order rewind_op visits them:
  * `fn` is called once for each. */
-static uint64_t for_each_key(const undo *u, void (*fn)(cut *, uint64_t),
-                             cut *c)
+static uint64_t for_each_key(const undo *u, void (*fn)(void *, uint64_t),
+                             void *c)
 {
     uint64_t n = 0;
     switch (u->kind) {
@@ -758,8 +758,9 @@ static uint64_t for_each_key(const undo *u, void (*fn)(cut *, uint64_t),
     return n;
 }
 
-static void count_touch(cut *c, uint64_t key)
+static void count_touch(void *ctx, uint64_t key)
 {
+    cut *c = ctx;
     page_fate *p = fate_of(c, key);
     p->ops++;
     p->left++;

@@ -427,8 +427,6 @@ static void client_slot_put(client_slot *s)
         nng_msg_free(s->reply);
     s->reply = NULL;
     s->state = SLOT_IDLE;
-    if (s->nng_result == 0)
-        client_window_leave(s); /* answered (a freed slot leaves below) */
     pthread_mutex_lock(&c->pool_lock);
     bool keep = !c->closed && c->pool_len < CLIENT_POOL_MAX &&
                 s->nng_result == 0;
@@ -484,19 +482,20 @@ static int client_send(sutra_client *c, uint16_t flags, const uint8_t *ops,
         return rc;
     }
     s->deadline_ns = client_now_ns() + (uint64_t)c->timeout_ms * 1000000ull;
+    nng_duration left = 0;
     rc = client_window_enter(c, s->request_no, s->deadline_ns);
-    if (rc != 0) {
+    if (rc == 0) {
+        s->window_no = s->request_no;
+        left = client_remaining_ms(s); /* the wait counts */
+        if (left == 0) {
+            client_window_leave(s);
+            rc = SUTRA_ETIMEDOUT;
+        }
+    }
+    if (rc != 0) { /* nothing sent */
         nng_msg_free(msg);
         client_slot_put(s);
         return rc;
-    }
-    s->window_no = s->request_no;
-    nng_duration left = client_remaining_ms(s); /* the wait counts */
-    if (left == 0) {
-        client_window_leave(s);
-        nng_msg_free(msg);
-        client_slot_put(s);
-        return SUTRA_ETIMEDOUT;
     }
     s->nng_result = 0;
     s->stopping = false;
