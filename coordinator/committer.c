@@ -229,6 +229,47 @@ static bool group_full(const coord_committer *c, const group *g)
            coord_store_group_bytes(c->store) >= c->cfg.group_max_bytes;
 }
 
+static void group_fail(coord_committer *c, group *g, int rc,
+                       const char *message)
+{
+    coord_dedup_abort(c->dedup);
+    for (coord_request *r = g->first, *next; r; r = next) {
+        next = r->group_next;
+        reply_error(c, r, rc, WIRE_NO_FAILED_OP, message);
+    }
+}
+
+/* The store dropped the open group to refuse a request that did not fit
+ * (coord_store_apply(), group_dropped): stage the group's requests again.
+ * Nothing changed in between, so each applies as it did, with the same
+ * seqs that its reply and the duplicate table hold.  Should one not, the
+ * group fails as a failed commit would. */
+static void restage(coord_committer *c, group *g)
+{
+    add(&c->counters->groups_restaged, 1);
+    for (coord_request *r = g->first; r; r = r->group_next) {
+        if (!r->staged)
+            continue;
+        coord_apply_result res = { .failed_op = WIRE_NO_FAILED_OP };
+        coord_error err = { 0 };
+        int rc = coord_store_apply(c->store, &r->wire, &res, &err);
+        if (rc == 0 && res.first_seq == r->first_seq &&
+            res.op_count == r->op_count)
+            continue;
+        const char *why = err.message;
+        if (rc == 0) {
+            rc = SUTRA_ECORRUPT;
+            why = "a request was staged again with other seqs";
+        }
+        coord_log_error("staging %u requests again failed: %s", g->requests,
+                        why);
+        coord_store_abort(c->store);
+        group_fail(c, g, rc, why);
+        *g = (group){ 0 };
+        return;
+    }
+}
+
 /* Apply one request to the open group, or answer it now. */
 static void process(coord_committer *c, group *g, coord_request *r)
 {
@@ -246,6 +287,7 @@ static void process(coord_committer *c, group *g, coord_request *r)
         }
         r->first_seq = dup.first_seq;
         r->op_count = dup.op_count;
+        r->staged = false;
         group_append(g, r, 0);
         return;
     }
@@ -257,6 +299,8 @@ static void process(coord_committer *c, group *g, coord_request *r)
     if (rc) {
         if (rc == SUTRA_EREADONLY)
             note_read_only(c, &err);
+        if (res.group_dropped && g->requests)
+            restage(c, g);
         reply_error(c, r, rc, res.failed_op, err.message);
         return;
     }
@@ -266,6 +310,7 @@ static void process(coord_committer *c, group *g, coord_request *r)
                        "if resent", (unsigned long long)h->request_no);
     r->first_seq = res.first_seq;
     r->op_count = res.op_count;
+    r->staged = true;
     group_append(g, r, res.op_count);
 }
 
@@ -274,16 +319,6 @@ static bool group_needs_sync(const coord_committer *c, const group *g)
     if (g->wants_sync)
         return true;
     return c->cfg.sync_policy == COORD_SYNC_COMMIT && !g->all_sync_none;
-}
-
-static void group_fail(coord_committer *c, group *g, int rc,
-                       const char *message)
-{
-    coord_dedup_abort(c->dedup);
-    for (coord_request *r = g->first, *next; r; r = next) {
-        next = r->group_next;
-        reply_error(c, r, rc, WIRE_NO_FAILED_OP, message);
-    }
 }
 
 /* Sync after publish when the commit itself did not. */

@@ -50,6 +50,8 @@ typedef struct coord_counters {
     _Atomic uint64_t events_failed;   /* PUB send refused (hint lost)       */
     _Atomic uint64_t stalled_closed;  /* connections closed: replies not
                                          taken (server.c, REPLY_SEND_MS)  */
+    _Atomic uint64_t groups_restaged; /* open groups staged again after a
+                                         request did not fit (F-ADJ-4)    */
 } coord_counters;
 
 /** What the committer answers; `message` is borrowed for the call. */
@@ -82,6 +84,7 @@ struct coord_request {
     coord_request *group_next;
     uint64_t first_seq;
     uint32_t op_count;
+    bool staged;         /* applied to the group (not a resend of one)     */
 };
 
 typedef struct coord_committer coord_committer;

@@ -21,6 +21,7 @@ typedef struct coord_metrics_extra {
     unsigned long long events_sent, events_failed;
     unsigned long long stalled_closed; /* connections closed, replies not
                                           taken                          */
+    unsigned long long groups_restaged; /* open groups staged again      */
     const char *version;     /* "MAJOR.MINOR.PATCH"                        */
 } coord_metrics_extra;
 

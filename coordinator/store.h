@@ -73,12 +73,20 @@ typedef struct coord_apply_result {
     uint64_t first_seq;   /* seq of the request's first data op, 0 if none */
     uint32_t op_count;    /* data ops applied                               */
     uint32_t failed_op;   /* on error: index of the failing op              */
+    bool group_dropped;   /* on error: the open group was discarded too     */
 } coord_apply_result;
 
 /**
  * Apply every op of a decoded request to the open group, atomically: either
- * all its ops are staged, or none is and the group is exactly as before
- * (validation runs over the whole request before anything is staged).
+ * all its ops are staged, or none is (validation runs over the whole
+ * request before anything is staged).  After a failure the group is
+ * exactly as before, except in one case: a request that passed validation
+ * but whose adjacency blocks would take the group past map_reserve
+ * (F-ADJ-4: one entry can need a block twice its list's head) fails with
+ * SUTRA_EFULL and res->group_dropped set, and the whole open group has
+ * been discarded, as by coord_store_abort().  The caller then applies the
+ * group's earlier requests again, in their order: they fit as before and
+ * get the same seqs.
  * Nothing becomes visible to readers until coord_store_commit().
  * client_id/request_no are recorded for the commit record's entry list.
  * Ops: learn_concept (new node or new version; content/embedding equal to

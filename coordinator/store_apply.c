@@ -780,18 +780,13 @@ static int reserve_for(coord_store *s, const wire_request *req,
                        const request_check *rc, coord_error *err)
 {
     coord_group *g = &s->group;
-    /* The commit record and padding are checked exactly at commit. */
-    /* New adjacency blocks hold at most twice the entries they receive. */
-    uint64_t end = g->base + g->len + rc->bytes + sizeof(layout_commit) +
-                   sizeof(layout_commit_entry) * ((uint64_t)g->entry_count + 1) +
-                   rc->entries * 2 * sizeof(layout_adj_entry);
-    if (end > s->map_reserve || end < g->base)
-        return coord_fail(err, SUTRA_EFULL,
-                          "the file would pass its maximum size (%llu bytes)",
-                          (unsigned long long)s->map_reserve);
-    if (g->roots.node_count + rc->new_nodes >
-        layout_node_chunk_first(COORD_MAX_NODE_CHUNK + 1))
-        return coord_fail(err, SUTRA_EFULL, "node table full");
+    /* Record bytes are a worst case; the adjacency blocks this request adds
+     * are known only once it is staged (coord_store_apply checks again). */
+    int status = coord_group_fits(s, rc->bytes,
+                                  g->roots.node_count + rc->new_nodes,
+                                  (uint64_t)g->entry_count + 1, err);
+    if (status)
+        return status;
     /* An association op touches two ids. */
     if (coord_group_reserve(g, g->len + rc->bytes) || entries_reserve(g) ||
         staged_reserve(g, 2 * req->data_ops) ||
@@ -804,7 +799,7 @@ int coord_store_apply(coord_store *s, const wire_request *req,
                       coord_apply_result *res, coord_error *err)
 {
     /* *res is written on failure too: failed_op names the op at fault. */
-    coord_apply_result r = {0, 0, WIRE_NO_FAILED_OP};
+    coord_apply_result r = {0, 0, WIRE_NO_FAILED_OP, false};
     request_check rc = {0};
     int status;
     if (s->read_only)
@@ -828,6 +823,21 @@ int coord_store_apply(coord_store *s, const wire_request *req,
     status = stage_request(s, req, &r, err);
     if (status)
         return status;
+    /* One entry can need a block twice the size of its list's head
+     * (F-ADJ-4), so a request that passed reserve_for() may still not fit.
+     * Staging cannot be undone op by op: the whole group goes, and the
+     * caller stages its earlier requests again. */
+    status = coord_group_fits(s, 0, g->roots.node_count,
+                              (uint64_t)g->entry_count + 1, err);
+    if (status) {
+        coord_group_reset(s);
+        r.first_seq = 0;
+        r.op_count = 0;
+        r.group_dropped = true;
+        if (res)
+            *res = r;
+        return status;
+    }
     g->entries[g->entry_count++] = (layout_commit_entry){
         .client_id = req->header.client_id,
         .request_no = req->header.request_no,

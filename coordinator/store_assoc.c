@@ -62,6 +62,7 @@ void coord_assoc_group_reset(coord_group *g)
     if (a->list_count)
         memset(a->list_map, 0, (size_t)a->list_map_cap * sizeof(*a->list_map));
     a->list_count = a->pool_count = a->sup_count = a->block_count = 0;
+    a->block_bytes = 0;
 }
 
 void coord_assoc_group_free(coord_group *g)
@@ -161,8 +162,12 @@ static uint32_t list_insert(coord_assoc_group *a, uint32_t node, uint32_t dir,
                             const coord_adj_block *head)
 {
     uint32_t i = a->list_count++;
-    a->lists[i] = (coord_adj_list){node, dir, *head, head->older + head->count,
-                                   0, NONE, NONE, 0, 0};
+    /* F-ADJ-4: the first new block follows the head's capacity and is twice
+     * its size; a list without blocks starts with the smallest one. */
+    a->lists[i] = (coord_adj_list){
+        node, dir, *head, head->older + head->count, 0, NONE, NONE, 0, 0,
+        head->off ? head->older + head->cap : 0,
+        head->off ? head->bytes * 2 : LAYOUT_ADJ_MIN_BLOCK};
     uint32_t mask = a->list_map_cap - 1;
     uint32_t j = list_hash(node, dir) & mask;
     while (a->list_map[j])
@@ -226,7 +231,14 @@ static uint32_t append_entry(coord_assoc_group *a, uint32_t list,
 {
     coord_adj_list *l = &a->lists[list];
     uint32_t p = a->pool_count++;
-    a->pool[p] = (coord_adj_staged){*e, l->committed + l->staged, list, NONE};
+    uint64_t pos = l->committed + l->staged;
+    a->pool[p] = (coord_adj_staged){*e, pos, list, NONE};
+    /* The space the commit will lay out, block by block as plan_list does. */
+    if (pos == l->next_at) {
+        a->block_bytes += l->next_bytes;
+        l->next_at += layout_adj_capacity(l->next_bytes);
+        l->next_bytes *= 2;
+    }
     if (l->last != NONE)
         a->pool[l->last].next = p;
     else

@@ -85,30 +85,77 @@ typedef struct commit_plan {
 
 /* ---- 1. plan ---------------------------------------------------------- */
 
-static int plan_regions(coord_store *s, commit_plan *p, uint64_t *cursor,
-                        coord_error *err)
+/* Place from *cursor the node chunks and the hash table a group of `nodes`
+ * nodes needs (F-NODE-2, F-HASH-4); with p NULL, only advance *cursor. */
+static int plan_regions(const coord_store *s, uint64_t nodes, commit_plan *p,
+                        uint64_t *cursor, coord_error *err)
 {
-    uint64_t nodes = s->group.roots.node_count;
     for (uint32_t k = 0;
          k < LAYOUT_NODE_CHUNKS && layout_node_chunk_first(k) < nodes; k++) {
         if (s->chunk[k])
             continue;
         if (k > COORD_MAX_NODE_CHUNK)
             return coord_fail(err, SUTRA_EFULL, "node table full");
-        p->chunk_off[k] = layout_align_up(*cursor, LAYOUT_REGION_ALIGN);
-        *cursor = p->chunk_off[k] + LAYOUT_REGION_BODY +
+        uint64_t off = layout_align_up(*cursor, LAYOUT_REGION_ALIGN);
+        if (p)
+            p->chunk_off[k] = off;
+        *cursor = off + LAYOUT_REGION_BODY +
                   layout_node_chunk_entries(k) * sizeof(layout_node);
     }
-    p->hash_slots = s->roots.hash_slots;
-    if (nodes * LAYOUT_HASH_MAX_LOAD_DEN <= p->hash_slots * LAYOUT_HASH_MAX_LOAD_NUM)
+    uint64_t slots = s->roots.hash_slots;
+    if (p)
+        p->hash_slots = slots;
+    if (nodes * LAYOUT_HASH_MAX_LOAD_DEN <= slots * LAYOUT_HASH_MAX_LOAD_NUM)
         return 0;
     /* F-HASH-4: double until the load is at most one half. */
-    while (nodes * LAYOUT_HASH_MAX_LOAD_DEN > p->hash_slots * LAYOUT_HASH_MAX_LOAD_NUM)
-        p->hash_slots *= 2;
-    if (p->hash_slots > COORD_MAX_HASH_SLOTS)
+    while (nodes * LAYOUT_HASH_MAX_LOAD_DEN > slots * LAYOUT_HASH_MAX_LOAD_NUM)
+        slots *= 2;
+    if (slots > COORD_MAX_HASH_SLOTS)
         return coord_fail(err, SUTRA_EFULL, "hash index full");
-    p->hash_off = layout_align_up(*cursor, LAYOUT_REGION_ALIGN);
-    *cursor = p->hash_off + LAYOUT_REGION_BODY + p->hash_slots * sizeof(uint64_t);
+    uint64_t off = layout_align_up(*cursor, LAYOUT_REGION_ALIGN);
+    if (p) {
+        p->hash_slots = slots;
+        p->hash_off = off;
+    }
+    *cursor = off + LAYOUT_REGION_BODY + slots * sizeof(uint64_t);
+    return 0;
+}
+
+/* The commit record of `entries` entries after `cursor` (F-COM-1): its
+ * offset, its length and the end of the group. */
+static uint64_t plan_record(uint64_t cursor, uint64_t entries, uint64_t *off,
+                            uint64_t *len)
+{
+    *off = layout_align_up(cursor, LAYOUT_RECORD_ALIGN);
+    *len = sizeof(layout_commit) + entries * sizeof(layout_commit_entry);
+    return layout_align_up(*off + *len, LAYOUT_RECORD_ALIGN);
+}
+
+static int fail_full(const coord_store *s, coord_error *err)
+{
+    return coord_fail(err, SUTRA_EFULL,
+                      "the file would pass its maximum size (%llu bytes)",
+                      (unsigned long long)s->map_reserve);
+}
+
+int coord_group_fits(const coord_store *s, uint64_t more_bytes,
+                     uint64_t nodes, uint64_t entries, coord_error *err)
+{
+    const coord_group *g = &s->group;
+    uint64_t cursor = g->base + g->len + more_bytes;
+    if (cursor < g->base || cursor > s->map_reserve)
+        return fail_full(s, err);
+    int rc = plan_regions(s, nodes, NULL, &cursor, err);
+    if (rc)
+        return rc;
+    /* Blocks are multiples of the region alignment, laid end to end. */
+    if (g->assoc.block_bytes)
+        cursor = layout_align_up(cursor, LAYOUT_REGION_ALIGN) +
+                 g->assoc.block_bytes;
+    uint64_t off, len;
+    uint64_t end = plan_record(cursor, entries, &off, &len);
+    if (end > s->map_reserve || end < cursor || len > UINT32_MAX)
+        return fail_full(s, err);
     return 0;
 }
 
@@ -117,20 +164,15 @@ static int plan_commit(coord_store *s, commit_plan *p, coord_error *err)
     const coord_group *g = &s->group;
     memset(p, 0, sizeof(*p));
     uint64_t cursor = g->base + g->len;
-    int rc = plan_regions(s, p, &cursor, err);
+    int rc = plan_regions(s, g->roots.node_count, p, &cursor, err);
     if (!rc)
         rc = coord_assoc_plan(s, &cursor, err);
     if (rc)
         return rc;
-    p->commit_off = layout_align_up(cursor, LAYOUT_RECORD_ALIGN);
-    p->commit_len = sizeof(layout_commit) +
-                    (uint64_t)g->entry_count * sizeof(layout_commit_entry);
-    uint64_t end = layout_align_up(p->commit_off + p->commit_len,
-                                   LAYOUT_RECORD_ALIGN);
+    uint64_t end = plan_record(cursor, g->entry_count, &p->commit_off,
+                               &p->commit_len);
     if (end > s->map_reserve || p->commit_len > UINT32_MAX)
-        return coord_fail(err, SUTRA_EFULL,
-                          "the file would pass its maximum size (%llu bytes)",
-                          (unsigned long long)s->map_reserve);
+        return fail_full(s, err);
     p->roots = g->roots;
     p->roots.generation = s->roots.generation + 1;
     p->roots.committed_end = end;

@@ -86,6 +86,8 @@ typedef struct coord_adj_list {
     uint32_t first, last;  /* its staged entries, linked through `next`     */
     uint32_t first_block;  /* new blocks planned at commit (blocks[])       */
     uint32_t block_count;
+    uint64_t next_at;      /* position that needs the next new block...     */
+    uint64_t next_bytes;   /* ...and that block's size (F-ADJ-4)            */
 } coord_adj_list;
 
 /* An adjacency entry staged by the group, with where it will go. */
@@ -124,6 +126,9 @@ typedef struct coord_assoc_group {
     uint32_t scratch_cap;
     coord_adj_new_block *blocks;
     uint32_t block_count, block_cap;
+    uint64_t block_bytes;           /* bytes of the new blocks the staged
+                                       entries need, as plan_list lays
+                                       them out                         */
 } coord_assoc_group;
 
 /* The open group: records laid out as they will be in the file, starting at
@@ -210,6 +215,13 @@ int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
                        uint16_t type, uint64_t arg0, uint64_t arg1,
                        uint64_t arg2, uint64_t reserved0, uint64_t body_len,
                        uint64_t dirty_end);
+/* Whether the open group, grown by `more_bytes` record bytes to `nodes`
+ * nodes and `entries` commit entries, would still commit within
+ * map_reserve: the node chunks, hash table, adjacency blocks (as staged so
+ * far) and commit record laid out exactly as coord_store_commit() will.
+ * 0, or SUTRA_EFULL with err filled. */
+int coord_group_fits(const coord_store *s, uint64_t more_bytes,
+                     uint64_t nodes, uint64_t entries, coord_error *err);
 
 /* ---- store_index.c: file-side structures (committed state) ------------ */
 

@@ -730,6 +730,56 @@ static void test_store_full_file(void **state)
     coord_store_close(s, true);
 }
 
+/* The 513th node doubles the hash table (F-HASH-4) to 2048 slots, a 16 KiB
+ * region.  With less than that left, a request that adds a node must fail
+ * at apply, alone: it used to pass (apply counted only record bytes) and
+ * fail its whole group at commit, the other request of the group with it. */
+static void test_store_hash_growth_past_the_end(void **state)
+{
+    sf_dir *f = *state;
+    const uint64_t reserve = 1ull << 20;
+    coord_store *s = sf_open(f->path, DIM, reserve, NULL);
+    sf_view v = sf_view_open(f->path, reserve);
+    sf_req q = {0};
+    for (uint64_t i = 0; i < 512; i++)
+        req_learn(&q, i, 1.0f, NULL, NULL, 0);
+    apply_commit_as(s, &q, 1, false);
+    assert_int_equal(sf_roots_of(&v).hash_slots, LAYOUT_HASH_MIN_SLOTS);
+    /* Re-learn concept 0 with content until 13 to 14 KiB are left. */
+    static char content[65537];
+    uint64_t no = 2, left;
+    while ((left = reserve - sf_roots_of(&v).committed_end) >= 14 * 1024) {
+        size_t n = left - 13 * 1024 > 65536 ? 65536 : left - 13 * 1024;
+        memset(content, 'x', n);
+        content[n] = 0;
+        req_learn(&q, 0, 1.0f, content, NULL, 0);
+        apply_commit_as(s, &q, no++, false);
+    }
+    assert_true(left > 12 * 1024);
+
+    req_learn(&q, 1, 0.25f, "room for this", NULL, 0);
+    coord_apply_result res;
+    coord_error err = {0};
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
+    sf_req_free(&q);
+    req_learn(&q, 512, 1.0f, NULL, NULL, 0); /* node 513 */
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err),
+                     SUTRA_EFULL);
+    sf_req_free(&q);
+    assert_false(res.group_dropped); /* refused before it was staged */
+    assert_non_null(strstr(err.message, "maximum size"));
+    assert_int_equal(coord_store_commit(s, false, NULL, &err), 0);
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.node_count, 512);
+    assert_int_equal(r.hash_slots, LAYOUT_HASH_MIN_SLOTS);
+    const layout_node *n1 = sf_node_of(&v, (uint32_t)find_node(&v, &r, 1));
+    const layout_concept *c = rec_at(&v, n1->head);
+    assert_true(c->strength == 0.25f);
+    assert_int_equal(find_node(&v, &r, 512), -1);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
 static void test_store_both_meta_slots_corrupt(void **state)
 {
     sf_dir *f = *state;
@@ -1083,6 +1133,7 @@ int main(void)
         STORE_TEST(test_store_failed_commit_does_not_come_back),
         STORE_TEST(test_store_write_failure_drops_group),
         STORE_TEST(test_store_full_file),
+        STORE_TEST(test_store_hash_growth_past_the_end),
         STORE_TEST(test_store_both_meta_slots_corrupt),
         STORE_TEST(test_store_reopen_with_other_dim),
         STORE_TEST(test_store_recent_commits_newest_first),

@@ -19,12 +19,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "coordinator/committer.h"
+#include "coordinator/dedup.h"
 #include "coordinator/io.h"
 #include "coordinator/store.h"
 #include "coordinator/store_internal.h" /* index memory, for the report */
@@ -953,6 +956,223 @@ static void test_store_assoc_index_rebuild_1m(void **state)
     coord_store_close(s, true);
 }
 
+/* ---- the file's maximum size (F-ADJ-4) ---------------------------------- */
+
+#define SMALL_RESERVE (8ull << 20)
+/* 5 + 13 + ... + 4093: the blocks of 256 B to 128 KiB, all full. */
+#define FULL_HEAD_ENTRIES 8154u
+
+/* A store of SMALL_RESERVE bytes holding concepts 0 and 1, with key
+ * (0, 1, 1) learned FULL_HEAD_ENTRIES times, so 0's out-list and 1's
+ * in-list each end exactly at the end of a full 128 KiB head; then 16 KiB
+ * concepts (numbers from 100) until between 64 and 300 KiB are left: room
+ * for small writes, not for the two 256 KiB blocks one more entry on each
+ * list needs. */
+static coord_store *open_nearly_full(const char *path, coord_io *io,
+                                     sf_view *view)
+{
+    coord_store *s = sf_open(path, 0, SMALL_RESERVE, io);
+    *view = sf_view_open(path, SMALL_RESERVE);
+    const sf_view *v = view;
+    learn_range(s, 0, 2);
+    for (uint32_t done = 0; done < FULL_HEAD_ENTRIES;) {
+        sf_req q = {0};
+        for (uint32_t i = 0; i < 1000 && done < FULL_HEAD_ENTRIES; i++, done++)
+            req_assoc(&q, 0, 1, 1, 0.5f);
+        apply_commit(s, &q);
+    }
+    uint32_t a = node_id(v, 0);
+    uint64_t head = head_word(v, a, LAYOUT_ADJ_OUT);
+    assert_int_equal(layout_rec_size(&block_at(v, head, a, LAYOUT_ADJ_OUT)->rec),
+                     128 * 1024);
+    assert_int_equal(block_count(v, head), layout_adj_capacity(128 * 1024));
+    static char content[16384];
+    uint64_t left = 0;
+    for (uint64_t i = 100; left == 0 || left >= 300 * 1024; i++) {
+        sf_req q = {0};
+        uint8_t id[16];
+        sf_make_id(i, id);
+        sf_req_learn_id(&q, id, 0, 1.0f, content, sizeof(content), NULL, 0);
+        left = SMALL_RESERVE - apply_commit(s, &q).committed_end;
+    }
+    assert_true(left > 64 * 1024);
+    return s;
+}
+
+/* The current entry of key (0, 1, 1) and the length of 0's out-list. */
+static void check_key_0_1(const sf_view *v, float confidence, uint64_t len)
+{
+    uint64_t n;
+    const layout_adj_entry **e = list_entries(v, node_id(v, 0), LAYOUT_ADJ_OUT, &n);
+    assert_int_equal(n, len);
+    assert_true(e[n - 1]->confidence == confidence);
+    assert_int_equal(sup_of(e[n - 1]), 0);
+    free(e);
+}
+
+/* One association that needs two new 256 KiB blocks cannot commit in the
+ * room left.  It used to pass apply (which budgeted 64 bytes per entry)
+ * and fail its whole group at commit, unrelated requests included.  Now
+ * apply refuses it, drops the group, and the group's other request,
+ * staged again, commits. */
+static void test_store_assoc_block_past_the_end_fails_alone(void **state)
+{
+    sf_dir *f = *state;
+    sf_view v;
+    coord_store *s = open_nearly_full(f->path, NULL, &v);
+    uint64_t gen = sf_roots_of(&v).generation;
+
+    sf_req q = {0};
+    req_learn(&q, 5); /* an unrelated request of the same group */
+    apply_only(s, &q);
+    req_assoc(&q, 0, 1, 1, 0.7f);
+    coord_apply_result res;
+    coord_error err = {0};
+    assert_int_equal(coord_store_apply(s, req_done(&q, next_no++), &res, &err),
+                     SUTRA_EFULL);
+    sf_req_free(&q);
+    assert_true(res.group_dropped);
+    assert_int_equal(res.op_count, 0);
+    assert_non_null(strstr(err.message, "maximum size"));
+    assert_false(coord_store_group_pending(s));
+
+    /* The caller stages the group again; a new edge between new concepts
+     * needs two 256-byte blocks, which fit. */
+    req_learn(&q, 5);
+    apply_only(s, &q);
+    req_learn(&q, 6);
+    req_learn(&q, 7);
+    req_assoc(&q, 6, 7, 2, 0.25f);
+    apply_only(s, &q);
+    coord_commit_info info = commit(s);
+    assert_int_equal(info.generation, gen + 1);
+    assert_true(info.committed_end <= SMALL_RESERVE);
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.assoc_count, 2);
+    (void)node_id(&v, 5);
+    assert_int_equal(visible_count(&v, node_id(&v, 6), LAYOUT_ADJ_OUT, r.last_seq), 1);
+    check_key_0_1(&v, 0.5f, FULL_HEAD_ENTRIES);
+
+    /* Alone in its group, it fails the same way and changes nothing. */
+    req_assoc(&q, 0, 1, 1, 0.7f);
+    err = (coord_error){0};
+    assert_int_equal(coord_store_apply(s, req_done(&q, next_no++), &res, &err),
+                     SUTRA_EFULL);
+    sf_req_free(&q);
+    assert_true(res.group_dropped);
+    assert_false(coord_store_group_pending(s));
+    assert_int_equal(sf_roots_of(&v).generation, gen + 1);
+    check_key_0_1(&v, 0.5f, FULL_HEAD_ENTRIES);
+
+    /* So does forgetting concept 1: its edge's tombstones (F-ADJ-5) need
+     * the same two blocks. */
+    sf_req_forget(&q, 1);
+    err = (coord_error){0};
+    assert_int_equal(coord_store_apply(s, req_done(&q, next_no++), &res, &err),
+                     SUTRA_EFULL);
+    sf_req_free(&q);
+    assert_true(res.group_dropped);
+    assert_false(coord_store_group_pending(s));
+    assert_int_equal(sf_roots_of(&v).generation, gen + 1);
+    assert_int_equal(sf_roots_of(&v).concept_count, r.concept_count);
+    check_key_0_1(&v, 0.5f, FULL_HEAD_ENTRIES);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
+/* Writes through a committer, with the group's record write held at will. */
+static _Atomic int gate_hold, gate_held;
+
+static int gate_pwrite(coord_io *io, int fd, const void *b, size_t n,
+                       uint64_t off)
+{
+    while (atomic_load(&gate_hold)) {
+        atomic_store(&gate_held, 1);
+        usleep(1000);
+    }
+    return sf_fault_pwrite(io, fd, b, n, off);
+}
+
+typedef struct waiter {
+    coord_request req;
+    sf_req msg;
+    _Atomic int done;
+    int32_t status;
+} waiter;
+
+static void on_reply(coord_request *req, const coord_reply *rep)
+{
+    waiter *w = (waiter *)req;
+    w->status = rep->status;
+    atomic_store(&w->done, 1);
+}
+
+static void submit(coord_committer *c, waiter *w)
+{
+    w->req.wire = *req_done(&w->msg, next_no++);
+    w->req.reply = on_reply;
+    coord_committer_submit(c, &w->req);
+}
+
+static int32_t wait_reply(waiter *w)
+{
+    for (int i = 0; i < 10000 && !atomic_load(&w->done); i++)
+        usleep(1000);
+    assert_true(atomic_load(&w->done));
+    sf_req_free(&w->msg);
+    return w->status;
+}
+
+/* The same through the committer: the association and an unrelated learn
+ * arrive while the previous group is being written, so both land in one
+ * group.  The learn is acknowledged and committed, the association gets
+ * SUTRA_EFULL, and the group was staged again once. */
+static void test_store_assoc_block_past_the_end_in_a_group(void **state)
+{
+    sf_dir *f = *state;
+    sf_fault_io fio = sf_fault_io_make();
+    fio.io.pwrite = gate_pwrite;
+    sf_view v;
+    coord_store *s = open_nearly_full(f->path, &fio.io, &v);
+    uint64_t gen = sf_roots_of(&v).generation;
+
+    coord_dedup *dd = NULL;
+    coord_counters counters = {0};
+    coord_committer *c = NULL;
+    coord_committer_config cfg = {.sync_policy = COORD_SYNC_NONE};
+    assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
+    assert_int_equal(coord_committer_start(s, dd, &counters, &cfg, &c), 0);
+
+    waiter *w = calloc(3, sizeof(*w));
+    atomic_store(&gate_held, 0);
+    atomic_store(&gate_hold, 1);
+    req_learn(&w[0].msg, 8);
+    submit(c, &w[0]);
+    for (int i = 0; i < 10000 && !atomic_load(&gate_held); i++)
+        usleep(1000);
+    assert_true(atomic_load(&gate_held)); /* the committer is in a commit */
+    req_learn(&w[1].msg, 5);
+    submit(c, &w[1]);
+    req_assoc(&w[2].msg, 0, 1, 1, 0.7f);
+    submit(c, &w[2]);
+    atomic_store(&gate_hold, 0);
+    assert_int_equal(wait_reply(&w[0]), 0);
+    assert_int_equal(wait_reply(&w[1]), 0);
+    assert_int_equal(wait_reply(&w[2]), SUTRA_EFULL);
+    assert_int_equal(atomic_load(&counters.groups_restaged), 1);
+    assert_int_equal(coord_committer_stop(c), 0);
+    coord_dedup_destroy(dd);
+    free(w);
+
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.generation, gen + 2);
+    (void)node_id(&v, 8);
+    (void)node_id(&v, 5);
+    check_key_0_1(&v, 0.5f, FULL_HEAD_ENTRIES);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
 #define ASSOC_TEST(t) cmocka_unit_test_setup_teardown(t, setup, sf_teardown)
 
 int main(void)
@@ -968,6 +1188,8 @@ int main(void)
         ASSOC_TEST(test_store_assoc_self_loop),
         ASSOC_TEST(test_store_assoc_group_sees_staged_keys),
         ASSOC_TEST(test_store_assoc_blocks_double),
+        ASSOC_TEST(test_store_assoc_block_past_the_end_fails_alone),
+        ASSOC_TEST(test_store_assoc_block_past_the_end_in_a_group),
         ASSOC_TEST(test_store_assoc_recovers_adjacency),
         ASSOC_TEST(test_store_assoc_index_rebuilt_after_reopen),
         ASSOC_TEST(test_store_assoc_index_rebuild_1m),
