@@ -117,8 +117,10 @@ static void sleep_ms(unsigned ms)
 
 int32_t coord_wire_status(int rc)
 {
-    if (rc <= 0 && rc >= SUTRA_ERROR_MIN)
+    if (wire_status_valid(rc))
         return rc;
+    if (rc < 0) /* a code of the library's, not of the protocol: a bug */
+        return SUTRA_EINVAL;
     if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
         return SUTRA_EFULL;
     if (rc == ENOMEM) /* refused, the store unchanged: smaller may fit */

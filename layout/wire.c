@@ -497,10 +497,26 @@ void wire_request_header_init(wire_request_header *h, uint16_t flags,
 
 /* ---- replies ------------------------------------------------------------ */
 
-/* True for 0 and every code enum sutra_error defines (P-REP-3). */
-static bool known_status(int32_t status)
+bool wire_status_valid(int32_t status)
 {
-    return status <= 0 && status >= SUTRA_ERROR_MIN;
+    switch (status) {
+    case 0:
+    case SUTRA_ECORRUPT:
+    case SUTRA_EVERSION:
+    case SUTRA_ENOTFOUND:
+    case SUTRA_EPROTO:
+    case SUTRA_ETOOBIG:
+    case SUTRA_ECLOSED:
+    case SUTRA_EINVAL:
+    case SUTRA_EDIM:
+    case SUTRA_EFULL:
+    case SUTRA_EUNSUPPORTED:
+    case SUTRA_EREADONLY:
+    case SUTRA_EPERM:
+        return true;
+    default:
+        return false;
+    }
 }
 
 int wire_reply_decode(const void *buf, size_t len, wire_reply_header *hdr,
@@ -514,7 +530,7 @@ int wire_reply_decode(const void *buf, size_t len, wire_reply_header *hdr,
         return SUTRA_EPROTO; /* P-REP-1 */
     if (h.version != WIRE_VERSION)
         return SUTRA_EVERSION; /* P-REP-2 */
-    if (h.body_len != len - sizeof(h) || !known_status(h.status))
+    if (h.body_len != len - sizeof(h) || !wire_status_valid(h.status))
         return SUTRA_EPROTO; /* P-REP-3 */
     *hdr = h;
     *body = h.body_len ? (const void *)((const uint8_t *)buf + sizeof(h)) : NULL;

@@ -263,6 +263,11 @@ void wire_request_header_init(wire_request_header *h, uint16_t flags,
                               uint64_t client_id, uint64_t request_no,
                               uint32_t op_count);
 
+/* True for 0 and the codes a reply may carry (protocol.md §6, P-REP-3).
+ * Other SUTRA_E* codes are the client's own (ETIMEDOUT, EFORKED...) or the
+ * reader's, never a coordinator's answer. */
+bool wire_status_valid(int32_t status);
+
 /* Validate a reply message (P-REP-*).  Returns 0 and fills *hdr and *body
  * (borrowed from buf) or SUTRA_EPROTO / SUTRA_EVERSION. */
 int wire_reply_decode(const void *buf, size_t len, wire_reply_header *hdr,

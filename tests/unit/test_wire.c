@@ -1162,9 +1162,26 @@ static void test_wire_reply_rejects(void **state)
     expect_bad_reply(words, 64, SUTRA_EPROTO);
     r->status = SUTRA_ERROR_MIN - 1;
     expect_bad_reply(words, 64, SUTRA_EPROTO);
-    r->status = SUTRA_ERROR_MIN;
-    assert_int_equal(wire_reply_decode(words, 64, &(wire_reply_header){0},
-                                       &(const void *){NULL}), 0);
+    /* only the codes of protocol.md §6 */
+    static const int32_t codes[] = {
+        SUTRA_ECORRUPT, SUTRA_EVERSION, SUTRA_ENOTFOUND, SUTRA_EPROTO,
+        SUTRA_ETOOBIG, SUTRA_ECLOSED, SUTRA_EINVAL, SUTRA_EDIM, SUTRA_EFULL,
+        SUTRA_EUNSUPPORTED, SUTRA_EREADONLY, SUTRA_EPERM};
+    int valid = 0;
+    for (int32_t st = SUTRA_ERROR_MIN; st <= 0; st++) {
+        r->status = st;
+        bool listed = st == 0;
+        for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+            listed = listed || codes[i] == st;
+        if (!listed) {
+            expect_bad_reply(words, 64, SUTRA_EPROTO);
+            continue;
+        }
+        assert_int_equal(wire_reply_decode(words, 64, &(wire_reply_header){0},
+                                           &(const void *){NULL}), 0);
+        valid++;
+    }
+    assert_int_equal(valid, 13);
 }
 
 /* wire_all_finite_f32: every position of arrays of 0..13 floats (the
@@ -1211,14 +1228,19 @@ static void test_wire_status_of_store_errors(void **state)
     (void)state;
     assert_int_equal(coord_wire_status(0), 0);
     assert_int_equal(coord_wire_status(SUTRA_EDIM), SUTRA_EDIM);
-    assert_int_equal(coord_wire_status(SUTRA_ERROR_MIN), SUTRA_ERROR_MIN);
+    assert_int_equal(coord_wire_status(SUTRA_ECORRUPT), SUTRA_ECORRUPT);
+    /* codes no reply may carry (P-REP-3) */
+    assert_int_equal(coord_wire_status(SUTRA_ETIMEDOUT), SUTRA_EINVAL);
+    assert_int_equal(coord_wire_status(SUTRA_EMAPFULL), SUTRA_EINVAL);
+    for (int rc = SUTRA_ERROR_MIN - 2; rc < 300; rc++)
+        assert_true(wire_status_valid(coord_wire_status(rc)));
     assert_int_equal(coord_wire_status(ENOSPC), SUTRA_EFULL);
     assert_int_equal(coord_wire_status(EDQUOT), SUTRA_EFULL);
     assert_int_equal(coord_wire_status(EFBIG), SUTRA_EFULL);
     /* refused for want of memory: the store stays writable */
     assert_int_equal(coord_wire_status(ENOMEM), SUTRA_ETOOBIG);
     assert_int_equal(coord_wire_status(EIO), SUTRA_EREADONLY);
-    assert_int_equal(coord_wire_status(SUTRA_ERROR_MIN - 1), SUTRA_EREADONLY);
+    assert_int_equal(coord_wire_status(SUTRA_ERROR_MIN - 1), SUTRA_EINVAL);
 }
 
 int main(void)
