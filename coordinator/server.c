@@ -12,7 +12,8 @@
  * are parked until coord_server_freeze(), then answered from the (by then
  * final) idempotency table — the original reply for a resend of a request
  * the committer applied, SUTRA_ECLOSED otherwise — and every other
- * request gets SUTRA_ECLOSED at once.  `handling` counts callbacks between
+ * request gets SUTRA_ECLOSED at once.  A write the allow-list refuses gets
+ * SUTRA_EPERM first, stopping or not.  `handling` counts callbacks between
  * receiving a message and answering, parking or handing it over, so
  * coord_server_drain() knows when the committer's queue can no longer grow
  * and no callback still reads the store's stats, and coord_server_freeze()
@@ -437,20 +438,22 @@ static void handle_message(coord_ctx *x)
     const char *why = "";
     int rc = wire_request_decode(body, len, &s->limits, &x->request.wire,
                                  &failed_op, &why);
+    char denied[128];
     if (rc) {
         coord_log_debug("malformed request: %s (%d)", why, rc);
         ctx_send_status(x, raw_request_no(body, len), rc, failed_op, why);
+    } else if (!x->request.wire.is_control &&
+               !writer_allowed(s, x->msg, denied, sizeof(denied))) {
+        /* first, also while stopping: a refused sender learns nothing of
+         * the duplicate table */
+        ctx_send_status(x, x->request.wire.header.request_no, SUTRA_EPERM,
+                        WIRE_NO_FAILED_OP, denied);
     } else if (closing) {
         handle_closing(x);
     } else if (x->request.wire.is_control) {
         handle_control(x); /* open to anyone who can connect */
     } else {
-        char denied[128];
-        if (writer_allowed(s, x->msg, denied, sizeof(denied)))
-            handle_write(x);
-        else
-            ctx_send_status(x, x->request.wire.header.request_no,
-                            SUTRA_EPERM, WIRE_NO_FAILED_OP, denied);
+        handle_write(x);
     }
 }
 

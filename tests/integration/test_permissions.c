@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <grp.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,6 +43,8 @@ typedef struct shared_state {
     int open_rc;
     uint64_t stats_generation;
     char last_error[256];
+    _Atomic uint32_t refused;   /* writes refused with SUTRA_EPERM so far */
+    uint32_t closing_replies;   /* "shutting down" answers to nobody      */
 } shared_state;
 
 static shared_state *shm;
@@ -112,6 +115,38 @@ static int try_everything(void *arg)
     shm->flush_rc = sutra_flush(c, &r);
     sutra_client_close(c);
     return 0;
+}
+
+/* As nobody, write until the coordinator is gone, counting the refusals
+ * and any answer that says it is shutting down instead. */
+static int write_until_gone(void *arg)
+{
+    (void)arg;
+    if (drop_privileges() != 0)
+        return 90;
+    sutra_client_options opts = { .timeout_ms = 1000 };
+    sutra_client *c;
+    if (sutra_client_connect(shm->dir, &opts, &c) != 0)
+        return 91;
+    char content[512];
+    float emb[DIM];
+    sutra_concept_input in;
+    sutra_write_result r;
+    for (uint32_t i = 0;; i++) {
+        concept_input(shm->writer, i, content, emb, &in);
+        int rc = sutra_learn_concept(c, &in, &r);
+        if (rc == SUTRA_EPERM) {
+            atomic_fetch_add(&shm->refused, 1);
+            continue;
+        }
+        shm->learn_rc = rc;
+        snprintf(shm->last_error, sizeof(shm->last_error), "%s",
+                 sutra_client_last_error(c));
+        if (strstr(shm->last_error, "shutting down"))
+            shm->closing_replies++;
+        break;
+    }
+    _exit(0); /* no close: NNG 1.5.2 may hang in it after a lost peer */
 }
 
 /* Before each child: results that no call returns. */
@@ -272,6 +307,29 @@ static void test_permissions_no_allow_list_admits_any_connected_peer(
     assert_true(item_present(5, 0));
 }
 
+/* While the coordinator stops it still answers writes that arrive, and
+ * the allow-list still decides first: a refused sender gets SUTRA_EPERM,
+ * not "shutting down" (nor another client's reply from the duplicate
+ * table), until the socket closes. */
+static void test_permissions_refused_while_stopping(void **state)
+{
+    (void)state;
+    start("--allow-uid", "root");
+    admit_group();
+    reset_results(6);
+    pid_t child = harness_spawn(write_until_gone, NULL);
+    while (atomic_load(&shm->refused) < 100)
+        usleep(1000);
+    assert_int_equal(harness_coordinator_stop(coordinator, SIGTERM), 0);
+    coordinator = 0;
+    assert_int_equal(harness_wait(child), 0);
+    print_message("%u writes refused; then %d (%s)\n",
+                  atomic_load(&shm->refused), shm->learn_rc, shm->last_error);
+    assert_int_equal(shm->closing_replies, 0);
+    assert_true(shm->learn_rc == SUTRA_ECLOSED ||
+                shm->learn_rc == SUTRA_ETIMEDOUT);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -291,6 +349,8 @@ int main(void)
         cmocka_unit_test_teardown(test_permissions_gid_allow_list, stop),
         cmocka_unit_test_teardown(
             test_permissions_no_allow_list_admits_any_connected_peer, stop),
+        cmocka_unit_test_teardown(test_permissions_refused_while_stopping,
+                                  stop),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
