@@ -8,12 +8,16 @@
 #   make tsan       -> build-tsan/   (ThreadSanitizer)
 
 PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+DOCDIR  ?= $(PREFIX)/share/doc/sutra
 DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
 SAN     ?=
 
-SUTRA_SOVERSION := 1
+SUTRA_SOVERSION := 0
 SUTRA_VERSION   := 0.1.0
 
 WARN    := -Wall -Wextra -Wshadow -Werror -Wno-missing-field-initializers
@@ -22,8 +26,11 @@ ALL_CFLAGS = $(OPT) -std=c11 -D_GNU_SOURCE $(WARN) -fPIC -MMD -MP -I. -Iinclude 
              $(SAN) $(CFLAGS)
 LDFLAGS += $(SAN)
 
-# Debian 12's NNG ships no pkg-config file: fall back to -lnng.
+# Debian 12's NNG ships no pkg-config file: fall back to -lnng (whose static
+# archive needs mbed TLS).
 NNG_LIBS  := $(shell pkg-config --libs nng 2>/dev/null || echo -lnng)
+NNG_STATIC_LIBS := $(shell pkg-config --static --libs nng 2>/dev/null || \
+                     echo -lnng -lmbedtls -lmbedx509 -lmbedcrypto)
 URCU_LIBS := -lurcu-common
 XXH_LIBS  := -lxxhash
 LIBS      := $(NNG_LIBS) $(URCU_LIBS) $(XXH_LIBS) -lpthread -lm
@@ -47,7 +54,13 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBSUTRA_OBJ := $(call obj,$(LAYOUT_SRC) $(READER_SRC))
 COORD_OBJ    := $(call obj,$(COORD_SRC))
+# What programs link: one object whose only global symbols are sutra_*, so
+# the library's internals (layout_*, wire_*, reader_*...) can clash with
+# nothing of theirs.  The coordinator, tools, tests and benchmarks link
+# every symbol from LIBSUTRA_INT.
+LIBSUTRA_ONE := $(BUILD)/lib/libsutra.o
 LIBSUTRA_A   := $(BUILD)/lib/libsutra.a
+LIBSUTRA_INT := $(BUILD)/lib/libsutra_internal.a
 LIBSUTRA_SO  := $(BUILD)/lib/libsutra.so.$(SUTRA_VERSION)
 LIBCOORD_A   := $(BUILD)/lib/libcoord.a
 COORDINATOR  := $(BUILD)/bin/sutra-coordinator
@@ -101,11 +114,21 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(LIBSUTRA_A): $(LIBSUTRA_OBJ)
+$(LIBSUTRA_INT): $(LIBSUTRA_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBSUTRA_SO): $(LIBSUTRA_OBJ)
+$(LIBSUTRA_ONE): $(LIBSUTRA_OBJ)
+	@mkdir -p $(dir $@)
+	$(LD) -r -o $@.all $^
+	nm -g --defined-only $@.all | awk '$$3 ~ /^sutra_/ { print $$3 }' > $@.syms
+	objcopy --keep-global-symbols=$@.syms $@.all $@
+	rm -f $@.all $@.syms
+
+$(LIBSUTRA_A): $(LIBSUTRA_ONE)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBSUTRA_SO): $(LIBSUTRA_ONE)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,libsutra.so.$(SUTRA_SOVERSION) $(LDFLAGS) -o $@ $^ $(LIBS)
 	ln -sf libsutra.so.$(SUTRA_VERSION) $(BUILD)/lib/libsutra.so.$(SUTRA_SOVERSION)
@@ -115,23 +138,23 @@ $(LIBCOORD_A): $(COORD_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(COORDINATOR): $(call obj,coordinator/main.c) $(LIBCOORD_A) $(LIBSUTRA_A)
+$(COORDINATOR): $(call obj,coordinator/main.c) $(LIBCOORD_A) $(LIBSUTRA_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBCOORD_A) $(LIBSUTRA_A)
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBCOORD_A) $(LIBSUTRA_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOORD_A) $(LIBSUTRA_A)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOORD_A) $(LIBSUTRA_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(call obj,$(INTEG_HELP)) $(LIBCOORD_A) $(LIBSUTRA_A)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(call obj,$(INTEG_HELP)) $(LIBCOORD_A) $(LIBSUTRA_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_HELP)) $(LIBCOORD_A) $(LIBSUTRA_A)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(BENCH_HELP)) $(LIBCOORD_A) $(LIBSUTRA_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -llmdb $(LIBS)
 
@@ -141,6 +164,7 @@ run: deps all ## start a coordinator on ./data, write from one process, read fro
 	@BUILD=$(BUILD) sh tools/demo.sh
 
 test: deps all $(UNIT_TESTS) $(INTEG_TESTS) ## build and run every test (cmocka)
+	@sh tests/check_exports.sh $(LIBSUTRA_A) $(LIBSUTRA_SO)
 	@BUILD=$(BUILD) sh tests/run.sh $(UNIT_TESTS) $(INTEG_TESTS)
 
 bench: bench-deps all $(BENCHES) ## run the benchmarks against their peers (not part of test)
@@ -189,31 +213,51 @@ lint: ## clang-tidy and cppcheck over the sources
 
 # ---- install -------------------------------------------------------------
 
-$(BUILD)/sutra.pc: Makefile
-	@mkdir -p $(dir $@)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: sutra\nDescription: Sutra zero-copy knowledge store (reader and client library)\nVersion: %s\nLibs: -L$${libdir} -lsutra\nLibs.private: %s\nCflags: -I$${includedir}\n' \
-	  '$(PREFIX)' '$(SUTRA_VERSION)' '$(LIBS)' > $@
+# Written at install time, so it names the prefix of this install.
+define SUTRA_PC
+prefix=$(PREFIX)
+libdir=$(LIBDIR)
+includedir=$(INCLUDEDIR)
 
-install: all $(BUILD)/sutra.pc ## install into $(DESTDIR)$(PREFIX)
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/sutra \
-	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 0644 include/sutra/*.h $(DESTDIR)$(PREFIX)/include/sutra/
-	install -m 0644 $(LIBSUTRA_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(LIBSUTRA_SO) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libsutra.so.$(SUTRA_VERSION) $(DESTDIR)$(PREFIX)/lib/libsutra.so.$(SUTRA_SOVERSION)
-	ln -sf libsutra.so.$(SUTRA_SOVERSION) $(DESTDIR)$(PREFIX)/lib/libsutra.so
-	install -m 0644 $(BUILD)/sutra.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	install -m 0755 $(COORDINATOR) $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
-	install -d $(DESTDIR)$(PREFIX)/share/doc/sutra
+Name: sutra
+Description: Sutra zero-copy knowledge store (reader and client library)
+Version: $(SUTRA_VERSION)
+Libs: -L$${libdir} -lsutra
+Libs.private: $(NNG_STATIC_LIBS) $(URCU_LIBS) $(XXH_LIBS) -lpthread -lm
+Cflags: -I$${includedir}
+endef
+export SUTRA_PC
+
+# Programs shipped: the coordinator and the inspector (sutra-demo is make
+# run's helper and stays in the build tree).
+INSTALL_BINS := $(COORDINATOR) $(BUILD)/bin/sutra-inspect
+
+install: all ## install under PREFIX (/usr/local; also LIBDIR, INCLUDEDIR, BINDIR, DOCDIR, DESTDIR)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/sutra \
+	  $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0644 include/sutra/*.h $(DESTDIR)$(INCLUDEDIR)/sutra/
+	install -m 0644 $(LIBSUTRA_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(LIBSUTRA_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libsutra.so.$(SUTRA_VERSION) $(DESTDIR)$(LIBDIR)/libsutra.so.$(SUTRA_SOVERSION)
+	ln -sf libsutra.so.$(SUTRA_SOVERSION) $(DESTDIR)$(LIBDIR)/libsutra.so
+	printf '%s\n' "$$SUTRA_PC" > $(DESTDIR)$(LIBDIR)/pkgconfig/sutra.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/sutra.pc
+	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 README.md docs/*.md docs/deploy/sutra-coordinator.service \
-	  $(DESTDIR)$(PREFIX)/share/doc/sutra/
+	  $(DESTDIR)$(DOCDIR)/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+	  echo ldconfig; ldconfig; fi
 
-uninstall: ## remove what install put in $(DESTDIR)$(PREFIX)
-	rm -f $(DESTDIR)$(PREFIX)/lib/libsutra.a $(DESTDIR)$(PREFIX)/lib/libsutra.so* \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/sutra.pc \
-	  $(DESTDIR)$(PREFIX)/bin/sutra-coordinator \
-	  $(patsubst tools/%.c,$(DESTDIR)$(PREFIX)/bin/%,$(TOOL_SRC))
-	rm -rf $(DESTDIR)$(PREFIX)/include/sutra $(DESTDIR)$(PREFIX)/share/doc/sutra
+uninstall: ## remove what install put under PREFIX (same variables)
+	rm -f $(DESTDIR)$(LIBDIR)/libsutra.a $(DESTDIR)$(LIBDIR)/libsutra.so \
+	  $(DESTDIR)$(LIBDIR)/libsutra.so.$(SUTRA_SOVERSION) \
+	  $(DESTDIR)$(LIBDIR)/libsutra.so.$(SUTRA_VERSION) \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/sutra.pc \
+	  $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(BINDIR)/%,$(INSTALL_BINS)) \
+	  $(DESTDIR)$(BINDIR)/sutra-demo
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/sutra $(DESTDIR)$(DOCDIR)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+	  echo ldconfig; ldconfig; fi
 
 clean: ## remove every build directory
 	rm -rf build build-asan build-ubsan build-tsan build-fuzz

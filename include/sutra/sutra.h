@@ -450,7 +450,7 @@ typedef struct sutra_client sutra_client;
 typedef struct sutra_client_options {
     /** Per-request deadline in ms; 0 = 30000.  A request still unanswered
      * then fails with SUTRA_ETIMEDOUT (it may or may not have been applied;
-     * resending the same batch through sutra_client_commit() is a new
+     * committing the same batch again with sutra_batch_commit() is a new
      * request). */
     int timeout_ms;
     /** NNG resend interval in ms; 0 = 5000.  Resends reuse the request
