@@ -39,6 +39,9 @@
 #include "sutra/sutra.h"
 
 #define PROGRAM "sutra-coordinator"
+/* Exit statuses.  2 says that starting again as is would fail the same way
+ * (bad arguments, a directory in use, or one the operator must fix), so a
+ * supervisor should not restart; 1 is any other failure. */
 #define EXIT_FAILURE_RUNTIME 1
 #define EXIT_USAGE 2
 /* Commit entries read back at start-up to rebuild the duplicate table. */
@@ -49,6 +52,27 @@
 
 /* ---- the data directory ---------------------------------------------- */
 
+/* The exit status for a failure to use the data directory: errors that only
+ * the operator can clear (permissions, a missing parent, a file in the
+ * way, a read-only file system) are EXIT_USAGE. */
+static int exit_for_errno(int e)
+{
+    switch (e) {
+    case EACCES:
+    case EPERM:
+    case ENOENT:
+    case ENOTDIR:
+    case EEXIST:
+    case EISDIR:
+    case EROFS:
+    case ELOOP:
+    case ENAMETOOLONG:
+        return EXIT_USAGE;
+    default:
+        return EXIT_FAILURE_RUNTIME;
+    }
+}
+
 static int make_dir(const char *dir)
 {
     if (mkdir(dir, 0750) == 0) {
@@ -58,9 +82,10 @@ static int make_dir(const char *dir)
     struct stat st;
     if (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
         return 0;
+    int e = errno;
     fprintf(stderr, PROGRAM ": cannot create %s: %s\n", dir,
-            errno == EEXIST ? "not a directory" : strerror(errno));
-    return EXIT_FAILURE_RUNTIME;
+            e == EEXIST ? "not a directory" : strerror(e));
+    return exit_for_errno(e);
 }
 
 /* The pid the holder wrote into LOCK, or 0. */
@@ -79,9 +104,9 @@ static int lock_dir(const char *dir, int *fd_out)
     snprintf(path, sizeof(path), "%s/LOCK", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
-        fprintf(stderr, PROGRAM ": cannot open %s: %s\n", path,
-                strerror(errno));
-        return EXIT_FAILURE_RUNTIME;
+        int e = errno;
+        fprintf(stderr, PROGRAM ": cannot open %s: %s\n", path, strerror(e));
+        return exit_for_errno(e);
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
@@ -145,12 +170,16 @@ static int open_store(const coord_options *o, coord_store **out)
                         coord_store_dim(*out), o->dim);
         coord_store_close(*out, true);
         *out = NULL; /* shut_down() must not close it again */
-        return EXIT_FAILURE_RUNTIME;
+        return EXIT_USAGE;
     }
     if (rc) {
         coord_log_error("cannot open %s: %s (%s)", path, err.message,
                         sutra_strerror(rc));
-        return EXIT_FAILURE_RUNTIME;
+        /* a file that is not Sutra's, of another major version or dim, or
+         * damaged, needs the operator; so do the errnos above */
+        if (rc == SUTRA_ECORRUPT || rc == SUTRA_EVERSION || rc == SUTRA_EDIM)
+            return EXIT_USAGE;
+        return rc > 0 ? exit_for_errno(rc) : EXIT_FAILURE_RUNTIME;
     }
     coord_store_stats st;
     coord_store_stats_get(*out, &st);

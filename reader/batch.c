@@ -53,21 +53,22 @@ size_t sutra_batch_count(const sutra_batch *batch)
     return batch ? batch->count : 0;
 }
 
-void sutra_batch_set_sync(sutra_batch *batch, enum sutra_sync sync)
+int sutra_batch_set_sync(sutra_batch *batch, enum sutra_sync sync)
 {
     if (!batch)
-        return;
+        return SUTRA_EINVAL;
     switch (sync) {
+    case SUTRA_SYNC_DEFAULT:
+        batch->wire_flags = WIRE_SYNC_DEFAULT;
+        return 0;
     case SUTRA_SYNC_COMMIT:
         batch->wire_flags = WIRE_SYNC_COMMIT;
-        break;
+        return 0;
     case SUTRA_SYNC_NONE:
         batch->wire_flags = WIRE_SYNC_NONE;
-        break;
-    default:
-        batch->wire_flags = WIRE_SYNC_DEFAULT;
-        break;
+        return 0;
     }
+    return SUTRA_EINVAL; /* the batch keeps its setting */
 }
 
 /* Room for `bytes` more bytes of ops; returns the write position or NULL

@@ -14,6 +14,11 @@
  *   - Handles are opaque; sutra_close(NULL) and the other close and free
  *     functions accept NULL and do nothing.
  *   - No global state: two handles on the same directory are independent.
+ *   - Thread rules, where a function says none: functions on a reader
+ *     handle or a snapshot may be called from any thread at once (they are
+ *     lock-free and only read); a client handle may be used from several
+ *     threads at once; an object the caller owns (snapshot, batch,
+ *     iterator, traversal, pending write) is used by one thread at a time.
  *
  * Caveats:
  *   - Zero-copy views (content, embedding) point into the read-only mapping.
@@ -222,7 +227,9 @@ typedef struct sutra_concept {
 int sutra_get(const struct sutra_snapshot *snap, const sutra_id *id,
               sutra_concept *out);
 
-/** Like sutra_get() without filling a view: *found = whether `id` is live. */
+/** Like sutra_get() without filling a view: *found = whether `id` is live
+ * at the snapshot.  @return 0 and *found; SUTRA_EINVAL (a NULL argument);
+ * SUTRA_ECORRUPT. */
 int sutra_contains(const struct sutra_snapshot *snap, const sutra_id *id,
                    bool *found);
 
@@ -248,7 +255,8 @@ typedef struct sutra_stats {
     uint8_t uuid[16];
 } sutra_stats;
 
-/** Fill *out for the snapshot.  @return 0. */
+/** Fill *out for the snapshot.  @return 0, or SUTRA_EINVAL (a NULL
+ * argument or a snapshot never taken). */
 int sutra_stats_get(const struct sutra_snapshot *snap, sutra_stats *out);
 
 /* ---- verification ------------------------------------------------------ */
@@ -517,14 +525,17 @@ size_t sutra_batch_count(const sutra_batch *batch);
 
 /** Sync override for the batch: SUTRA_SYNC_DEFAULT (the coordinator's
  * policy), SUTRA_SYNC_COMMIT (reply after the write is durable), or
- * SUTRA_SYNC_NONE (reply after it is visible). */
+ * SUTRA_SYNC_NONE (reply after it is visible).  @return 0, or SUTRA_EINVAL
+ * (NULL batch, or another value: the batch keeps its setting). */
 enum sutra_sync { SUTRA_SYNC_DEFAULT = 0, SUTRA_SYNC_COMMIT = 1,
                   SUTRA_SYNC_NONE = 2 };
-void sutra_batch_set_sync(sutra_batch *batch, enum sutra_sync sync);
+int sutra_batch_set_sync(sutra_batch *batch, enum sutra_sync sync);
 
 /** Append ops (the input is copied).  @return 0, SUTRA_EINVAL (non-finite
  * value, bad flags), SUTRA_ETOOBIG (content over 4 GiB) or ENOMEM. */
 int sutra_batch_learn_concept(sutra_batch *batch, const sutra_concept_input *in);
+/** Forget concept `id` and end its associations.  SUTRA_ENOTFOUND at commit
+ * if it is not live then.  @return 0, SUTRA_EINVAL (NULL), ENOMEM. */
 int sutra_batch_forget_concept(sutra_batch *batch, const sutra_id *id);
 /** Learn (or re-learn with a new confidence) the association
  * (source, target, type).  Both endpoints must be live at the end of the
@@ -538,12 +549,15 @@ int sutra_batch_learn_association(sutra_batch *batch, const sutra_id *source,
  * commit if it is not live. */
 int sutra_batch_forget_association(sutra_batch *batch, const sutra_id *source,
                                    const sutra_id *target, uint32_t type);
-/** Ask for durability of everything up to this batch (any policy). */
+/** Ask for durability of everything up to this batch (any policy): its
+ * reply comes once the batch and every write before it are on disk.
+ * @return 0, SUTRA_EINVAL (NULL), ENOMEM. */
 int sutra_batch_flush(sutra_batch *batch);
 
 /**
  * Send a batch and wait for its reply.  The batch is all-or-nothing: on any
- * error none of its ops is applied.
+ * error none of its ops is applied.  `result` may be NULL when the caller
+ * does not need it.
  * @return 0 and *result; the coordinator's error (SUTRA_EDIM, SUTRA_EINVAL,
  *         SUTRA_ETOOBIG, SUTRA_ENOTFOUND, SUTRA_EPROTO, SUTRA_EFULL,
  *         SUTRA_EREADONLY…, message via sutra_client_last_error());
@@ -555,7 +569,8 @@ int sutra_batch_flush(sutra_batch *batch);
 int sutra_batch_commit(sutra_client *client, const sutra_batch *batch,
                        sutra_write_result *result);
 
-/** Single-op shorthands for sutra_batch_commit(). */
+/** Single-op shorthands for sutra_batch_commit(), with its errors and
+ * thread rules; `result` may be NULL. */
 int sutra_learn_concept(sutra_client *client, const sutra_concept_input *in,
                         sutra_write_result *result);
 int sutra_forget_concept(sutra_client *client, const sutra_id *id,
@@ -566,9 +581,14 @@ int sutra_learn_association(sutra_client *client, const sutra_id *source,
 int sutra_forget_association(sutra_client *client, const sutra_id *source,
                              const sutra_id *target, uint32_t type,
                              sutra_write_result *result);
-/** Make every acknowledged write durable now, whatever the sync policy. */
+/** Make every acknowledged write durable now, whatever the sync policy.
+ * @return 0 once they are; the errors of sutra_batch_commit() (a failed
+ *         sync comes back as SUTRA_EREADONLY, or SUTRA_EFULL when the disk
+ *         is full). */
 int sutra_flush(sutra_client *client, sutra_write_result *result);
-/** Round trip without touching storage. */
+/** Round trip without touching storage (open to every connected process,
+ * allow-list or not).  @return 0; SUTRA_ETIMEDOUT; SUTRA_ECLOSED (no
+ * coordinator, or it is stopping); SUTRA_EFORKED; SUTRA_EPROTO. */
 int sutra_ping(sutra_client *client);
 
 /** The coordinator's view of itself (the wire stats body). */
@@ -584,6 +604,10 @@ typedef struct sutra_server_stats {
     uint64_t assoc_count;
 } sutra_server_stats;
 
+/** Ask the coordinator for its counters and limits (a `stats` op, answered
+ * without touching the committer; open to every connected process).
+ * @return 0 and *out; SUTRA_EINVAL (NULL); the errors of sutra_ping().
+ * Thread rules: any thread. */
 int sutra_client_stats(sutra_client *client, sutra_server_stats *out);
 
 /**

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -348,7 +349,7 @@ static void test_restart_second_coordinator_refused(void **state)
     assert_true(again > 0);
     assert_int_equal(harness_coordinator_stop(again, SIGTERM), 0);
 
-    /* a --dim that contradicts the file's is refused with exit status 1,
+    /* a --dim that contradicts the file's is refused with exit status 2,
      * including 0, which the store itself would have taken as "keep" (it
      * was closed twice and the process died of SIGSEGV) */
     const char *dims[] = { "0", "5" };
@@ -361,8 +362,40 @@ static void test_restart_second_coordinator_refused(void **state)
             execl(exe, exe, dir, "--dim", dims[i], (char *)NULL);
             _exit(127);
         }
-        assert_int_equal(harness_wait(wrong), 1);
+        assert_int_equal(harness_wait(wrong), 2);
     }
+
+    /* so are data directories only the operator can fix: a file in the
+     * way, a missing parent, a storage.dat that is not Sutra's */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/storage.dat/sub", dir);
+    const char *bad[] = { path, "/nonexistent-sutra/a/b", NULL };
+    char junk_dir[600];
+    snprintf(junk_dir, sizeof(junk_dir), "%s.junk", dir);
+    assert_int_equal(mkdir(junk_dir, 0750), 0);
+    char junk[700];
+    snprintf(junk, sizeof(junk), "%s/storage.dat", junk_dir);
+    FILE *jf = fopen(junk, "w");
+    assert_non_null(jf);
+    for (int i = 0; i < 2000; i++)
+        fputs("not a sutra file ", jf);
+    fclose(jf);
+    bad[2] = junk_dir;
+    for (size_t i = 0; i < 3; i++) {
+        pid_t wrong = fork();
+        if (wrong == 0) {
+            const char *exe = getenv("SUTRA_COORDINATOR");
+            if (!freopen("/dev/null", "w", stderr))
+                _exit(126);
+            execl(exe, exe, bad[i], (char *)NULL);
+            _exit(127);
+        }
+        assert_int_equal(harness_wait(wrong), 2);
+    }
+    assert_int_equal(unlink(junk), 0); /* left as it was, nothing added */
+    snprintf(junk, sizeof(junk), "%s/LOCK", junk_dir);
+    unlink(junk);
+    assert_int_equal(rmdir(junk_dir), 0);
     harness_rmdir(dir);
 }
 

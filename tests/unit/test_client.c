@@ -142,8 +142,11 @@ static void test_client_batch_local_validation(void **state)
     assert_false(wire_request_next(&req, &cursor, &op));
     free(msg);
 
-    sutra_batch_set_sync(b, SUTRA_SYNC_COMMIT);
+    assert_int_equal(sutra_batch_set_sync(b, SUTRA_SYNC_COMMIT), 0);
     assert_int_equal(b->wire_flags, WIRE_SYNC_COMMIT);
+    assert_int_equal(sutra_batch_set_sync(b, (enum sutra_sync)7), SUTRA_EINVAL);
+    assert_int_equal(b->wire_flags, WIRE_SYNC_COMMIT); /* unchanged */
+    assert_int_equal(sutra_batch_set_sync(NULL, SUTRA_SYNC_NONE), SUTRA_EINVAL);
     sutra_batch_clear(b);
     assert_int_equal(sutra_batch_count(b), 0);
 
