@@ -230,6 +230,8 @@ typedef struct seen_id {
     uint64_t added;      /* live adjacency entries this request adds to it  */
     uint64_t list_len;   /* its two lists before this request; UINT64_MAX =
                             not read yet                                    */
+    uint64_t out_len, in_len;   /* the same, each list                      */
+    uint64_t add_out, add_in;   /* entries association ops append to them   */
 } seen_id;
 
 /* An association key an earlier op of the request wrote. */
@@ -256,6 +258,7 @@ typedef struct request_check {
     uint64_t bytes;      /* worst-case record bytes                         */
     uint64_t new_nodes;
     uint64_t entries;    /* worst-case adjacency entries staged             */
+    uint64_t blocks;     /* bytes of new adjacency blocks it needs at least */
 } request_check;
 
 static seen_id *seen_slot(request_check *rc, const uint8_t id[16])
@@ -278,7 +281,7 @@ static int seen_get(const coord_store *s, request_check *rc,
             return rc_state;
         *seen = (seen_id){id, rc_state == 0 && st.live, rc_state == 0,
                           rc_state == 0, rc_state == 0 ? st.node : 0, -1, 0,
-                          UINT64_MAX};
+                          UINT64_MAX, 0, 0, 0, 0};
     }
     *out = seen;
     return 0;
@@ -299,6 +302,8 @@ static int seen_lists(coord_store *s, seen_id *seen, coord_error *err)
     if (rc)
         return rc;
     seen->list_len = out + in;
+    seen->out_len = out;
+    seen->in_len = in;
     return 0;
 }
 
@@ -406,6 +411,8 @@ static int check_assoc(coord_store *s, request_check *rc, const wire_op *op,
         source->added++;
         target->added++;
     }
+    source->add_out++;
+    target->add_in++;
     rc->entries += 2;
     rc->bytes += layout_align_up(sizeof(layout_assoc), LAYOUT_RECORD_ALIGN);
     return 0;
@@ -547,6 +554,14 @@ static int check_request(coord_store *s, const wire_request *req,
     }
     if (status == 0)
         status = check_endpoints_live(rc, failed_op, err);
+    /* F-ADJ-4: the blocks the association ops' entries start.  The
+     * tombstones of a forget_concept are counted once staged. */
+    for (uint32_t i = 0; status == 0 && i <= rc->mask; i++) {
+        const seen_id *e = &rc->seen[i];
+        if (e->id && e->list_len != UINT64_MAX)
+            rc->blocks += coord_adj_new_block_bytes(e->out_len, e->add_out) +
+                          coord_adj_new_block_bytes(e->in_len, e->add_in);
+    }
     check_free(rc);
     return status;
 }
@@ -780,9 +795,10 @@ static int reserve_for(coord_store *s, const wire_request *req,
                        const request_check *rc, coord_error *err)
 {
     coord_group *g = &s->group;
-    /* Record bytes are a worst case; the adjacency blocks this request adds
-     * are known only once it is staged (coord_store_apply checks again). */
-    int status = coord_group_fits(s, rc->bytes,
+    /* Record bytes are a worst case, adjacency blocks what the association
+     * ops need; the tombstones of a forgotten concept's edges are known
+     * only once staged (coord_store_apply checks again). */
+    int status = coord_group_fits(s, rc->bytes, rc->blocks,
                                   g->roots.node_count + rc->new_nodes,
                                   (uint64_t)g->entry_count + 1, err);
     if (status)
@@ -823,11 +839,11 @@ int coord_store_apply(coord_store *s, const wire_request *req,
     status = stage_request(s, req, &r, err);
     if (status)
         return status;
-    /* One entry can need a block twice the size of its list's head
-     * (F-ADJ-4), so a request that passed reserve_for() may still not fit.
-     * Staging cannot be undone op by op: the whole group goes, and the
-     * caller stages its earlier requests again. */
-    status = coord_group_fits(s, 0, g->roots.node_count,
+    /* Only a forget_concept whose tombstones start blocks (F-ADJ-4) can
+     * pass reserve_for() and still not fit.  Staging cannot be undone op
+     * by op: the whole group goes, and the caller stages its earlier
+     * requests again. */
+    status = coord_group_fits(s, 0, 0, g->roots.node_count,
                               (uint64_t)g->entry_count + 1, err);
     if (status) {
         coord_group_reset(s);

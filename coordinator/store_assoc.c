@@ -142,6 +142,18 @@ int coord_assoc_reserve_group(coord_store *s, uint64_t entries)
 
 /* ---- lists ------------------------------------------------------------- */
 
+uint64_t coord_adj_new_block_bytes(uint64_t len, uint64_t n)
+{
+    uint64_t total = 0;
+    for (uint64_t bytes = LAYOUT_ADJ_MIN_BLOCK, start = 0;
+         n && start < len + n && layout_region_fits(bytes); bytes *= 2) {
+        if (start >= len)
+            total += bytes;
+        start += layout_adj_capacity(bytes);
+    }
+    return total;
+}
+
 static coord_adj_list *list_find(const coord_assoc_group *a, uint32_t node,
                                  uint32_t dir)
 {

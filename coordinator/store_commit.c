@@ -139,19 +139,21 @@ static int fail_full(const coord_store *s, coord_error *err)
 }
 
 int coord_group_fits(const coord_store *s, uint64_t more_bytes,
-                     uint64_t nodes, uint64_t entries, coord_error *err)
+                     uint64_t more_blocks, uint64_t nodes, uint64_t entries,
+                     coord_error *err)
 {
     const coord_group *g = &s->group;
     uint64_t cursor = g->base + g->len + more_bytes;
-    if (cursor < g->base || cursor > s->map_reserve)
+    uint64_t blocks = g->assoc.block_bytes + more_blocks;
+    if (cursor < g->base || cursor > s->map_reserve ||
+        blocks > s->map_reserve)
         return fail_full(s, err);
     int rc = plan_regions(s, nodes, NULL, &cursor, err);
     if (rc)
         return rc;
     /* Blocks are multiples of the region alignment, laid end to end. */
-    if (g->assoc.block_bytes)
-        cursor = layout_align_up(cursor, LAYOUT_REGION_ALIGN) +
-                 g->assoc.block_bytes;
+    if (blocks)
+        cursor = layout_align_up(cursor, LAYOUT_REGION_ALIGN) + blocks;
     uint64_t off, len;
     uint64_t end = plan_record(cursor, entries, &off, &len);
     if (end > s->map_reserve || end < cursor || len > UINT32_MAX)

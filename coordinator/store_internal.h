@@ -215,13 +215,14 @@ int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
                        uint16_t type, uint64_t arg0, uint64_t arg1,
                        uint64_t arg2, uint64_t reserved0, uint64_t body_len,
                        uint64_t dirty_end);
-/* Whether the open group, grown by `more_bytes` record bytes to `nodes`
- * nodes and `entries` commit entries, would still commit within
- * map_reserve: the node chunks, hash table, adjacency blocks (as staged so
- * far) and commit record laid out exactly as coord_store_commit() will.
- * 0, or SUTRA_EFULL with err filled. */
+/* Whether the open group, grown by `more_bytes` record bytes and
+ * `more_blocks` bytes of adjacency blocks to `nodes` nodes and `entries`
+ * commit entries, would still commit within map_reserve: the node chunks,
+ * hash table, adjacency blocks and commit record laid out exactly as
+ * coord_store_commit() will.  0, or SUTRA_EFULL with err filled. */
 int coord_group_fits(const coord_store *s, uint64_t more_bytes,
-                     uint64_t nodes, uint64_t entries, coord_error *err);
+                     uint64_t more_blocks, uint64_t nodes, uint64_t entries,
+                     coord_error *err);
 
 /* ---- store_index.c: file-side structures (committed state) ------------ */
 
@@ -304,6 +305,10 @@ void coord_assoc_group_free(coord_group *g);
 /* Length of a list as the open group sees it (committed + staged). */
 int coord_adj_list_len(coord_store *s, uint32_t node, uint32_t dir,
                        uint64_t *len, coord_error *err);
+/* Bytes of the new blocks that `n` more entries start in a list of `len`
+ * entries: blocks double from LAYOUT_ADJ_MIN_BLOCK (F-ADJ-4), so where each
+ * begins depends on the position only. */
+uint64_t coord_adj_new_block_bytes(uint64_t len, uint64_t n);
 /* Make room for a request that may stage `entries` adjacency entries. */
 int coord_assoc_reserve_group(coord_store *s, uint64_t entries);
 /* Whether the key is live as the open group sees it. */

@@ -1010,11 +1010,46 @@ static void check_key_0_1(const sf_view *v, float confidence, uint64_t len)
     free(e);
 }
 
-/* One association that needs two new 256 KiB blocks cannot commit in the
- * room left.  It used to pass apply (which budgeted 64 bytes per entry)
- * and fail its whole group at commit, unrelated requests included.  Now
- * apply refuses it, drops the group, and the group's other request,
- * staged again, commits. */
+/* The blocks n more entries start in a list of len (capacities 5, 13, 29,
+ * ... for blocks of 256, 512, 1024, ... bytes). */
+static void test_store_assoc_new_block_bytes(void **state)
+{
+    (void)state;
+    assert_int_equal(coord_adj_new_block_bytes(0, 0), 0);
+    assert_int_equal(coord_adj_new_block_bytes(0, 1), 256);
+    assert_int_equal(coord_adj_new_block_bytes(1, 4), 0);      /* 1..4 */
+    assert_int_equal(coord_adj_new_block_bytes(4, 1), 0);
+    assert_int_equal(coord_adj_new_block_bytes(4, 2), 512);    /* 5 starts */
+    assert_int_equal(coord_adj_new_block_bytes(5, 1), 512);
+    assert_int_equal(coord_adj_new_block_bytes(0, 18), 768);   /* 0 and 5 */
+    assert_int_equal(coord_adj_new_block_bytes(0, 19), 1792);  /* and 18 */
+    assert_int_equal(coord_adj_new_block_bytes(0, FULL_HEAD_ENTRIES),
+                     256 * 1024 - 256);
+    assert_int_equal(coord_adj_new_block_bytes(FULL_HEAD_ENTRIES, 1),
+                     256 * 1024);
+    assert_int_equal(coord_adj_new_block_bytes(FULL_HEAD_ENTRIES - 1, 1), 0);
+}
+
+/* Apply a request that must fail SUTRA_EFULL; returns res.group_dropped. */
+static bool apply_full(coord_store *s, sf_req *q)
+{
+    coord_apply_result res;
+    coord_error err = {0};
+    assert_int_equal(coord_store_apply(s, req_done(q, next_no++), &res, &err),
+                     SUTRA_EFULL);
+    sf_req_free(q);
+    assert_int_equal(res.op_count, 0);
+    assert_non_null(strstr(err.message, "maximum size"));
+    return res.group_dropped;
+}
+
+/* One more entry on each of the full lists needs two new 256 KiB blocks,
+ * which the file has no room for.  Such a request used to pass apply
+ * (which budgeted 64 bytes per entry) and fail its whole group at commit,
+ * unrelated requests included.  An association is now refused before it
+ * is staged.  A forget_concept's tombstones are known only once staged: the
+ * store then drops the group, and its other request, staged again,
+ * commits. */
 static void test_store_assoc_block_past_the_end_fails_alone(void **state)
 {
     sf_dir *f = *state;
@@ -1026,14 +1061,13 @@ static void test_store_assoc_block_past_the_end_fails_alone(void **state)
     req_learn(&q, 5); /* an unrelated request of the same group */
     apply_only(s, &q);
     req_assoc(&q, 0, 1, 1, 0.7f);
-    coord_apply_result res;
-    coord_error err = {0};
-    assert_int_equal(coord_store_apply(s, req_done(&q, next_no++), &res, &err),
-                     SUTRA_EFULL);
-    sf_req_free(&q);
-    assert_true(res.group_dropped);
-    assert_int_equal(res.op_count, 0);
-    assert_non_null(strstr(err.message, "maximum size"));
+    assert_false(apply_full(s, &q)); /* refused before staging */
+    assert_true(coord_store_group_pending(s));
+    req_unassoc(&q, 0, 1, 1);        /* a forget appends entries too */
+    assert_false(apply_full(s, &q));
+    assert_true(coord_store_group_pending(s));
+    sf_req_forget(&q, 1);            /* F-ADJ-5: the edge's tombstones */
+    assert_true(apply_full(s, &q));  /* found once staged */
     assert_false(coord_store_group_pending(s));
 
     /* The caller stages the group again; a new edge between new concepts
@@ -1053,25 +1087,12 @@ static void test_store_assoc_block_past_the_end_fails_alone(void **state)
     assert_int_equal(visible_count(&v, node_id(&v, 6), LAYOUT_ADJ_OUT, r.last_seq), 1);
     check_key_0_1(&v, 0.5f, FULL_HEAD_ENTRIES);
 
-    /* Alone in its group, it fails the same way and changes nothing. */
+    /* Alone in their groups, they fail the same way and change nothing. */
     req_assoc(&q, 0, 1, 1, 0.7f);
-    err = (coord_error){0};
-    assert_int_equal(coord_store_apply(s, req_done(&q, next_no++), &res, &err),
-                     SUTRA_EFULL);
-    sf_req_free(&q);
-    assert_true(res.group_dropped);
+    assert_false(apply_full(s, &q));
     assert_false(coord_store_group_pending(s));
-    assert_int_equal(sf_roots_of(&v).generation, gen + 1);
-    check_key_0_1(&v, 0.5f, FULL_HEAD_ENTRIES);
-
-    /* So does forgetting concept 1: its edge's tombstones (F-ADJ-5) need
-     * the same two blocks. */
     sf_req_forget(&q, 1);
-    err = (coord_error){0};
-    assert_int_equal(coord_store_apply(s, req_done(&q, next_no++), &res, &err),
-                     SUTRA_EFULL);
-    sf_req_free(&q);
-    assert_true(res.group_dropped);
+    assert_true(apply_full(s, &q));
     assert_false(coord_store_group_pending(s));
     assert_int_equal(sf_roots_of(&v).generation, gen + 1);
     assert_int_equal(sf_roots_of(&v).concept_count, r.concept_count);
@@ -1123,10 +1144,11 @@ static int32_t wait_reply(waiter *w)
     return w->status;
 }
 
-/* The same through the committer: the association and an unrelated learn
- * arrive while the previous group is being written, so both land in one
- * group.  The learn is acknowledged and committed, the association gets
- * SUTRA_EFULL, and the group was staged again once. */
+/* The same through the committer: while the previous group is being
+ * written, a learn, the association, a forget of concept 1 and another
+ * learn arrive and form one group.  The association is refused, the
+ * forget drops the group, which is staged again once; both learns are
+ * acknowledged and committed. */
 static void test_store_assoc_block_past_the_end_in_a_group(void **state)
 {
     sf_dir *f = *state;
@@ -1143,7 +1165,7 @@ static void test_store_assoc_block_past_the_end_in_a_group(void **state)
     assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
     assert_int_equal(coord_committer_start(s, dd, &counters, &cfg, &c), 0);
 
-    waiter *w = calloc(3, sizeof(*w));
+    waiter *w = calloc(5, sizeof(*w));
     atomic_store(&gate_held, 0);
     atomic_store(&gate_hold, 1);
     req_learn(&w[0].msg, 8);
@@ -1152,13 +1174,15 @@ static void test_store_assoc_block_past_the_end_in_a_group(void **state)
         usleep(1000);
     assert_true(atomic_load(&gate_held)); /* the committer is in a commit */
     req_learn(&w[1].msg, 5);
-    submit(c, &w[1]);
     req_assoc(&w[2].msg, 0, 1, 1, 0.7f);
-    submit(c, &w[2]);
+    sf_req_forget(&w[3].msg, 1);
+    req_learn(&w[4].msg, 9);
+    for (int i = 1; i < 5; i++)
+        submit(c, &w[i]);
     atomic_store(&gate_hold, 0);
-    assert_int_equal(wait_reply(&w[0]), 0);
-    assert_int_equal(wait_reply(&w[1]), 0);
-    assert_int_equal(wait_reply(&w[2]), SUTRA_EFULL);
+    static const int32_t want[] = {0, 0, SUTRA_EFULL, SUTRA_EFULL, 0};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(wait_reply(&w[i]), want[i]);
     assert_int_equal(atomic_load(&counters.groups_restaged), 1);
     assert_int_equal(coord_committer_stop(c), 0);
     coord_dedup_destroy(dd);
@@ -1168,6 +1192,7 @@ static void test_store_assoc_block_past_the_end_in_a_group(void **state)
     assert_int_equal(r.generation, gen + 2);
     (void)node_id(&v, 8);
     (void)node_id(&v, 5);
+    (void)node_id(&v, 9);
     check_key_0_1(&v, 0.5f, FULL_HEAD_ENTRIES);
     coord_store_close(s, true);
     sf_view_close(&v);
@@ -1188,6 +1213,7 @@ int main(void)
         ASSOC_TEST(test_store_assoc_self_loop),
         ASSOC_TEST(test_store_assoc_group_sees_staged_keys),
         ASSOC_TEST(test_store_assoc_blocks_double),
+        ASSOC_TEST(test_store_assoc_new_block_bytes),
         ASSOC_TEST(test_store_assoc_block_past_the_end_fails_alone),
         ASSOC_TEST(test_store_assoc_block_past_the_end_in_a_group),
         ASSOC_TEST(test_store_assoc_recovers_adjacency),
