@@ -54,6 +54,8 @@ static const char usage_text[] =
     "  follow [--count N]  print each new generation as it is published;\n"
     "                      stops on SIGINT/SIGTERM or after N generations\n"
     "\n"
+    "  --help, --version\n"
+    "\n"
     "exit status: 0 success (verify: clean), 1 damaged file or failure,\n"
     "2 usage error.\n";
 
@@ -338,7 +340,7 @@ static int open_snapshot(const inspect_args *a, sutra_db **db,
 {
     int rc = sutra_open(a->dir, NULL, db);
     if (rc)
-        return report_error(a->dir, "cannot open", rc);
+        return report_error(a->dir, "cannot open storage.dat", rc);
     rc = a->has_generation ? sutra_snapshot_at(*db, a->generation, snap)
                            : sutra_snapshot(*db, snap);
     if (rc) {
@@ -585,7 +587,7 @@ static int diagnose_unopenable(const inspect_args *a, int open_rc)
 {
     raw_file f;
     if (raw_open(a->dir, &f) != 0)
-        return report_error(a->dir, "cannot open", open_rc);
+        return report_error(a->dir, "cannot open storage.dat", open_rc);
     layout_header h;
     layout_meta m0, m1;
     raw_read(&f, &h, sizeof(h), LAYOUT_HEADER_OFFSET);
@@ -599,7 +601,8 @@ static int diagnose_unopenable(const inspect_args *a, int open_rc)
         printf("%s: offset %u: F-META-4: no valid meta slot\n", a->dir,
                LAYOUT_META_OFFSET_0);
     else
-        printf("%s: cannot open: %s\n", a->dir, sutra_strerror(open_rc));
+        printf("%s: cannot open storage.dat: %s\n", a->dir,
+               sutra_strerror(open_rc));
     return EXIT_DAMAGED;
 }
 
@@ -610,7 +613,7 @@ static int cmd_verify(const inspect_args *a)
     if (rc == SUTRA_ECORRUPT || rc == SUTRA_EVERSION)
         return diagnose_unopenable(a, rc);
     if (rc)
-        return report_error(a->dir, "cannot open", rc);
+        return report_error(a->dir, "cannot open storage.dat", rc);
     struct sutra_snapshot snap;
     rc = a->has_generation ? sutra_snapshot_at(db, a->generation, &snap)
                            : sutra_snapshot(db, &snap);
@@ -713,6 +716,12 @@ int main(int argc, char **argv)
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
                       !strcmp(argv[1], "help"))) {
         fputs(usage_text, stdout);
+        return 0;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "--version")) {
+        printf("sutra-inspect %d.%d.%d (format %u.%u)\n", SUTRA_VERSION_MAJOR,
+               SUTRA_VERSION_MINOR, SUTRA_VERSION_PATCH, LAYOUT_FORMAT_MAJOR,
+               LAYOUT_FORMAT_MINOR);
         return 0;
     }
     inspect_args a;

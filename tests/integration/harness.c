@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,10 +45,24 @@ void harness_rmdir(char *dir)
     free(dir);
 }
 
-static const char *coordinator_path(void)
+/* $SUTRA_COORDINATOR, or bin/sutra-coordinator beside the test's own
+ * tests/ directory, so a test binary runs from any directory. */
+const char *harness_coordinator_path(void)
 {
     const char *p = getenv("SUTRA_COORDINATOR");
-    return p && *p ? p : "build/bin/sutra-coordinator";
+    if (p && *p)
+        return p;
+    static char path[PATH_MAX + 32];
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash;
+    if (n <= 0)
+        return "build/bin/sutra-coordinator";
+    self[n] = '\0';
+    for (int up = 0; up < 2 && (slash = strrchr(self, '/')); up++)
+        *slash = '\0';
+    snprintf(path, sizeof(path), "%s/bin/sutra-coordinator", self);
+    return path;
 }
 
 static int ping_until_up(void *arg)
@@ -124,7 +139,7 @@ pid_t harness_coordinator_start(const char *dir, const char *const *args)
     if (pid == 0) {
         const char *argv[32];
         int n = 0;
-        argv[n++] = coordinator_path();
+        argv[n++] = harness_coordinator_path();
         argv[n++] = dir;
         for (int i = 0; args && args[i] && n < 30; i++)
             argv[n++] = args[i];

@@ -22,6 +22,10 @@
 char *harness_tmpdir(void);
 void harness_rmdir(char *dir);
 
+/* The coordinator to test: $SUTRA_COORDINATOR, or bin/sutra-coordinator
+ * in the build directory this test binary belongs to. */
+const char *harness_coordinator_path(void);
+
 /* Start `sutra-coordinator DIR args...` (NULL-terminated extra args), with
  * its stderr appended to DIR.log, and wait until it answers a ping (probed
  * from a child process).  Returns the pid, or -1 if it did not come up in

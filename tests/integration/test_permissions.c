@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sutra/sutra.h"
@@ -318,8 +319,17 @@ static void test_permissions_refused_while_stopping(void **state)
     admit_group();
     reset_results(6);
     pid_t child = harness_spawn(write_until_gone, NULL);
-    while (atomic_load(&shm->refused) < 100)
+    /* the child stops early only on a failure, which it records */
+    for (int i = 0; i < 20000 && atomic_load(&shm->refused) < 100; i++) {
+        if (waitpid(child, NULL, WNOHANG) == child) {
+            print_error("the writer stopped after %u refusals: %d (%s)\n",
+                        atomic_load(&shm->refused), shm->learn_rc,
+                        shm->last_error);
+            fail();
+        }
         usleep(1000);
+    }
+    assert_true(atomic_load(&shm->refused) >= 100);
     assert_int_equal(harness_coordinator_stop(coordinator, SIGTERM), 0);
     coordinator = 0;
     assert_int_equal(harness_wait(child), 0);

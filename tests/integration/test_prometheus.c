@@ -226,9 +226,8 @@ static void test_prometheus_scrape(void **state)
         snprintf(log_path, sizeof(log_path), "%s.log", dir2);
         if (!freopen(log_path, "a", stderr))
             _exit(126);
-        const char *p = getenv("SUTRA_COORDINATOR");
-        execl(p && *p ? p : "build/bin/sutra-coordinator", "sutra-coordinator",
-              dir2, "--metrics", url, (char *)NULL);
+        execl(harness_coordinator_path(), "sutra-coordinator", dir2,
+              "--metrics", url, (char *)NULL);
         _exit(127);
     }
     int st;

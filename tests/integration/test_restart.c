@@ -323,7 +323,7 @@ static void test_restart_second_coordinator_refused(void **state)
     assert_true(first > 0);
     pid_t second = fork();
     if (second == 0) {
-        const char *exe = getenv("SUTRA_COORDINATOR");
+        const char *exe = harness_coordinator_path();
         char log[512];
         snprintf(log, sizeof(log), "%s.second", dir);
         if (!freopen(log, "w", stderr))
@@ -356,7 +356,7 @@ static void test_restart_second_coordinator_refused(void **state)
     for (size_t i = 0; i < 2; i++) {
         pid_t wrong = fork();
         if (wrong == 0) {
-            const char *exe = getenv("SUTRA_COORDINATOR");
+            const char *exe = harness_coordinator_path();
             if (!freopen("/dev/null", "w", stderr))
                 _exit(126);
             execl(exe, exe, dir, "--dim", dims[i], (char *)NULL);
@@ -384,7 +384,7 @@ static void test_restart_second_coordinator_refused(void **state)
     for (size_t i = 0; i < 3; i++) {
         pid_t wrong = fork();
         if (wrong == 0) {
-            const char *exe = getenv("SUTRA_COORDINATOR");
+            const char *exe = harness_coordinator_path();
             if (!freopen("/dev/null", "w", stderr))
                 _exit(126);
             execl(exe, exe, bad[i], (char *)NULL);

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@
 
 typedef struct fixture {
     sf_dir d;
-    char tool[512];
+    char tool[PATH_MAX + 32];
     char out[OUT_CAP];
 } fixture;
 
@@ -43,9 +44,18 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof(*f));
     if (sf_dir_make(&f->d, "/tmp/sutra-inspect-XXXXXX") != 0)
         return -1;
+    /* $SUTRA_BUILD/bin, or the bin/ beside this test's own tests/ */
     const char *build = getenv("SUTRA_BUILD");
+    char self[PATH_MAX] = "build/tests/x";
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0)
+        self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    char *up = strrchr(self, '/');
+    if (up)
+        *up = '\0';
     snprintf(f->tool, sizeof(f->tool), "%s/bin/sutra-inspect",
-             build && *build ? build : "build");
+             build && *build ? build : self);
     coord_store *s = sample_open(f->d.path, RESERVE);
     if (!s || sample_standard(s) != 0)
         return -1;
@@ -172,6 +182,8 @@ static void test_inspect_help_and_usage_errors(void **state)
     fixture *f = *state;
     assert_int_equal(run(f, (const char *[]){"--help", NULL}), 0);
     assert_non_null(strstr(f->out, "usage: sutra-inspect COMMAND DIR"));
+    assert_int_equal(run(f, (const char *[]){"--version", NULL}), 0);
+    assert_non_null(strstr(f->out, "sutra-inspect 0."));
     assert_int_equal(run(f, (const char *[]){NULL}), 2);
     assert_non_null(strstr(f->out, "no command given"));
     assert_int_equal(run(f, (const char *[]){"explode", f->d.dir, NULL}), 2);
@@ -301,6 +313,9 @@ static void test_inspect_unopenable_file(void **state)
     assert_int_equal(run(f, (const char *[]){"header", "/nonexistent-sutra",
                                              NULL}), 1);
     assert_non_null(strstr(f->out, "No such file"));
+    assert_int_equal(run(f, (const char *[]){"stats", "/nonexistent-sutra",
+                                             NULL}), 1);
+    assert_non_null(strstr(f->out, "cannot open storage.dat"));
 }
 
 /* Wait until the tool printed `text`; fail after 10 s. */
