@@ -1,6 +1,6 @@
 /*
  * coordinator/recover.c — open-time validation of storage.dat and repair
- * after an unclean stop (DESIGN §4).
+ * after an unclean stop (docs/format.md §9).
  *
  * The picked meta slot, extended by the complete groups logged after it
  * (F-REC-7, rebuild.c), defines the recovered generation; every byte at or

@@ -1,6 +1,6 @@
 /*
  * coordinator/store_commit.c — publishing the open group as one generation
- * (DESIGN §4, F-META-2, F-LOG-7).
+ * (docs/format.md §8, F-META-2, F-LOG-7).
  *
  * Order, and why:
  *   1. plan: the group's records are already laid out from the committed

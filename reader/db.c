@@ -4,12 +4,13 @@
  *
  * Opening is O(1): one pread of the header page, one mmap of the whole
  * address-space reserve (mapping past EOF is legal; those pages are never
- * touched until a committed meta covers them, DESIGN §3.5), one snapshot to
- * prove a valid meta exists.  Taking a snapshot is a seqlock over the two
- * meta slots (F-META-2, F-SNAP-2): no lock, no system call unless the file
- * has grown past what this handle last saw.  Waiting for a generation blocks on a
- * futex over the generation word in the shared mapping, so it needs neither
- * NNG nor the coordinator's cooperation beyond its wake-up.
+ * touched until a committed meta covers them, docs/format.md §3), one
+ * snapshot to prove a valid meta exists.  Taking a snapshot is a seqlock
+ * over the two meta slots (F-META-2, F-SNAP-2): no lock, no system call
+ * unless the file has grown past what this handle last saw.  Waiting for a
+ * generation blocks on a futex over the generation word in the shared
+ * mapping, so it needs neither NNG nor the coordinator's cooperation beyond
+ * its wake-up.
  */
 #include <errno.h>
 #include <fcntl.h>

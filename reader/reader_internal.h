@@ -30,7 +30,7 @@ struct sutra_db {
     uint64_t created_ns;
     /* Bytes the file is known to hold.  Only grows; relaxed atomics are
      * enough because it only bounds reads, and the file never shrinks while
-     * live (DESIGN §4).  Refreshed with fstat on the rare path where a
+     * live (docs/format.md §3).  Refreshed with fstat on the rare path where a
      * committed_end or a record lies past it. */
     uint64_t known_size;
     /* Per node-table chunk, the offset at which its NODE_CHUNK region was
