@@ -9,19 +9,25 @@
  * untimed-per-op pass (ops/s = lookups / wall time) and one pass timed per
  * op with clock_gettime (vDSO), from which the median cost of a clock call,
  * measured at start, is subtracted; p50/p99 are nearest-rank percentiles of
- * those per-op times.  Sides alternate within every repeat, and the table
- * shows the median over repeats.
+ * those per-op times.  Sides alternate within every repeat, the side that
+ * goes first alternates between repeats, and the table shows the median
+ * over repeats.  Before anything is timed, both files are put in the same
+ * state: written back, dropped from the page cache, and read once from
+ * the start to the end of their data, so neither side benefits from how
+ * (or how recently) its file was written.
  *
  * Knobs: SUTRA_BENCH_N (records, default 1,000,000), SUTRA_BENCH_LOOKUPS
  * (lookups per pass, default 1,000,000), SUTRA_BENCH_REPEAT, SUTRA_BENCH_QUICK.
  */
 #include "bench/bench.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_REPEATS 64
 
@@ -198,17 +204,55 @@ static void report(const get_results *r, unsigned reps, const bench_dataset *ds)
               median_ratio(r->s_p99, r->l_p50, reps), "<= 1");
 }
 
+/* Write back, drop from the page cache, then read [0, bytes) of
+ * dir/name sequentially, as cat would. */
+static int settle_file(const char *dir, const char *name, uint64_t bytes)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        perror(path);
+        return -1;
+    }
+    if (fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
+        perror(path); /* only the cache state is at stake */
+    static char buf[1 << 20];
+    for (uint64_t off = 0; off < bytes;) {
+        ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
+        if (n <= 0)
+            break;
+        off += (uint64_t)n;
+    }
+    close(fd);
+    return 0;
+}
+
 static int run(const bench_dataset *ds, reader_pair *rp, unsigned reps,
                get_results *r)
 {
+    if (settle_file(ds->sutra_dir, "storage.dat", ds->sutra_bytes) != 0 ||
+        settle_file(ds->lmdb_dir, "data.mdb", ds->lmdb_bytes) != 0)
+        return -1;
     /* one warm pass each: fault in both mappings before anything is timed */
     pass_throughput(rp, true);
     pass_throughput(rp, false);
     for (unsigned i = 0; i < reps; i++) {
-        r->s_ops[i] = pass_throughput(rp, true);
-        r->l_ops[i] = pass_throughput(rp, false);
-        pass_latency(rp, true, &r->s_p50[i], &r->s_p99[i]);
-        pass_latency(rp, false, &r->l_p50[i], &r->l_p99[i]);
+        bool sutra_first = i % 2 == 0;
+        for (int k = 0; k < 2; k++) {
+            bool s = sutra_first == (k == 0);
+            if (s)
+                r->s_ops[i] = pass_throughput(rp, true);
+            else
+                r->l_ops[i] = pass_throughput(rp, false);
+        }
+        for (int k = 0; k < 2; k++) {
+            bool s = sutra_first == (k == 0);
+            if (s)
+                pass_latency(rp, true, &r->s_p50[i], &r->s_p99[i]);
+            else
+                pass_latency(rp, false, &r->l_p50[i], &r->l_p99[i]);
+        }
         printf("  run %u: sutra %.0f ops/s p50 %.0f p99 %.0f ns | lmdb %.0f "
                "ops/s p50 %.0f p99 %.0f ns\n", i + 1, r->s_ops[i], r->s_p50[i],
                r->s_p99[i], r->l_ops[i], r->l_p50[i], r->l_p99[i]);
