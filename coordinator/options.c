@@ -369,9 +369,10 @@ static int parse_args(int argc, char *const argv[], coord_options *o,
             flag[eq - arg] = '\0';
             value = eq + 1;
         } else {
-            if (strlen(arg) >= sizeof(flag))
+            size_t n = strlen(arg);
+            if (n >= sizeof(flag))
                 return fail(err, err_size, "unknown option '%s'", arg);
-            strcpy(flag, arg);
+            memcpy(flag, arg, n + 1);
             if (!known_flag(flag))
                 return fail(err, err_size, "unknown option '%s'", arg);
             if (i + 1 >= argc)

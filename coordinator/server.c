@@ -174,7 +174,9 @@ static void ctx_send(coord_ctx *x, const wire_reply_header *h,
 static void ctx_send_status(coord_ctx *x, uint64_t request_no, int rc,
                             uint32_t failed_op, const char *message)
 {
-    size_t len = message ? strlen(message) : 0;
+    if (!message)
+        message = ""; /* ctx_send copies body_len bytes from it */
+    size_t len = strlen(message);
     if (len > REPLY_MESSAGE_MAX)
         len = REPLY_MESSAGE_MAX;
     wire_reply_header h;
@@ -356,7 +358,7 @@ static bool writer_allowed(coord_server *s, nng_msg *msg, char *message,
             if (uid < UINT32_MAX) /* credentials read: worth keeping */
                 atomic_compare_exchange_strong_explicit(
                     slot, &word,
-                    (uint64_t)id << 33 | (uint64_t)ok << 32 | uid,
+                    (uint64_t)id << 33 | (ok ? 1ull << 32 : 0) | uid,
                     memory_order_relaxed, memory_order_relaxed);
         }
     }

@@ -244,7 +244,7 @@ static int map_file(coord_store *s, const char *path,
         return coord_fail(err, errno, "cannot stat %s", path);
     s->file_size = (uint64_t)st.st_size;
     s->dirty_end = s->file_size; /* a torn tail may hold anything */
-    uint64_t reserve;
+    uint64_t reserve = 0; /* set when read_header() returns 0 */
     rc = read_header(s, &reserve, err);
     if (rc)
         return rc;

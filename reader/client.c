@@ -313,12 +313,14 @@ static void client_slot_callback(void *arg)
         client_slot_done(s, err, err == 0 ? nng_aio_get_msg(s->aio) : NULL);
 }
 
-/* Make a fresh slot (context + aio) on c's socket. */
+/* Make a fresh slot (context + aio) on c's socket.  Returns 0 (and *out)
+ * or a nonzero NNG error: the caller maps it, so that the nonzero result is
+ * visible where it is tested. */
 static int client_slot_create(sutra_client *c, client_slot **out)
 {
     client_slot *s = calloc(1, sizeof(*s));
     if (!s)
-        return ENOMEM;
+        return NNG_ENOMEM;
     int rv = nng_ctx_open(&s->ctx, c->socket);
     if (rv == 0) {
         rv = nng_aio_alloc(&s->aio, client_slot_callback, s);
@@ -329,7 +331,7 @@ static int client_slot_create(sutra_client *c, client_slot **out)
     }
     if (rv != 0) {
         free(s);
-        return client_map_nng(rv);
+        return rv;
     }
     nng_ctx_set_ms(s->ctx, NNG_OPT_REQ_RESENDTIME, c->resend_ms);
     pthread_mutex_init(&s->lock, NULL);
@@ -407,7 +409,7 @@ static int client_slot_get(sutra_client *c, client_slot **out)
         *out = s;
         return 0;
     }
-    return client_slot_create(c, out);
+    return client_map_nng(client_slot_create(c, out));
 }
 
 /* Return a finished slot to the pool (or free it when the pool is full
@@ -619,8 +621,8 @@ static int client_control(sutra_client *c, uint16_t opcode, void *body_out,
     if (rc != 0)
         return rc;
     client_slot_wait(s, -1);
-    wire_reply_header hdr;
-    const void *body;
+    wire_reply_header hdr = { 0 }; /* read only when rc == 0 */
+    const void *body = NULL;
     rc = client_slot_result(s, &hdr, &body);
     if (rc == 0 && body_out) {
         memset(body_out, 0, body_cap);

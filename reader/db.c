@@ -177,6 +177,13 @@ int sutra_snapshot(sutra_db *db, struct sutra_snapshot *out)
 
 /* ---- open / close ----------------------------------------------------- */
 
+/* errno after a failed call: never 0, so a failure cannot read as success. */
+static int reader_errno(void)
+{
+    int e = errno;
+    return e != 0 ? e : EIO;
+}
+
 static int reader_pread_all(int fd, void *buf, size_t len, off_t off)
 {
     uint8_t *p = buf;
@@ -185,7 +192,7 @@ static int reader_pread_all(int fd, void *buf, size_t len, off_t off)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return errno;
+            return reader_errno();
         if (n == 0)
             return SUTRA_ECORRUPT; /* shorter than fstat said: truncated */
         p += n;
@@ -206,11 +213,11 @@ static int reader_open_file(const char *dir, int *fd_out, uint64_t *size_out,
         return ENAMETOOLONG;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno;
+        return reader_errno();
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) != 0)
-        rc = errno;
+        rc = reader_errno();
     else if (!S_ISREG(st.st_mode))
         rc = SUTRA_ECORRUPT;
     else if ((uint64_t)st.st_size < LAYOUT_DATA_START)

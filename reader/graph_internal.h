@@ -73,8 +73,8 @@ static inline int reader_adj_next(const reader_view *v, reader_adj_cursor *c,
         if (c->block == 0)
             return 0;
         int rc = reader_adj_advance(v, c);
-        if (rc != 0)
-            return rc;
+        if (rc != 0) /* 0 or SUTRA_ECORRUPT: never 1, which means *out */
+            return rc < 0 ? rc : SUTRA_ECORRUPT;
     }
 }
 

@@ -138,8 +138,9 @@ static bool verify_unique_ids(verify_ctx *v)
         const layout_node *e = verify_node(v, n);
         uint64_t i = layout_id_hash(e->id) & (cap - 1);
         for (; set[i]; i = (i + 1) & (cap - 1)) {
+            /* set[] holds only earlier nodes (+1), all below nodes_ok */
             const layout_node *other = verify_node(v, set[i] - 1u);
-            if (memcmp(other->id, e->id, 16) == 0) {
+            if (other && memcmp(other->id, e->id, 16) == 0) {
                 go_on = verify_problem(v, verify_off(v, e), "F-NODE-1",
                                        "node %llu has the id of node %u",
                                        (unsigned long long)n, set[i] - 1u);

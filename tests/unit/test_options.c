@@ -172,6 +172,12 @@ static void test_options_bad_flags(void **state)
     expect_bad(ARGC(a4b), a4b, "unknown option");
     char *a4c[] = { "c", "/d", "--frobnicate=2" };
     expect_bad(ARGC(a4c), a4c, "unknown option");
+    /* a flag without '=' is copied into a 32-byte buffer: 31 chars fit,
+     * 32 are refused before the copy */
+    char *a4d[] = { "c", "/d", "--abcdefghijklmnopqrstuvwxyz123" };
+    expect_bad(ARGC(a4d), a4d, "unknown option");
+    char *a4e[] = { "c", "/d", "--abcdefghijklmnopqrstuvwxyz1234" };
+    expect_bad(ARGC(a4e), a4e, "unknown option");
     char *a5[] = { "c", "/d", "--max-batch" };
     expect_bad(ARGC(a5), a5, "needs a value");
     char *a6[] = { "c", "--dim", "8" };
