@@ -253,14 +253,19 @@ install: all ## install under PREFIX (/usr/local; also LIBDIR, INCLUDEDIR, BINDI
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
 	  echo ldconfig; ldconfig; fi
 
+# Files only, by name (DOCDIR may be set to a shared directory); the
+# libsutra.so.* glob also takes the versions of earlier installs.
+INSTALL_DOCS := README.md $(notdir $(wildcard docs/*.md)) sutra-coordinator.service
+
 uninstall: ## remove what install put under PREFIX (same variables)
 	rm -f $(DESTDIR)$(LIBDIR)/libsutra.a $(DESTDIR)$(LIBDIR)/libsutra.so \
-	  $(DESTDIR)$(LIBDIR)/libsutra.so.$(SUTRA_SOVERSION) \
-	  $(DESTDIR)$(LIBDIR)/libsutra.so.$(SUTRA_VERSION) \
+	  $(DESTDIR)$(LIBDIR)/libsutra.so.* \
 	  $(DESTDIR)$(LIBDIR)/pkgconfig/sutra.pc \
+	  $(addprefix $(DESTDIR)$(INCLUDEDIR)/sutra/,$(notdir $(wildcard include/sutra/*.h))) \
 	  $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(BINDIR)/%,$(INSTALL_BINS)) \
-	  $(DESTDIR)$(BINDIR)/sutra-demo
-	rm -rf $(DESTDIR)$(INCLUDEDIR)/sutra $(DESTDIR)$(DOCDIR)
+	  $(DESTDIR)$(BINDIR)/sutra-demo \
+	  $(addprefix $(DESTDIR)$(DOCDIR)/,$(INSTALL_DOCS))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/sutra $(DESTDIR)$(DOCDIR) 2>/dev/null
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
 	  echo ldconfig; ldconfig; fi
 

@@ -215,8 +215,12 @@ static int settle_file(const char *dir, const char *name, uint64_t bytes)
         perror(path);
         return -1;
     }
-    if (fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
-        perror(path); /* only the cache state is at stake */
+    /* a failure only leaves the cache state as it was: say so, go on */
+    if (fdatasync(fd) != 0)
+        perror(path);
+    int rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    if (rc != 0)
+        fprintf(stderr, "%s: posix_fadvise: %s\n", path, strerror(rc));
     static char buf[1 << 20];
     for (uint64_t off = 0; off < bytes;) {
         ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);

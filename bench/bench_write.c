@@ -604,22 +604,26 @@ static int measure_raw(const sizes *sz, repeat_result *r)
     return rc;
 }
 
-static int measure_lmdb(const sizes *sz, repeat_result *r)
+/* The two no-sync modes run in turn, the first one alternating between
+ * repeats (repeat `i`), each into a fresh environment. */
+static int measure_lmdb(const sizes *sz, repeat_result *r, unsigned i)
 {
     char dir[256];
+    job j = { .rounds = sz->batches };
+    for (unsigned k = 0; k < 2; k++) {
+        bool writemap = (k + i) % 2 == 1;
+        if (bench_tempdir("bench-lmdb", dir) != 0)
+            return -1;
+        j.kind = writemap ? JOB_LMDB_BATCH_WRITEMAP : JOB_LMDB_BATCH;
+        snprintf(j.target, sizeof(j.target), "%s", dir);
+        int rc = run_clients(&j, 1, -1,
+                             writemap ? &r->lmdb_batch_wm : &r->lmdb_batch);
+        bench_remove_tree(dir);
+        if (rc != 0)
+            return -1;
+    }
     int rc = bench_tempdir("bench-lmdb", dir);
-    job j = { .kind = JOB_LMDB_BATCH, .rounds = sz->batches };
-    snprintf(j.target, sizeof(j.target), "%s", dir);
-    if (rc == 0)
-        rc = run_clients(&j, 1, -1, &r->lmdb_batch);
-    bench_remove_tree(dir);
-    if (rc != 0 || (rc = bench_tempdir("bench-lmdb", dir)) != 0)
-        return -1;
-    j.kind = JOB_LMDB_BATCH_WRITEMAP;
-    snprintf(j.target, sizeof(j.target), "%s", dir);
-    rc = run_clients(&j, 1, -1, &r->lmdb_batch_wm);
-    bench_remove_tree(dir);
-    if (rc != 0 || (rc = bench_tempdir("bench-lmdb", dir)) != 0)
+    if (rc != 0)
         return -1;
     j.kind = JOB_LMDB_DURABLE;
     j.rounds = sz->durable_ops;
@@ -811,12 +815,12 @@ int main(void)
     for (unsigned i = 0; i < reps; i++) {
         bool peers_first = i % 2 == 0;
         if (peers_first && (measure_raw(&sz, &results[i]) != 0 ||
-                            measure_lmdb(&sz, &results[i]) != 0))
+                            measure_lmdb(&sz, &results[i], i) != 0))
             return 1;
         for (int p = 0; p < POLICIES; p++)
             if (measure_policy(&sz, p, &results[i]) != 0)
                 return 1;
-        if (!peers_first && (measure_lmdb(&sz, &results[i]) != 0 ||
+        if (!peers_first && (measure_lmdb(&sz, &results[i], i) != 0 ||
                              measure_raw(&sz, &results[i]) != 0))
             return 1;
         print_repeat(i, &results[i]);

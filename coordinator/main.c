@@ -267,15 +267,17 @@ static int start_serving(const coord_options *o, daemon_state *d)
         return EXIT_FAILURE_RUNTIME;
     }
     /* before any request is taken: a metrics address that cannot be
-     * served stops the start-up (status 2, as for a bad argument: a
-     * supervisor should not restart into the same failure) */
+     * served stops the start-up.  Status 2 (a supervisor should not
+     * restart into the same failure) unless the port is only in use, which
+     * may pass: the old process still closing, a brief conflict. */
     if (o->metrics_url[0]) {
         char bound[256];
-        if (coord_metrics_start(o->metrics_url, coord_server_metrics, d->server,
-                                &d->metrics, bound, sizeof(bound), err,
-                                sizeof(err)) != 0) {
+        int mrc = coord_metrics_start(o->metrics_url, coord_server_metrics,
+                                      d->server, &d->metrics, bound,
+                                      sizeof(bound), err, sizeof(err));
+        if (mrc != 0) {
             coord_log_error("%s", err);
-            return EXIT_USAGE;
+            return mrc == NNG_EADDRINUSE ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
         }
         coord_log_info("metrics on %s", bound);
     }

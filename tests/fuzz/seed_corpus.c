@@ -7,9 +7,9 @@
  * build: the seeds are committed, and this program regenerates them on
  * purpose only, when a format or protocol change makes them stale:
  *
- *   make build/lib/libcoord.a build/lib/libsutra.a
+ *   make build/lib/libcoord.a build/lib/libsutra_internal.a
  *   cc -std=c11 -D_GNU_SOURCE -I. -Iinclude tests/fuzz/seed_corpus.c \
- *      build/lib/libcoord.a build/lib/libsutra.a -lnng -lurcu-common \
+ *      build/lib/libcoord.a build/lib/libsutra_internal.a -lnng -lurcu-common \
  *      -lxxhash -lpthread -lm -o /tmp/seed_corpus && /tmp/seed_corpus
  */
 #include <errno.h>

@@ -240,7 +240,8 @@ static void test_prometheus_scrape(void **state)
         waitpid(second, &st, 0);
         fail_msg("a second coordinator served on a port already in use");
     }
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2); /* no restart loop */
+    /* status 1: a port in use may be freed, so a supervisor retries */
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
     char log2[512], line[512];
     snprintf(log2, sizeof(log2), "%s.log", dir2);
     FILE *f = fopen(log2, "r");
