@@ -40,6 +40,7 @@
 #define CLIENT_DEFAULT_RESEND_MS 5000
 #define CLIENT_POOL_MAX 64          /* idle contexts kept per client      */
 #define CLIENT_ERROR_MAX 512
+#define CLIENT_ERROR_SLOTS 8  /* clients per thread whose last error is kept */
 
 static const char client_forked_message[] =
     "client created before fork(); create clients after forking";
@@ -69,22 +70,50 @@ static bool client_process_forked(void)
 
 /* ---- per-thread last error ------------------------------------------- */
 
-static _Thread_local char client_error_text[CLIENT_ERROR_MAX];
-static _Thread_local const sutra_client *client_error_owner;
+/* The last message of each of the CLIENT_ERROR_SLOTS clients this thread
+ * used most recently: a thread that talks to several coordinators keeps
+ * each one's message apart. */
+typedef struct client_error_slot {
+    const sutra_client *owner;
+    uint64_t used;             /* the thread's call count at its last use */
+    char text[CLIENT_ERROR_MAX];
+} client_error_slot;
+
+static _Thread_local client_error_slot client_errors[CLIENT_ERROR_SLOTS];
+static _Thread_local uint64_t client_error_clock;
+
+static client_error_slot *client_error_find(const sutra_client *c)
+{
+    for (int i = 0; i < CLIENT_ERROR_SLOTS; i++)
+        if (client_errors[i].owner == c)
+            return &client_errors[i];
+    return NULL;
+}
 
 static void client_error_clear(const sutra_client *c)
 {
-    if (client_error_owner == c)
-        client_error_text[0] = '\0';
+    client_error_slot *e = client_error_find(c);
+    if (e) {
+        e->text[0] = '\0';
+        e->used = ++client_error_clock;
+    }
 }
 
 static void client_error_set(const sutra_client *c, const void *text, size_t len)
 {
-    if (len >= sizeof(client_error_text))
-        len = sizeof(client_error_text) - 1;
-    memcpy(client_error_text, text, len);
-    client_error_text[len] = '\0';
-    client_error_owner = c;
+    client_error_slot *e = client_error_find(c);
+    if (!e) { /* the slot used least recently */
+        e = &client_errors[0];
+        for (int i = 1; i < CLIENT_ERROR_SLOTS; i++)
+            if (client_errors[i].used < e->used)
+                e = &client_errors[i];
+    }
+    if (len >= sizeof(e->text))
+        len = sizeof(e->text) - 1;
+    memcpy(e->text, text, len);
+    e->text[len] = '\0';
+    e->owner = c;
+    e->used = ++client_error_clock;
 }
 
 /* ---- the handle ------------------------------------------------------- */
@@ -768,6 +797,9 @@ void sutra_client_close(sutra_client *client)
 {
     if (!client)
         return;
+    client_error_slot *e = client_error_find(client);
+    if (e) /* this thread's; a later client may get the same address */
+        *e = (client_error_slot){ .owner = NULL };
     bool touch_nng = !client_process_forked() && client->pid == getpid();
     pthread_mutex_lock(&client->pool_lock);
     client->closed = true;
@@ -928,7 +960,8 @@ int sutra_client_stats(sutra_client *client, sutra_server_stats *out)
 
 const char *sutra_client_last_error(const sutra_client *client)
 {
-    return client_error_owner == client ? client_error_text : "";
+    const client_error_slot *e = client_error_find(client);
+    return e && client ? e->text : "";
 }
 
 /* ---- asynchronous form ------------------------------------------------ */

@@ -532,7 +532,9 @@ enum sutra_sync { SUTRA_SYNC_DEFAULT = 0, SUTRA_SYNC_COMMIT = 1,
 int sutra_batch_set_sync(sutra_batch *batch, enum sutra_sync sync);
 
 /** Append ops (the input is copied).  @return 0, SUTRA_EINVAL (non-finite
- * value, bad flags), SUTRA_ETOOBIG (content over 4 GiB) or ENOMEM. */
+ * value, bad flags), SUTRA_ETOOBIG (content over 1 GiB, the format's limit;
+ * the coordinator's --max-content is usually lower and is checked at
+ * commit) or ENOMEM. */
 int sutra_batch_learn_concept(sutra_batch *batch, const sutra_concept_input *in);
 /** Forget concept `id` and end its associations.  SUTRA_ENOTFOUND at commit
  * if it is not live then.  @return 0, SUTRA_EINVAL (NULL), ENOMEM. */
@@ -612,8 +614,11 @@ int sutra_client_stats(sutra_client *client, sutra_server_stats *out);
 
 /**
  * The message of the last error the coordinator returned to this thread
- * for `client` ("" if none).  Valid until the thread's next call on the
- * client.
+ * for `client` ("" if none, or if the last call succeeded).  Each thread
+ * keeps the messages of the 8 clients it used most recently, so a thread
+ * that talks to several coordinators keeps each one's message apart.
+ * Valid until the thread's next call on `client`, or on more than 7 other
+ * clients.
  */
 const char *sutra_client_last_error(const sutra_client *client);
 

@@ -359,6 +359,19 @@ static void test_client_round_trips(void **state)
     assert_int_equal(sutra_learn_concept(c, &in, &res), SUTRA_EINVAL);
     assert_memory_equal(&res, &before, sizeof(res));
     assert_string_equal(sutra_client_last_error(c), "P-TEST: negative strength refused");
+    /* another client's error in the same thread leaves c's message */
+    sutra_client *c2;
+    assert_int_equal(sutra_client_connect(r.url, &o, &c2), 0);
+    const char *kept = sutra_client_last_error(c);
+    assert_int_equal(sutra_learn_concept(c2, &in, &res), SUTRA_EINVAL);
+    assert_string_equal(sutra_client_last_error(c2),
+                        "P-TEST: negative strength refused");
+    assert_int_equal(sutra_ping(c2), 0);
+    assert_string_equal(sutra_client_last_error(c2), "");
+    assert_string_equal(kept, "P-TEST: negative strength refused");
+    assert_string_equal(sutra_client_last_error(c), kept);
+    sutra_client_close(c2);
+    assert_string_equal(sutra_client_last_error(c2), "");
     assert_int_equal(sutra_ping(c), 0);
     assert_string_equal(sutra_client_last_error(c), "");
 
