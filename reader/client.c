@@ -801,12 +801,17 @@ void sutra_client_close(sutra_client *client)
     if (e) /* this thread's; a later client may get the same address */
         *e = (client_error_slot){ .owner = NULL };
     bool touch_nng = !client_process_forked() && client->pid == getpid();
-    pthread_mutex_lock(&client->pool_lock);
+    /* In a forked child no other thread of the parent exists, and one may
+     * have held pool_lock at the fork: the child takes the pool unlocked
+     * (as client_slot_destroy leaves window_lock alone there). */
+    if (touch_nng)
+        pthread_mutex_lock(&client->pool_lock);
     client->closed = true;
     client_slot *idle = client->pool;
     client->pool = NULL;
     client->pool_len = 0;
-    pthread_mutex_unlock(&client->pool_lock);
+    if (touch_nng)
+        pthread_mutex_unlock(&client->pool_lock);
     /* Closing the socket completes every request still in flight with
      * NNG_ECLOSED; pending handles stay valid until freed. */
     if (touch_nng)
