@@ -124,7 +124,7 @@ struct sutra_client {
     nng_socket socket;
     pid_t pid;                  /* the process that created it           */
     uint64_t client_id;         /* P-IDEM-1: random, nonzero             */
-    uint64_t next_request;      /* atomic; first request is 1            */
+    uint64_t next_request;      /* guarded by window_lock; first is 1    */
     int timeout_ms;
     int resend_ms;
     uint64_t max_message;       /* atomic; 0 until a stats reply said    */
@@ -229,31 +229,36 @@ static void client_release(sutra_client *c)
 
 /* ---- the idempotency window (P-IDEM-2) --------------------------------- */
 
-/* Take request `no`'s place in the window: wait until request
- * no - WIRE_CLIENT_OPEN_MAX (the previous holder of the place) has ended,
- * up to `deadline_ns`.  Then every request of this client that a resend
- * could still bring to the coordinator is well within the newest
- * WIRE_IDEM_WINDOW, which the coordinator remembers (wire.h); without the
- * wait, a client with more in flight could, after a reconnect, resend a
- * request the coordinator had applied and forgotten, and have it applied
- * twice.  Returns 0 or SUTRA_ETIMEDOUT (nothing sent). */
-static int client_window_enter(sutra_client *c, uint64_t no,
-                               uint64_t deadline_ns)
+/* Number the next request and take its place in the window: request n
+ * is numbered only once request n - WIRE_CLIENT_OPEN_MAX (the previous
+ * holder of its place) has ended, waiting up to `deadline_ns`.  Then every
+ * request of this client that a resend could still bring to the
+ * coordinator is well within the newest WIRE_IDEM_WINDOW, which the
+ * coordinator remembers (wire.h); without the wait, a client with more in
+ * flight could, after a reconnect, resend a request the coordinator had
+ * applied and forgotten, and have it applied twice.  Numbers are handed
+ * out here, under the lock, in the order places free up, so no request
+ * can take a place before the older one that waits for it.  Returns 0 and
+ * *no, or SUTRA_ETIMEDOUT (nothing numbered or sent). */
+static int client_window_enter(sutra_client *c, uint64_t deadline_ns,
+                               uint64_t *no)
 {
-    bool *place = &c->window[no % WIRE_CLIENT_OPEN_MAX];
     int rc = 0;
     pthread_mutex_lock(&c->window_lock);
-    while (*place && rc == 0) {
+    while (c->window[c->next_request % WIRE_CLIENT_OPEN_MAX] && rc == 0) {
         struct timespec ts = { (time_t)(deadline_ns / 1000000000u),
                                (long)(deadline_ns % 1000000000u) };
         c->window_waiters++;
         int w = pthread_cond_timedwait(&c->window_cv, &c->window_lock, &ts);
         c->window_waiters--;
-        if (w == ETIMEDOUT && *place)
+        if (w == ETIMEDOUT &&
+            c->window[c->next_request % WIRE_CLIENT_OPEN_MAX])
             rc = SUTRA_ETIMEDOUT;
     }
-    if (rc == 0)
-        *place = true;
+    if (rc == 0) {
+        *no = c->next_request++;
+        c->window[*no % WIRE_CLIENT_OPEN_MAX] = true;
+    }
     pthread_mutex_unlock(&c->window_lock);
     return rc;
 }
@@ -473,23 +478,26 @@ static void client_slot_put(client_slot *s)
 
 /* ---- requests --------------------------------------------------------- */
 
-/* Build the request message: header + encoded ops (P-REQ-1). */
-static int client_message(sutra_client *c, uint16_t flags, const uint8_t *ops,
-                          size_t ops_len, uint32_t op_count,
-                          uint64_t *request_no, nng_msg **out)
+/* The request header (P-REQ-1) at the front of msg. */
+static void client_header(sutra_client *c, nng_msg *msg, uint16_t flags,
+                          uint64_t request_no, uint32_t op_count)
+{
+    wire_request_header h;
+    wire_request_header_init(&h, flags, c->client_id, request_no, op_count);
+    memcpy(nng_msg_body(msg), &h, sizeof(h));
+}
+
+/* Build the request message: room for the header, then the encoded ops;
+ * the header is written once the request has its number. */
+static int client_message(const uint8_t *ops, size_t ops_len, nng_msg **out)
 {
     nng_msg *msg = NULL;
     int rv = nng_msg_alloc(&msg, sizeof(wire_request_header) + ops_len);
     if (rv != 0)
         return client_map_nng(rv);
-    uint64_t no = __atomic_fetch_add(&c->next_request, 1, __ATOMIC_RELAXED);
-    wire_request_header h;
-    wire_request_header_init(&h, flags, c->client_id, no, op_count);
-    uint8_t *body = nng_msg_body(msg);
-    memcpy(body, &h, sizeof(h));
     if (ops_len)
-        memcpy(body + sizeof(h), ops, ops_len);
-    *request_no = no;
+        memcpy((uint8_t *)nng_msg_body(msg) + sizeof(wire_request_header), ops,
+               ops_len);
     *out = msg;
     return 0;
 }
@@ -507,15 +515,16 @@ static int client_send(sutra_client *c, uint16_t flags, const uint8_t *ops,
     if (rc != 0)
         return rc;
     nng_msg *msg = NULL;
-    rc = client_message(c, flags, ops, ops_len, op_count, &s->request_no, &msg);
+    rc = client_message(ops, ops_len, &msg);
     if (rc != 0) {
         client_slot_put(s);
         return rc;
     }
     s->deadline_ns = client_now_ns() + (uint64_t)c->timeout_ms * 1000000ull;
     nng_duration left = 0;
-    rc = client_window_enter(c, s->request_no, s->deadline_ns);
+    rc = client_window_enter(c, s->deadline_ns, &s->request_no);
     if (rc == 0) {
+        client_header(c, msg, flags, s->request_no, op_count);
         s->window_no = s->request_no;
         left = client_remaining_ms(s); /* the wait counts */
         if (left == 0) {
