@@ -51,7 +51,8 @@ typedef struct coord_counters {
     _Atomic uint64_t stalled_closed;  /* connections closed: replies not
                                          taken (server.c, REPLY_SEND_MS)  */
     _Atomic uint64_t groups_restaged; /* open groups staged again after a
-                                         request did not fit (F-ADJ-4)    */
+                                         forget_concept did not fit
+                                         (F-ADJ-4, F-ADJ-5)               */
 } coord_counters;
 
 /** What the committer answers; `message` is borrowed for the call. */

@@ -108,8 +108,8 @@ size_t coord_metrics_format(const wire_stats *st, const coord_metrics_extra *x,
            "Client connections closed because the client took no reply "
            "for 2 s since start.", x->stalled_closed);
     metric(&t, "sutra_groups_restaged_total", "counter",
-           "Open groups staged again because a request in them would have "
-           "passed the file's maximum size, since start.",
+           "Open groups staged again because a forget_concept in them "
+           "would have passed the file's maximum size, since start.",
            x->groups_restaged);
     metric(&t, "sutra_queue_depth", "gauge",
            "Write requests waiting for the committer.", st->queue_depth);
