@@ -79,12 +79,12 @@ typedef struct coord_apply_result {
 /**
  * Apply every op of a decoded request to the open group, atomically: either
  * all its ops are staged, or none is (validation runs over the whole
- * request before anything is staged).  After a failure the group is
- * exactly as before, except in one case: a request that passed validation
- * but whose adjacency blocks would take the group past map_reserve
- * (F-ADJ-4: one entry can need a block twice its list's head) fails with
- * SUTRA_EFULL and res->group_dropped set, and the whole open group has
- * been discarded, as by coord_store_abort().  The caller then applies the
+ * request before anything is staged; so is the room it needs in the file,
+ * adjacency blocks included, F-ADJ-4).  After a failure the group is
+ * exactly as before, except in one case: a forget_concept whose edges'
+ * tombstones (F-ADJ-5), known only once staged, would take the group past
+ * map_reserve fails with SUTRA_EFULL and res->group_dropped set, and the
+ * whole open group has been discarded, as by coord_store_abort().  The caller then applies the
  * group's earlier requests again, in their order: they fit as before and
  * get the same seqs.
  * Nothing becomes visible to readers until coord_store_commit().
