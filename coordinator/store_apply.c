@@ -228,9 +228,8 @@ typedef struct seen_id {
     uint32_t node;
     int64_t forgot_at;   /* index of its latest forget_concept here, or -1  */
     uint64_t added;      /* live adjacency entries this request adds to it  */
-    uint64_t list_len;   /* its two lists before this request; UINT64_MAX =
-                            not read yet                                    */
-    uint64_t out_len, in_len;   /* the same, each list                      */
+    bool lists_read;     /* out_len and in_len are valid                    */
+    uint64_t out_len, in_len;   /* its two lists before this request        */
     uint64_t add_out, add_in;   /* entries association ops append to them   */
 } seen_id;
 
@@ -281,7 +280,7 @@ static int seen_get(const coord_store *s, request_check *rc,
             return rc_state;
         *seen = (seen_id){id, rc_state == 0 && st.live, rc_state == 0,
                           rc_state == 0, rc_state == 0 ? st.node : 0, -1, 0,
-                          UINT64_MAX, 0, 0, 0, 0};
+                          false, 0, 0, 0, 0};
     }
     *out = seen;
     return 0;
@@ -290,7 +289,7 @@ static int seen_get(const coord_store *s, request_check *rc,
 /* Both adjacency lists of the id as the group sees them. */
 static int seen_lists(coord_store *s, seen_id *seen, coord_error *err)
 {
-    if (seen->list_len != UINT64_MAX)
+    if (seen->lists_read)
         return 0;
     uint64_t out = 0, in = 0;
     int rc = 0;
@@ -301,7 +300,7 @@ static int seen_lists(coord_store *s, seen_id *seen, coord_error *err)
     }
     if (rc)
         return rc;
-    seen->list_len = out + in;
+    seen->lists_read = true;
     seen->out_len = out;
     seen->in_len = in;
     return 0;
@@ -373,7 +372,7 @@ static int check_endpoint(coord_store *s, request_check *rc, seen_id *seen,
     int rc_len = seen_lists(s, seen, err);
     if (rc_len)
         return rc_len;
-    if (seen->list_len + seen->added + 2 > COORD_ADJ_MAX_LIST)
+    if (seen->out_len + seen->in_len + seen->added + 2 > COORD_ADJ_MAX_LIST)
         return coord_fail(err, SUTRA_EFULL,
                           "F-ADJ-4: too many adjacency entries on one concept");
     return 0;
@@ -429,7 +428,7 @@ static int check_forget(coord_store *s, request_check *rc, seen_id *seen,
     int status = seen_lists(s, seen, err);
     if (status)
         return status;
-    uint64_t edges = seen->list_len + seen->added;
+    uint64_t edges = seen->out_len + seen->in_len + seen->added;
     if (edges) {
         status = coord_assoc_index_ready(s, err);
         if (status)
@@ -556,9 +555,9 @@ static int check_request(coord_store *s, const wire_request *req,
         status = check_endpoints_live(rc, failed_op, err);
     /* F-ADJ-4: the blocks the association ops' entries start.  The
      * tombstones of a forget_concept are counted once staged. */
-    for (uint32_t i = 0; status == 0 && i <= rc->mask; i++) {
+    for (uint32_t i = 0; status == 0 && rc->entries && i <= rc->mask; i++) {
         const seen_id *e = &rc->seen[i];
-        if (e->id && e->list_len != UINT64_MAX)
+        if (e->id && e->lists_read)
             rc->blocks += coord_adj_new_block_bytes(e->out_len, e->add_out) +
                           coord_adj_new_block_bytes(e->in_len, e->add_in);
     }
