@@ -236,6 +236,7 @@ export SUTRA_PC
 # Programs shipped: the coordinator and the inspector (sutra-demo is make
 # run's helper and stays in the build tree).
 INSTALL_BINS := $(COORDINATOR) $(BUILD)/bin/sutra-inspect
+INSTALL_DOCS := README.md $(wildcard docs/*.md) docs/deploy/sutra-coordinator.service
 
 install: all ## install under PREFIX (/usr/local; also LIBDIR, INCLUDEDIR, BINDIR, DOCDIR, DESTDIR)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/sutra \
@@ -248,14 +249,12 @@ install: all ## install under PREFIX (/usr/local; also LIBDIR, INCLUDEDIR, BINDI
 	printf '%s\n' "$$SUTRA_PC" > $(DESTDIR)$(LIBDIR)/pkgconfig/sutra.pc
 	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/sutra.pc
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
-	install -m 0644 README.md docs/*.md docs/deploy/sutra-coordinator.service \
-	  $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
 	  echo ldconfig; ldconfig; fi
 
 # Files only, by name (DOCDIR may be set to a shared directory); the
 # libsutra.so.* glob also takes the versions of earlier installs.
-INSTALL_DOCS := README.md $(notdir $(wildcard docs/*.md)) sutra-coordinator.service
 
 uninstall: ## remove what install put under PREFIX (same variables)
 	rm -f $(DESTDIR)$(LIBDIR)/libsutra.a $(DESTDIR)$(LIBDIR)/libsutra.so \
@@ -264,7 +263,7 @@ uninstall: ## remove what install put under PREFIX (same variables)
 	  $(addprefix $(DESTDIR)$(INCLUDEDIR)/sutra/,$(notdir $(wildcard include/sutra/*.h))) \
 	  $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(BINDIR)/%,$(INSTALL_BINS)) \
 	  $(DESTDIR)$(BINDIR)/sutra-demo \
-	  $(addprefix $(DESTDIR)$(DOCDIR)/,$(INSTALL_DOCS))
+	  $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INSTALL_DOCS)))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/sutra $(DESTDIR)$(DOCDIR) 2>/dev/null
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
 	  echo ldconfig; ldconfig; fi
