@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "coordinator/committer.h"
+#include "tests/unit/committer_fixture.h"
 #include "coordinator/dedup.h"
 
 static uint64_t env_u64(const char *name, uint64_t dflt)
@@ -1034,32 +1035,14 @@ static void test_faults_discarded_group_stays_discarded(void **state)
 
 /* ---- through the committer ------------------------------------------------ */
 
-typedef struct waiter {
-    coord_request req;
-    fx_req msg;
-    _Atomic int done;
-    int32_t status;
-} waiter;
-
-static void on_reply(coord_request *req, const coord_reply *rep)
-{
-    waiter *w = (waiter *)req;
-    w->status = rep->status;
-    atomic_store(&w->done, 1);
-}
-
 static int32_t submit_one(coord_committer *c, uint32_t item, uint64_t no)
 {
-    waiter *w = calloc(1, sizeof(*w));
-    fx_req_learn(&w->msg, NULL, item, 1);
-    w->req.wire = *fx_req_done(&w->msg, 9, no);
-    w->req.reply = on_reply;
-    coord_committer_submit(c, &w->req);
-    for (int i = 0; i < 5000 && !atomic_load(&w->done); i++)
-        usleep(1000);
-    assert_true(atomic_load(&w->done));
-    int32_t st = w->status;
-    fx_req_free(&w->msg);
+    cf_waiter *w = calloc(1, sizeof(*w));
+    fx_req msg = {0};
+    fx_req_learn(&msg, NULL, item, 1);
+    cf_submit(c, w, fx_req_done(&msg, 9, no));
+    int32_t st = cf_wait(w, 5000);
+    fx_req_free(&msg);
     free(w);
     return st;
 }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "coordinator/committer.h"
+#include "tests/unit/committer_fixture.h"
 #include "coordinator/dedup.h"
 #include "coordinator/io.h"
 #include "coordinator/store.h"
@@ -1114,35 +1115,6 @@ static int gate_pwrite(coord_io *io, int fd, const void *b, size_t n,
     return sf_fault_pwrite(io, fd, b, n, off);
 }
 
-typedef struct waiter {
-    coord_request req;
-    sf_req msg;
-    _Atomic int done;
-    int32_t status;
-} waiter;
-
-static void on_reply(coord_request *req, const coord_reply *rep)
-{
-    waiter *w = (waiter *)req;
-    w->status = rep->status;
-    atomic_store(&w->done, 1);
-}
-
-static void submit(coord_committer *c, waiter *w)
-{
-    w->req.wire = *req_done(&w->msg, next_no++);
-    w->req.reply = on_reply;
-    coord_committer_submit(c, &w->req);
-}
-
-static int32_t wait_reply(waiter *w)
-{
-    for (int i = 0; i < 10000 && !atomic_load(&w->done); i++)
-        usleep(1000);
-    assert_true(atomic_load(&w->done));
-    sf_req_free(&w->msg);
-    return w->status;
-}
 
 /* The same through the committer: while the previous group is being
  * written, a learn, the association, a forget of concept 1 and another
@@ -1165,27 +1137,30 @@ static void test_store_assoc_block_past_the_end_in_a_group(void **state)
     assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
     assert_int_equal(coord_committer_start(s, dd, &counters, &cfg, &c), 0);
 
-    waiter *w = calloc(5, sizeof(*w));
+    cf_waiter *w = calloc(5, sizeof(*w));
+    sf_req msg[5] = {{0}};
     atomic_store(&gate_held, 0);
     atomic_store(&gate_hold, 1);
-    req_learn(&w[0].msg, 8);
-    submit(c, &w[0]);
+    req_learn(&msg[0], 8);
+    cf_submit(c, &w[0], req_done(&msg[0], next_no++));
     for (int i = 0; i < 10000 && !atomic_load(&gate_held); i++)
         usleep(1000);
     assert_true(atomic_load(&gate_held)); /* the committer is in a commit */
-    req_learn(&w[1].msg, 5);
-    req_assoc(&w[2].msg, 0, 1, 1, 0.7f);
-    sf_req_forget(&w[3].msg, 1);
-    req_learn(&w[4].msg, 9);
+    req_learn(&msg[1], 5);
+    req_assoc(&msg[2], 0, 1, 1, 0.7f);
+    sf_req_forget(&msg[3], 1);
+    req_learn(&msg[4], 9);
     for (int i = 1; i < 5; i++)
-        submit(c, &w[i]);
+        cf_submit(c, &w[i], req_done(&msg[i], next_no++));
     atomic_store(&gate_hold, 0);
     static const int32_t want[] = {0, 0, SUTRA_EFULL, SUTRA_EFULL, 0};
     for (int i = 0; i < 5; i++)
-        assert_int_equal(wait_reply(&w[i]), want[i]);
+        assert_int_equal(cf_wait(&w[i], 10000), want[i]);
     assert_int_equal(atomic_load(&counters.groups_restaged), 1);
     assert_int_equal(coord_committer_stop(c), 0);
     coord_dedup_destroy(dd);
+    for (int i = 0; i < 5; i++)
+        sf_req_free(&msg[i]);
     free(w);
 
     layout_roots r = sf_roots_of(&v);
