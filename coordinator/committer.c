@@ -64,7 +64,19 @@ struct coord_committer {
     coord_dedup *dedup;
     coord_counters *counters;
     coord_committer_config cfg;
-    uint64_t last_sync_ns;      /* interval policy                          */
+    uint64_t last_sync_ns;      /* interval policy: when the last sync began */
+    struct syncer {             /* interval policy: the sync thread          */
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool running;           /* the thread exists                         */
+        bool posted;            /* (lock) a ticket awaits the thread         */
+        bool done;              /* (lock) its result is ready                */
+        bool quit;              /* (lock)                                    */
+        int result;             /* (lock)                                    */
+        coord_sync_ticket ticket;
+        bool in_flight;         /* committer's: posted and not yet collected */
+    } syncer;
     uint64_t last_reverify_ns;  /* read-only store: last re-verification    */
     bool read_only_logged;
     int final_status;
@@ -176,6 +188,118 @@ static void note_read_only(coord_committer *c, const coord_error *err)
     }
 }
 
+/* ---- the interval policy's syncs -------------------------------------- */
+
+/*
+ * Under --sync interval the fdatasync runs on a thread of its own, and the
+ * committer goes on committing while the disk writes what was published:
+ * a sync of several MB takes milliseconds, and on the committer thread it
+ * held every write back that long, so that `interval` ran slower than
+ * `commit` under bulk loads (docs/performance.md).  One sync at most is in
+ * flight.  When the next is due and the last has not returned, the
+ * committer waits for it: an acknowledged write is so on disk at most one
+ * interval and two syncs later, however slow the disk, instead of the
+ * unsynced part of the log growing without bound.  Every other sync (a
+ * flush, a checkpoint, a re-verification, the last one at a stop) first
+ * waits for the one in flight and takes its result (coord_store_sync_end()
+ * explains why two must not overlap).
+ */
+static void *syncer_main(void *arg)
+{
+    struct syncer *y = arg;
+    pthread_mutex_lock(&y->lock);
+    for (;;) {
+        while (!y->posted && !y->quit)
+            pthread_cond_wait(&y->cond, &y->lock);
+        if (!y->posted)
+            break;
+        coord_sync_ticket t = y->ticket;
+        pthread_mutex_unlock(&y->lock);
+        int rc = coord_sync_run(&t);
+        pthread_mutex_lock(&y->lock);
+        y->posted = false;
+        y->result = rc;
+        y->done = true;
+        pthread_cond_broadcast(&y->cond);
+    }
+    pthread_mutex_unlock(&y->lock);
+    return NULL;
+}
+
+static int syncer_start(struct syncer *y)
+{
+    pthread_mutex_init(&y->lock, NULL);
+    pthread_cond_init(&y->cond, NULL);
+    int rc = pthread_create(&y->thread, NULL, syncer_main, y);
+    if (rc) {
+        pthread_cond_destroy(&y->cond);
+        pthread_mutex_destroy(&y->lock);
+        return rc;
+    }
+    y->running = true;
+    return 0;
+}
+
+/* After the committer has collected any sync in flight. */
+static void syncer_stop(struct syncer *y)
+{
+    if (!y->running)
+        return;
+    pthread_mutex_lock(&y->lock);
+    y->quit = true;
+    pthread_cond_signal(&y->cond);
+    pthread_mutex_unlock(&y->lock);
+    pthread_join(y->thread, NULL);
+    pthread_cond_destroy(&y->cond);
+    pthread_mutex_destroy(&y->lock);
+    y->running = false;
+}
+
+/* Hand a sync of what is published now to the sync thread. */
+static void sync_post(coord_committer *c)
+{
+    struct syncer *y = &c->syncer;
+    coord_sync_ticket t;
+    coord_store_sync_begin(c->store, &t);
+    pthread_mutex_lock(&y->lock);
+    y->ticket = t;
+    y->done = false;
+    y->posted = true;
+    pthread_cond_signal(&y->cond);
+    pthread_mutex_unlock(&y->lock);
+    y->in_flight = true;
+    c->last_sync_ns = now_ns();
+}
+
+/* Apply the result of the sync in flight, if there is one and it is ready,
+ * or with `wait` once it is.  @return 0 or the sync's error (logged; the
+ * store is then read-only and err says why). */
+static int sync_collect(coord_committer *c, bool wait, coord_error *err)
+{
+    struct syncer *y = &c->syncer;
+    if (!y->in_flight)
+        return 0;
+    pthread_mutex_lock(&y->lock);
+    if (wait && !y->done) {
+        add(&c->counters->sync_waits, 1);
+        while (!y->done)
+            pthread_cond_wait(&y->cond, &y->lock);
+    }
+    bool done = y->done;
+    int rc = y->result;
+    y->done = false;
+    pthread_mutex_unlock(&y->lock);
+    if (!done)
+        return 0;
+    y->in_flight = false;
+    rc = coord_store_sync_end(c->store, &y->ticket, rc, err);
+    if (rc) {
+        coord_log_error("interval sync failed: %s", err->message);
+        note_read_only(c, err);
+    }
+    return rc;
+}
+
 /* A store that turned read-only after a failed sync is re-verified before
  * a write is refused, at most once per reverify_ms, so a disk that comes
  * back brings writes back without a restart; until it succeeds every write
@@ -190,6 +314,8 @@ static void maybe_reverify(coord_committer *c)
         return;
     c->last_reverify_ns = now;
     coord_error err = { 0 };
+    (void)sync_collect(c, true, &err); /* it failed already, or it must not
+                                          overlap the re-verification */
     int rc = coord_store_reverify(c->store, &err);
     if (rc) {
         coord_log_warn("storage is still read-only: re-verification failed "
@@ -291,8 +417,13 @@ static void process(coord_committer *c, group *g, coord_request *r)
         group_append(g, r, 0);
         return;
     }
-    if (!g->requests)
+    if (!g->requests) {
+        /* a failed interval sync turns the store read-only: learn it
+         * before acknowledging more */
+        coord_error serr = { 0 };
+        (void)sync_collect(c, false, &serr);
         maybe_reverify(c); /* never with a group open: it drops the group */
+    }
     coord_apply_result res = { .failed_op = WIRE_NO_FAILED_OP };
     coord_error err = { 0 };
     int rc = coord_store_apply(c->store, &r->wire, &res, &err);
@@ -324,7 +455,10 @@ static bool group_needs_sync(const coord_committer *c, const group *g)
 /* Sync after publish when the commit itself did not. */
 static int sync_published(coord_committer *c, coord_error *err)
 {
-    int rc = coord_store_sync(c->store, err);
+    int rc = sync_collect(c, true, err);
+    if (rc)
+        return rc;
+    rc = coord_store_sync(c->store, err);
     if (rc) {
         coord_log_error("sync failed: %s", err->message);
         note_read_only(c, err);
@@ -340,7 +474,9 @@ static void group_commit(coord_committer *c, group *g)
     bool pending = coord_store_group_pending(c->store);
     coord_commit_info info = { 0 };
     coord_error err = { 0 };
-    int rc = coord_store_commit(c->store, sync, &info, &err);
+    int rc = sync ? sync_collect(c, true, &err) : 0;
+    if (!rc)
+        rc = coord_store_commit(c->store, sync, &info, &err);
     if (rc) {
         coord_log_error("commit of %u requests failed: %s", g->requests,
                         err.message);
@@ -387,18 +523,29 @@ static void group_commit(coord_committer *c, group *g)
  * read-only is not retried: it stays unsynced until restart. */
 static uint64_t interval_tick(coord_committer *c)
 {
-    if (c->cfg.sync_policy == COORD_SYNC_NONE || c->read_only_logged ||
-        coord_store_synced(c->store))
+    if (c->cfg.sync_policy == COORD_SYNC_NONE)
         return 0;
-    uint64_t interval = (c->cfg.sync_policy == COORD_SYNC_INTERVAL
-                             ? c->cfg.sync_interval_ms
-                             : c->cfg.checkpoint_ms) * 1000000u;
+    bool background = c->cfg.sync_policy == COORD_SYNC_INTERVAL;
+    coord_error err = { 0 };
+    if (background)
+        (void)sync_collect(c, false, &err); /* logged */
+    if (c->read_only_logged || coord_store_synced(c->store))
+        return 0;
+    uint64_t interval = (background ? c->cfg.sync_interval_ms
+                                    : c->cfg.checkpoint_ms) * 1000000u;
     uint64_t elapsed = now_ns() - c->last_sync_ns;
     if (elapsed < interval)
         return interval - elapsed;
-    coord_error err = { 0 };
-    (void)sync_published(c, &err); /* logged; read-only from now on */
-    return 0;
+    if (!background) {
+        (void)sync_published(c, &err); /* logged; read-only from now on */
+        return 0;
+    }
+    /* due: wait for the last sync if it is still running (the bound on
+     * what an acknowledged write waits for), then start the next */
+    if (sync_collect(c, true, &err) != 0 || coord_store_synced(c->store))
+        return 0;
+    sync_post(c);
+    return interval;
 }
 
 static void *committer_main(void *arg)
@@ -425,10 +572,10 @@ static void *committer_main(void *arg)
             break;
         wait_for_work(c, timeout);
     }
-    if (!coord_store_synced(c->store)) {
-        coord_error err = { 0 };
+    coord_error err = { 0 };
+    c->final_status = sync_collect(c, true, &err);
+    if (!c->final_status && !coord_store_synced(c->store))
         c->final_status = sync_published(c, &err);
-    }
     coord_log_info("committer stopped");
     return NULL;
 }
@@ -457,8 +604,13 @@ int coord_committer_start(coord_store *store, coord_dedup *dedup,
     if (c->cfg.checkpoint_ms == 0)
         c->cfg.checkpoint_ms = COORD_CHECKPOINT_MS;
     c->last_sync_ns = now_ns();
-    int rc = pthread_create(&c->thread, NULL, committer_main, c);
+    int rc = c->cfg.sync_policy == COORD_SYNC_INTERVAL
+                 ? syncer_start(&c->syncer)
+                 : 0;
+    if (!rc)
+        rc = pthread_create(&c->thread, NULL, committer_main, c);
     if (rc) {
+        syncer_stop(&c->syncer);
         free(c);
         return rc;
     }
@@ -474,6 +626,7 @@ int coord_committer_stop(coord_committer *c)
     atomic_thread_fence(memory_order_seq_cst);
     wake(c);
     pthread_join(c->thread, NULL);
+    syncer_stop(&c->syncer); /* idle: the committer collected its last sync */
     int rc = c->final_status;
     free(c);
     return rc;

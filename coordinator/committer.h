@@ -53,6 +53,10 @@ typedef struct coord_counters {
     _Atomic uint64_t groups_restaged; /* open groups staged again after a
                                          forget_concept did not fit
                                          (F-ADJ-4, F-ADJ-5)               */
+    _Atomic uint64_t sync_waits;      /* interval policy: the committer
+                                         waited for the last sync before
+                                         it could start the next one, or a
+                                         flush waited for it              */
 } coord_counters;
 
 /** What the committer answers; `message` is borrowed for the call. */

@@ -111,6 +111,10 @@ size_t coord_metrics_format(const wire_stats *st, const coord_metrics_extra *x,
            "Open groups staged again because a forget_concept in them "
            "would have passed the file's maximum size, since start.",
            x->groups_restaged);
+    metric(&t, "sutra_sync_waits_total", "counter",
+           "Times the committer waited for an interval sync still running "
+           "(the next was due, or a flush needed it), since start.",
+           x->sync_waits);
     metric(&t, "sutra_queue_depth", "gauge",
            "Write requests waiting for the committer.", st->queue_depth);
     metric(&t, "sutra_read_only", "gauge",

@@ -255,6 +255,8 @@ void coord_server_metrics(void *server, wire_stats *st,
         atomic_load_explicit(&s->counters->stalled_closed, memory_order_relaxed);
     extra->groups_restaged =
         atomic_load_explicit(&s->counters->groups_restaged, memory_order_relaxed);
+    extra->sync_waits =
+        atomic_load_explicit(&s->counters->sync_waits, memory_order_relaxed);
     extra->version = VERSION_TEXT;
 }
 

@@ -475,13 +475,47 @@ int coord_store_sync(coord_store *s, coord_error *err)
 {
     if (s->read_only)
         return coord_fail(err, SUTRA_EREADONLY, "the store is read-only");
-    int rc = s->io->sync(s->io, s->fd);
+    coord_sync_ticket t;
+    coord_store_sync_begin(s, &t);
+    return coord_store_sync_end(s, &t, coord_sync_run(&t), err);
+}
+
+void coord_store_sync_begin(coord_store *s, coord_sync_ticket *t)
+{
+    *t = (coord_sync_ticket){ .io = s->io, .fd = s->fd,
+                              .committed_end = s->roots.committed_end,
+                              .last_commit = s->roots.last_commit };
+}
+
+int coord_sync_run(const coord_sync_ticket *t)
+{
+    return t->io->sync(t->io, t->fd);
+}
+
+int coord_store_sync_end(coord_store *s, const coord_sync_ticket *t, int rc,
+                         coord_error *err)
+{
+    if (s->read_only) {
+        if (!rc)
+            coord_count_sync(s);
+        return rc ? coord_fail(err, rc, "fdatasync failed: %s", strerror(rc))
+                  : 0;
+    }
     if (rc) {
         s->read_only = true;
         coord_stat_publish(s);
         return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
     }
-    coord_note_durable(s);
+    /* what was published when the sync began is durable, with every word
+     * stored before it; generations published since are not known to be */
+    s->synced = s->roots.last_commit == t->last_commit;
+    if (t->committed_end > s->log_durable_end)
+        s->log_durable_end = t->committed_end;
+    coord_count_sync(s);
+    layout_roots covered = s->roots;
+    covered.committed_end = t->committed_end;
+    covered.last_commit = t->last_commit;
+    (void)coord_store_durable_words(s, &covered);
     return 0;
 }
 

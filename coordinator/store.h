@@ -154,6 +154,54 @@ void coord_store_abort(coord_store *s);
  * (see coord_store_reverify()). */
 int coord_store_sync(coord_store *s, coord_error *err);
 
+/*
+ * The same sync in three steps, so that the fdatasync can run on another
+ * thread while the writer goes on committing (the interval policy):
+ *
+ *   coord_store_sync_begin()  writer thread, no group open: records what
+ *                             is published now, which is what the sync
+ *                             will be known to cover;
+ *   coord_sync_run()          any thread, once: the fdatasync; it may
+ *                             overlap commits, and then also writes some
+ *                             of their pages, which nothing relies on;
+ *   coord_store_sync_end()    writer thread, no group open: applies the
+ *                             result, as coord_store_sync() does, but
+ *                             for the published state begin recorded:
+ *                             `durable_end` / `durable_commit` name that
+ *                             generation (F-HDR-7, F-HDR-8), and the store
+ *                             counts as synced only if nothing was
+ *                             published since.
+ *
+ * Only one sync may be between begin and end at a time, and the writer
+ * must not sync by any other means meanwhile (coord_store_commit with
+ * `sync`, coord_store_sync, coord_store_reverify): one file description's
+ * writeback errors are reported to one sync call only, so two calls in
+ * flight could each miss the other's failure.
+ */
+typedef struct coord_sync_ticket {
+    coord_io *io;
+    int fd;
+    uint64_t committed_end;  /* the published state the sync covers */
+    uint64_t last_commit;
+} coord_sync_ticket;
+
+/** Start a sync of what is published now.  Never fails. */
+void coord_store_sync_begin(coord_store *s, coord_sync_ticket *t);
+
+/** The fdatasync of a begun sync; safe on any thread (it touches only the
+ * file descriptor).  @return 0 or errno. */
+int coord_sync_run(const coord_sync_ticket *t);
+
+/**
+ * Apply the result `rc` of coord_sync_run() for ticket `t`.  On success the
+ * durable words name t's generation and the log below it counts as durable.
+ * On failure (rc != 0) the store turns read-only, as coord_store_sync()'s
+ * failure does.  A store that turned read-only meanwhile only counts the
+ * sync.  @return rc; with rc != 0, err says why.
+ */
+int coord_store_sync_end(coord_store *s, const coord_sync_ticket *t, int rc,
+                         coord_error *err);
+
 /**
  * Make a read-only store writable again after a failed sync — only once what
  * it has published is proven on disk.  A failed fdatasync may have dropped

@@ -594,6 +594,12 @@ static void power_cut_cycle(enum policy pol, uint64_t seed, cut_totals *t)
     uint32_t crash_after = (uint32_t)(NEXT() % gens);
     uint64_t synced = 0, acked = 0;
     bool mid_commit = false;
+    /* under interval, half the syncs overlap later commits as the
+     * committer's sync thread does: begun after generation `begun`, run
+     * and ended one or more commits later */
+    coord_sync_ticket ticket;
+    uint64_t begun = 0;
+    bool open_ticket = false;
     for (uint32_t g = 0; g < gens; g++) {
         if (g == crash_after)
             coord_io_fault_crash_at(r.f, 1 + NEXT() % 400);
@@ -608,7 +614,21 @@ static void power_cut_cycle(enum policy pol, uint64_t seed, cut_totals *t)
         fx_model_commit(r.m);
         if (pol == POLICY_COMMIT)
             synced = acked = r.m->gens;
-        if (pol == POLICY_INTERVAL && NEXT() % 3 == 0) {
+        if (pol == POLICY_INTERVAL && open_ticket) {
+            if (NEXT() % 2 == 0)
+                continue;
+            open_ticket = false;
+            if (coord_store_sync_end(r.s, &ticket, coord_sync_run(&ticket),
+                                     &err) != 0)
+                break; /* crashed during the sync */
+            synced = begun;
+        } else if (pol == POLICY_INTERVAL && NEXT() % 3 == 0) {
+            if (NEXT() % 2 == 0) {
+                coord_store_sync_begin(r.s, &ticket);
+                begun = r.m->gens;
+                open_ticket = true;
+                continue;
+            }
             if (coord_store_sync(r.s, &err) != 0)
                 break; /* crashed during the sync */
             synced = r.m->gens;

@@ -77,6 +77,7 @@ static void test_metrics_every_figure(void **state)
     coord_metrics_extra x = { .read_only = true, .events_sent = 77,
                               .events_failed = 1, .stalled_closed = 4,
                               .groups_restaged = 6,
+                              .sync_waits = 7,
                               .version = "9.8.7" };
     char *t = format(&st, &x);
     struct { const char *name; double value; } want[] = {
@@ -99,6 +100,7 @@ static void test_metrics_every_figure(void **state)
         { "sutra_events_failed_total", 1 },
         { "sutra_stalled_connections_closed_total", 4 },
         { "sutra_groups_restaged_total", 6 },
+        { "sutra_sync_waits_total", 7 },
         { "sutra_queue_depth", 5 },
         { "sutra_read_only", 1 },
         { "sutra_max_message_bytes", 64 << 20 },
@@ -163,7 +165,7 @@ static void test_metrics_exposition_format(void **state)
         samples++;
         type[0] = '\0';
     }
-    assert_int_equal(samples, 27);
+    assert_int_equal(samples, 28);
     free(t);
 }
 

@@ -26,11 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coordinator/committer.h"
+#include "coordinator/dedup.h"
 #include "coordinator/io.h"
 #include "coordinator/store.h"
 #include "layout/format.h"
 #include "layout/wire.h"
 #include "sutra/sutra.h"
+#include "tests/unit/committer_fixture.h"
 #include "tests/unit/store_fixture.h"
 
 #define DIM 4u
@@ -1115,6 +1118,162 @@ static void test_store_group_larger_than_the_kept_buffer(void **state)
     sf_view_close(&v);
 }
 
+/* ---- syncs that overlap commits (the interval policy) ------------------ */
+
+/* F-HDR-7 for a sync that overlaps commits: the durable words name what
+ * was published when it began, and the store counts as synced only once a
+ * sync begun after the last commit has returned. */
+static void test_store_sync_ticket_names_its_generation(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    const layout_header *h = (const layout_header *)v.map;
+    sf_req r = {0};
+    req_learn(&r, 1, 1.0f, "one", NULL, 0);
+    apply_commit_as(s, &r, 1, false);
+    layout_roots at_begin = sf_roots_of(&v);
+    coord_sync_ticket t;
+    coord_store_sync_begin(s, &t);
+    req_learn(&r, 2, 1.0f, "two", NULL, 0);
+    apply_commit_as(s, &r, 2, false); /* published while the sync runs */
+    coord_error err = {0};
+    assert_int_equal(coord_store_sync_end(s, &t, coord_sync_run(&t), &err), 0);
+    assert_true(at_begin.committed_end < sf_roots_of(&v).committed_end);
+    assert_int_equal(h->durable_end, at_begin.committed_end);
+    assert_int_equal(h->durable_commit, at_begin.last_commit);
+    assert_false(coord_store_synced(s));
+
+    coord_store_sync_begin(s, &t);
+    assert_int_equal(coord_store_sync_end(s, &t, coord_sync_run(&t), &err), 0);
+    assert_int_equal(h->durable_end, sf_roots_of(&v).committed_end);
+    assert_int_equal(h->durable_commit, sf_roots_of(&v).last_commit);
+    assert_true(coord_store_synced(s));
+
+    /* a failed one turns the store read-only, as coord_store_sync() does */
+    req_learn(&r, 3, 1.0f, "three", NULL, 0);
+    apply_commit_as(s, &r, 3, false);
+    coord_store_sync_begin(s, &t);
+    assert_int_equal(coord_store_sync_end(s, &t, EIO, &err), EIO);
+    assert_non_null(strstr(err.message, "fdatasync"));
+    coord_store_stats st;
+    coord_store_stats_get(s, &st);
+    assert_true(st.read_only);
+    assert_false(coord_store_synced(s));
+    coord_store_close(s, false);
+    sf_view_close(&v);
+}
+
+/* A sync that can be held, and a count of those that returned. */
+static _Atomic int sync_hold, sync_held, syncs_returned;
+
+static int held_sync(coord_io *io, int fd)
+{
+    while (atomic_load(&sync_hold)) {
+        atomic_store(&sync_held, 1);
+        usleep(1000);
+    }
+    int rc = sf_fault_sync(io, fd);
+    atomic_fetch_add(&syncs_returned, 1);
+    return rc;
+}
+
+static void wait_until_held(void)
+{
+    for (int i = 0; i < 5000 && !atomic_load(&sync_held); i++)
+        usleep(1000);
+    assert_true(atomic_load(&sync_held));
+}
+
+/* Under --sync interval the committer acknowledges writes while the
+ * interval's fdatasync runs; once the next sync is due it waits for the one
+ * still running (the bound on an acknowledged write's exposure), and so
+ * does a flush; a failed sync turns the store read-only before more writes
+ * are acknowledged. */
+static void test_store_interval_sync_beside_commits(void **state)
+{
+    sf_dir *f = *state;
+    sf_fault_io fio = sf_fault_io_make();
+    fio.io.sync = held_sync;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, &fio.io);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    const layout_header *h = (const layout_header *)v.map;
+    coord_dedup *dd = NULL;
+    coord_counters counters = {0};
+    coord_committer *c = NULL;
+    coord_committer_config cfg = {.sync_policy = COORD_SYNC_INTERVAL,
+                                  .sync_interval_ms = 200};
+    assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
+    assert_int_equal(coord_committer_start(s, dd, &counters, &cfg, &c), 0);
+    enum { N = 6 };
+    cf_waiter *w = calloc(N, sizeof(*w));
+    sf_req msg[N] = {{0}};
+    atomic_store(&sync_held, 0);
+    atomic_store(&syncs_returned, 0);
+    atomic_store(&sync_hold, 1);
+
+    req_learn(&msg[0], 1, 1.0f, "before the sync", NULL, 0);
+    cf_submit(c, &w[0], req_done(&msg[0], 7, 1));
+    assert_int_equal(cf_wait(&w[0], 5000), 0);
+    wait_until_held(); /* the interval's sync began */
+
+    req_learn(&msg[1], 2, 1.0f, "during the sync", NULL, 0);
+    cf_submit(c, &w[1], req_done(&msg[1], 7, 2));
+    assert_int_equal(cf_wait(&w[1], 5000), 0);
+    assert_int_equal(atomic_load(&syncs_returned), 0);
+
+    usleep(300 * 1000); /* the next sync is due: the committer waits */
+    req_learn(&msg[2], 3, 1.0f, "after the interval", NULL, 0);
+    cf_submit(c, &w[2], req_done(&msg[2], 7, 3));
+    usleep(100 * 1000);
+    assert_false(atomic_load(&w[2].done));
+    assert_int_equal(atomic_load(&counters.sync_waits), 1);
+    atomic_store(&sync_held, 0);
+    atomic_store(&sync_hold, 0);
+    assert_int_equal(cf_wait(&w[2], 5000), 0);
+
+    /* a flush waits for the sync in flight, then syncs everything */
+    atomic_store(&sync_hold, 1);
+    wait_until_held();
+    uint64_t before_flush = sf_roots_of(&v).committed_end;
+    req_flush(&msg[3]);
+    cf_submit(c, &w[3], req_done(&msg[3], 7, 4));
+    usleep(100 * 1000);
+    assert_false(atomic_load(&w[3].done));
+    assert_int_equal(atomic_load(&counters.sync_waits), 2);
+    atomic_store(&sync_hold, 0);
+    assert_int_equal(cf_wait(&w[3], 5000), 0);
+    /* the flush's own generation is synced by fdatasync, which names the
+     * end before it (F-HDR-7) */
+    assert_int_equal(h->durable_end, before_flush);
+
+    /* the next interval sync fails: no write is acknowledged after it */
+    fio.sync_err = EIO;
+    req_learn(&msg[4], 4, 1.0f, "before the failed sync", NULL, 0);
+    cf_submit(c, &w[4], req_done(&msg[4], 7, 5));
+    assert_int_equal(cf_wait(&w[4], 5000), 0);
+    int before = atomic_load(&syncs_returned);
+    for (int i = 0; i < 5000 && atomic_load(&syncs_returned) == before; i++)
+        usleep(1000);
+    assert_true(atomic_load(&syncs_returned) > before);
+    usleep(50 * 1000);
+    req_learn(&msg[5], 5, 1.0f, "after the failed sync", NULL, 0);
+    cf_submit(c, &w[5], req_done(&msg[5], 7, 6));
+    assert_int_equal(cf_wait(&w[5], 5000), SUTRA_EREADONLY);
+    coord_store_stats st;
+    coord_store_stats_get(s, &st);
+    assert_true(st.read_only);
+
+    /* the last sync at a stop is refused too: the stop reports it */
+    assert_int_equal(coord_committer_stop(c), SUTRA_EREADONLY);
+    coord_dedup_destroy(dd);
+    for (int i = 0; i < N; i++)
+        sf_req_free(&msg[i]);
+    free(w);
+    coord_store_close(s, false);
+    sf_view_close(&v);
+}
+
 #define STORE_TEST(t) cmocka_unit_test_setup_teardown(t, setup, sf_teardown)
 
 int main(void)
@@ -1141,6 +1300,8 @@ int main(void)
         STORE_TEST(test_store_new_nodes_written_whole),
         STORE_TEST(test_store_group_larger_than_the_kept_buffer),
         STORE_TEST(test_store_embedding_gap_is_zero),
+        STORE_TEST(test_store_sync_ticket_names_its_generation),
+        STORE_TEST(test_store_interval_sync_beside_commits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
