@@ -526,26 +526,37 @@ typedef struct rebuild {
     coord_adj_tail adj;      /* every record that shapes adjacency          */
 } rebuild;
 
+/* F-NODE-1: a node is numbered at the first record that names it (its
+ * first version, or an association op of the request that then learns
+ * it, F-ASSOC-2); every later record naming it carries the same id.
+ * False, and the record noted as the first bad one, otherwise. */
+static bool name_node(rebuild *rb, uint64_t off, uint64_t n,
+                      const uint8_t id[16])
+{
+    bool ok = n <= rb->node_count && n < rb->node_cap;
+    if (ok && n == rb->node_count) {
+        memcpy(rb->nodes[n].id, id, 16);
+        rb->node_count++;
+    } else if (ok) {
+        ok = memcmp(rb->nodes[n].id, id, 16) == 0;
+    }
+    if (!ok)
+        rb->bad_off = rb->bad_off ? rb->bad_off : off;
+    return ok;
+}
+
 static void visit_concept(rebuild *rb, uint64_t off, const layout_concept *c)
 {
     uint64_t n = c->node;
-    if (n > rb->node_count || n >= rb->node_cap) {
+    if (!name_node(rb, off, n, c->id))
+        return;
+    node_state *e = &rb->nodes[n];
+    if (c->prev != e->head) { /* F-CON-2; 0 before the first version */
         rb->bad_off = rb->bad_off ? rb->bad_off : off;
         return;
     }
-    node_state *e = &rb->nodes[n];
-    if (n == rb->node_count) { /* F-NODE-1: numbered at first insert */
-        if (c->prev != 0) {
-            rb->bad_off = rb->bad_off ? rb->bad_off : off;
-            return;
-        }
-        memcpy(e->id, c->id, 16);
+    if (e->head == 0)
         e->first_seq = c->rec.seq;
-        rb->node_count++;
-    } else if (memcmp(e->id, c->id, 16) != 0 || c->prev != e->head) {
-        rb->bad_off = rb->bad_off ? rb->bad_off : off; /* F-CON-2 */
-        return;
-    }
     e->head = off;
     bool live = c->rec.type == LAYOUT_REC_CONCEPT;
     rb->live += (uint64_t)live - (uint64_t)rb->is_live[n];
@@ -559,6 +570,11 @@ static void visit_record(void *ctx, uint64_t off, const layout_rec *rec)
     if (rec->type == LAYOUT_REC_CONCEPT ||
         rec->type == LAYOUT_REC_CONCEPT_TOMBSTONE) {
         visit_concept(rb, off, (const layout_concept *)rec);
+    } else if (rec->type == LAYOUT_REC_ASSOC ||
+               rec->type == LAYOUT_REC_ASSOC_TOMBSTONE) {
+        const layout_assoc *a = (const layout_assoc *)rec;
+        if (name_node(rb, off, a->source_node, a->source))
+            (void)name_node(rb, off, a->target_node, a->target);
     } else if (rec->type == LAYOUT_REC_ADJ_BLOCK) {
         /* F-ADJ-1: the newest block of a list is the last one logged */
         const layout_region *r = (const layout_region *)rec;
@@ -742,6 +758,9 @@ int coord_rebuild(coord_store *s, uint64_t meta_generation, coord_error *err)
     }
     scan again;
     scan_from_start(s, sc.good_end, &again, visit_record, &rb);
+    for (uint64_t n = 0; n < rb.node_count && !rb.bad_off; n++)
+        if (rb.nodes[n].head == 0) /* named, never learned (F-ASSOC-2) */
+            rb.bad_off = sc.good_end;
     if (rb.bad_off || rb.node_count != sc.good.node_count ||
         rb.live != sc.good.concept_count)
         rc = coord_fail(err, SUTRA_ECORRUPT,

@@ -322,6 +322,29 @@ static bool verify_tombstone_fields(verify_ctx *v, uint64_t off,
     return true;
 }
 
+/* F-NODE-1: node numbers are dense and given in log order, at the first
+ * record that names the node: its first version, or an association op
+ * that names an id its request learns only later (F-ASSOC-2).  Every
+ * record naming a node carries its entry's id. */
+static bool verify_name_node(verify_ctx *v, uint64_t off, uint64_t node,
+                             const uint8_t id[16])
+{
+    if (node > v->scan_nodes || node >= v->node_count)
+        return verify_problem(v, off, "F-NODE-1",
+                              "record names node %llu; %llu seen so far, "
+                              "%llu in the snapshot",
+                              (unsigned long long)node,
+                              (unsigned long long)v->scan_nodes,
+                              (unsigned long long)v->node_count);
+    const layout_node *entry = verify_node(v, node);
+    VERIFY_REQUIRE(v, !entry || memcmp(entry->id, id, 16) == 0, off,
+                   "F-NODE-1", "record id differs from node %llu's entry",
+                   (unsigned long long)node);
+    if (node == v->scan_nodes)
+        v->scan_nodes++;
+    return true;
+}
+
 /* A CONCEPT or CONCEPT_TOMBSTONE record (§6.3). */
 static bool verify_concept(verify_ctx *v, verify_scan *s, uint64_t off,
                            const layout_rec *rec)
@@ -333,26 +356,20 @@ static bool verify_concept(verify_ctx *v, verify_scan *s, uint64_t off,
     if (!verify_data_seq(v, s, off, rec->seq))
         return false;
     uint64_t node = c->node;
-    /* F-NODE-1: node numbers are dense and given in log order. */
-    if (node > v->scan_nodes || node >= v->node_count || node >= v->nodes_ok)
+    if (node >= v->nodes_ok)
         return verify_problem(v, off, "F-NODE-1",
-                              "record names node %llu; %llu seen so far, "
-                              "%llu in the snapshot",
+                              "record names node %llu; %llu in the snapshot",
                               (unsigned long long)node,
-                              (unsigned long long)v->scan_nodes,
                               (unsigned long long)v->node_count);
+    if (!verify_name_node(v, off, node, c->id))
+        return false;
     const layout_node *entry = verify_node(v, node);
-    VERIFY_REQUIRE(v, memcmp(entry->id, c->id, 16) == 0, off, "F-NODE-1",
-                   "record id differs from node %llu's entry",
-                   (unsigned long long)node);
-    if (node == v->scan_nodes) {
-        v->scan_nodes++;
+    if (v->last_off[node] == 0) /* the node's first version */
         VERIFY_REQUIRE(v, entry->first_seq == rec->seq, off, "F-NODE-1",
-                       "node %llu first_seq %llu, its first record has %llu",
+                       "node %llu first_seq %llu, its first version has %llu",
                        (unsigned long long)node,
                        (unsigned long long)entry->first_seq,
                        (unsigned long long)rec->seq);
-    }
     /* F-CON-2: each record links to the node's previous one, exactly. */
     VERIFY_REQUIRE(v, c->prev == v->last_off[node], off, "F-CON-2",
                    "prev %llu, the node's previous record is at %llu",
@@ -383,17 +400,9 @@ static bool verify_assoc(verify_ctx *v, verify_scan *s, uint64_t off,
     if (!verify_data_seq(v, s, off, rec->seq))
         return false;
     v->rep.assoc_records++;
-    VERIFY_REQUIRE(v, a->source_node < v->node_count &&
-                          a->target_node < v->node_count,
-                   off, "F-ASSOC-1", "endpoint node %u or %u beyond %llu",
-                   a->source_node, a->target_node,
-                   (unsigned long long)v->node_count);
-    const layout_node *src = verify_node(v, a->source_node);
-    const layout_node *dst = verify_node(v, a->target_node);
-    VERIFY_REQUIRE(v, (!src || memcmp(src->id, a->source, 16) == 0) &&
-                          (!dst || memcmp(dst->id, a->target, 16) == 0),
-                   off, "F-ASSOC-1", "endpoint ids differ from their node "
-                   "entries");
+    if (!verify_name_node(v, off, a->source_node, a->source) ||
+        !verify_name_node(v, off, a->target_node, a->target))
+        return false;
     bool tomb = rec->type == LAYOUT_REC_ASSOC_TOMBSTONE;
     VERIFY_REQUIRE(v, verify_finite(a->confidence) && a->confidence >= 0.0f &&
                           a->confidence <= 1.0f &&

@@ -394,6 +394,50 @@ static void test_verify_clean_with_store_associations(void **state)
     assert_int_equal(rep.assoc_records, 5);
 }
 
+/* F-NODE-1 with F-ASSOC-2: an association op may name ids that its
+ * request learns only later; they are numbered there, before their first
+ * versions.  The file verifies, and a rebuild (F-REC-6, after a power cut
+ * tore both meta slots) numbers them the same way. */
+static void test_verify_clean_with_nodes_named_by_an_association(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sample_open(f->path, RESERVE);
+    assert_non_null(s);
+    assert_int_equal(sample_standard(s), 0);
+    sample_request *r = calloc(1, sizeof(*r));
+    sample_begin(r);
+    sample_assoc(r, WIRE_OP_LEARN_ASSOCIATION, "named-a", "named-b", 1, 0.5f);
+    sample_learn(r, "named-b", "b, learned second", NULL, 1.0f, 0);
+    sample_learn(r, "named-a", "a, learned last", NULL, 1.0f, 0);
+    assert_int_equal(sample_apply(s, r, 300), 0);
+    assert_int_equal(sample_commit(s), 0);
+    free(r);
+    coord_store_close(s, true);
+    sutra_verify_report rep;
+    expect_clean(f, &rep);
+    uint64_t nodes = rep.nodes;
+
+    int fd = open(f->path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t junk[64];
+    memset(junk, 0xA5, sizeof(junk));
+    assert_int_equal(pwrite(fd, junk, 64, LAYOUT_META_OFFSET_0 + 40), 64);
+    assert_int_equal(pwrite(fd, junk, 64, LAYOUT_META_OFFSET_1 + 40), 64);
+    uint32_t unclean = 0;
+    uint64_t unknown[2] = {0, 0}; /* durable_end, durable_commit */
+    assert_int_equal(pwrite(fd, &unclean, 4,
+                            offsetof(layout_header, clean_shutdown)), 4);
+    assert_int_equal(pwrite(fd, unknown, 16,
+                            offsetof(layout_header, durable_end)), 16);
+    close(fd);
+    s = sample_open(f->path, RESERVE);
+    assert_non_null(s); /* rebuilt */
+    coord_store_close(s, true);
+    expect_clean(f, &rep);
+    assert_int_equal(rep.nodes, nodes);
+    assert_int_equal(rep.live_assocs, 1);
+}
+
 /* Forgetting a concept with several edges in one list appends one
  * tombstone per edge, all with the concept tombstone's seq (F-ADJ-5): equal
  * seqs in a list are legal and must verify. */
@@ -811,6 +855,7 @@ int main(void)
         T(test_verify_clean_fresh_file),
         T(test_verify_clean_after_growth),
         T(test_verify_clean_while_writer_commits),
+        T(test_verify_clean_with_nodes_named_by_an_association),
         T(test_verify_clean_after_forgetting_a_hub),
         T(test_verify_clean_with_store_associations),
         T(test_verify_clean_with_grafted_adjacency),
