@@ -390,6 +390,31 @@ static int replay_birth(replay *rp, layout_node *e, const layout_concept *c)
     return rc;
 }
 
+/* Whether node `e`'s head already names a later record of the node than
+ * `off`, one that checks (F-LOG-6) inside the committed log.  After a
+ * kill -9 the head names the node's newest record, and the tail may hold
+ * several of its versions: storing each in turn would move the head back
+ * to older ones, and readers of the current generation would get an
+ * older version for that moment.  A head past the committed end, or not a
+ * sound record of the node, is repaired as before; should the scan fail
+ * before it reaches the record the head names, F-REC-8 or F-REC-6 repair
+ * every head. */
+static bool head_is_later(const coord_store *s, const layout_node *e,
+                          uint64_t off, const layout_concept *c)
+{
+    uint64_t head = __atomic_load_n(&e->head, __ATOMIC_RELAXED);
+    uint64_t end = s->roots.committed_end;
+    if (head <= off || head >= end || head % LAYOUT_RECORD_ALIGN != 0 ||
+        end - head < sizeof(layout_concept))
+        return false;
+    const layout_concept *h = (const layout_concept *)(s->map + head);
+    return (h->rec.type == LAYOUT_REC_CONCEPT ||
+            h->rec.type == LAYOUT_REC_CONCEPT_TOMBSTONE) &&
+           h->rec.length >= sizeof(layout_concept) &&
+           h->rec.length <= end - head && h->node == c->node &&
+           memcmp(h->id, c->id, 16) == 0 && layout_rec_verify(&h->rec);
+}
+
 static int replay_concept(replay *rp, uint64_t off, const layout_concept *c)
 {
     coord_store *s = rp->s;
@@ -402,7 +427,9 @@ static int replay_concept(replay *rp, uint64_t off, const layout_concept *c)
         rc = replay_birth(rp, e, c);
     else if (memcmp(e->id, c->id, 16) != 0)
         return SUTRA_ECORRUPT; /* a durable entry that disagrees: damage */
-    return rc ? rc : store_if_different(s, &e->head, off);
+    if (rc || head_is_later(s, e, off, c))
+        return rc;
+    return store_if_different(s, &e->head, off);
 }
 
 static void replay_record(void *ctx, uint64_t off, const layout_rec *rec)

@@ -1118,6 +1118,51 @@ static void test_store_group_larger_than_the_kept_buffer(void **state)
     sf_view_close(&v);
 }
 
+/* A kill -9 leaves every word stored, and the next open replays the log
+ * past durable_end (F-REC-5), in which one node may have several versions.
+ * Its head already names the newest: the replay must not store it back to
+ * an older one on the way, or a reader of the current generation gets that
+ * older version for the moment. */
+static void test_store_tail_replay_never_moves_a_head_back(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    sf_req q = {0};
+    for (uint64_t k = 0; k < 5; k++) { /* unsynced: all past durable_end */
+        char text[32];
+        snprintf(text, sizeof(text), "version %llu", (unsigned long long)k);
+        req_learn(&q, 1, 1.0f, text, NULL, 0);
+        req_learn(&q, 100 + k, 1.0f, "another", NULL, 0);
+        apply_commit_as(s, &q, 10 + k, false);
+    }
+    layout_roots r = sf_roots_of(&v);
+    int64_t n = find_node(&v, &r, 1);
+    assert_true(n >= 0);
+    const layout_node *e = sf_node_of(&v, (uint32_t)n);
+    uint64_t newest = e->head;
+    assert_true(((const layout_header *)v.map)->durable_end < rec_at(&v, newest)->prev);
+    coord_store_close(s, false); /* as a kill leaves it */
+
+    store_log log = {.f = sf_fault_io_make(), .cap = 1u << 16};
+    log.f.io.store64 = store_log_store64;
+    log.addr = malloc(log.cap * sizeof(*log.addr));
+    assert_non_null(log.addr);
+    s = sf_open(f->path, DIM, RESERVE, &log.f.io);
+    coord_store_stats st;
+    coord_store_stats_get(s, &st);
+    assert_false(st.rebuilt_at_open); /* the tail replay, not a rebuild */
+    uint64_t head_word = (uint64_t)((const uint8_t *)&e->head - v.map);
+    for (size_t k = 0; k < log.count; k++)
+        assert_true((uint64_t)((const uint8_t *)log.addr[k] - log.f.base) !=
+                    head_word);
+    assert_int_equal(e->head, newest);
+    assert_memory_equal(v.map + head_of(&v, 1)->content_off, "version 4", 9);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+    free(log.addr);
+}
+
 /* ---- syncs that overlap commits (the interval policy) ------------------ */
 
 /* F-HDR-7 for a sync that overlaps commits: the durable words name what
@@ -1300,6 +1345,7 @@ int main(void)
         STORE_TEST(test_store_new_nodes_written_whole),
         STORE_TEST(test_store_group_larger_than_the_kept_buffer),
         STORE_TEST(test_store_embedding_gap_is_zero),
+        STORE_TEST(test_store_tail_replay_never_moves_a_head_back),
         STORE_TEST(test_store_sync_ticket_names_its_generation),
         STORE_TEST(test_store_interval_sync_beside_commits),
     };
