@@ -10,6 +10,9 @@
  *   - Functions that can fail return int: 0 on success, a negative SUTRA_E*
  *     code, or a positive errno value passed through from the OS.
  *     sutra_strerror() describes both.
+ *   - A NULL where a function needs a pointer, or a handle, snapshot or
+ *     iterator it did not fill, is SUTRA_EINVAL, whether or not the
+ *     function's @return list names it.
  *   - Out-parameters are written only on success.
  *   - Handles are opaque; sutra_close(NULL) and the other close and free
  *     functions accept NULL and do nothing.
@@ -66,7 +69,9 @@ enum sutra_error {
     SUTRA_EPROTO = -4,       /* malformed message                          */
     SUTRA_ETOOBIG = -5,      /* message, content or batch over a limit     */
     SUTRA_EBUSY = -6,        /* the directory is locked by a coordinator   */
-    SUTRA_ECLOSED = -7,      /* the coordinator is not reachable / closing */
+    SUTRA_ECLOSED = -7,      /* the coordinator is stopping, or the client
+                                was closed; no coordinator listening is
+                                SUTRA_ETIMEDOUT (the dial retries)         */
     SUTRA_EFORKED = -8,      /* a client handle used after fork()          */
     SUTRA_EINVAL = -9,       /* invalid argument (NaN, bad range, NULL…)   */
     SUTRA_EDIM = -10,        /* embedding dimension differs from the file's */
@@ -75,8 +80,9 @@ enum sutra_error {
     SUTRA_EFULL = -13,       /* the file reached its maximum size          */
     SUTRA_EUNSUPPORTED = -14,/* operation not supported by this version    */
     SUTRA_ESUPERSEDED = -15, /* the file was replaced; reopen              */
-    SUTRA_EREADONLY = -16,   /* coordinator stopped accepting writes after
-                                an I/O error                               */
+    SUTRA_EREADONLY = -16,   /* the coordinator could not write (I/O
+                                error); after a failed sync it refuses
+                                writes until it re-verified the file       */
     SUTRA_ERETRY = -17,      /* the view changed underneath; retry         */
     SUTRA_ENOPATH = -18,     /* no path within the depth limit             */
     SUTRA_EPERM = -19,       /* this process may not write (allow-list)    */
@@ -139,9 +145,12 @@ typedef struct sutra_open_options {
  * @return 0; ENOENT if there is no storage.dat; SUTRA_ECORRUPT (bad magic,
  *         checksum, truncated file, no valid meta slot, a committed end
  *         past the file's reserve); SUTRA_EVERSION (format major this
- *         library does not know); SUTRA_EMAPFULL when the file is already
- *         larger than a mapping smaller than its reserve (opts->map_size,
- *         or an address-space limit); other errno values.
+ *         library does not know); SUTRA_ESUPERSEDED (the file was replaced
+ *         while it was opened: open again); SUTRA_EMAPFULL when the file is
+ *         already larger than a mapping smaller than its reserve
+ *         (opts->map_size, or an address-space limit); SUTRA_EINVAL
+ *         (opts->map_size below the file's fixed pages); other errno
+ *         values.
  * Thread rules: the handle may be used from any number of threads at once.
  */
 int sutra_open(const char *dir, const sutra_open_options *opts, sutra_db **out);
@@ -179,7 +188,8 @@ int sutra_snapshot(sutra_db *db, struct sutra_snapshot *out);
  * Take a snapshot as of an older generation (for as-of reads), by walking
  * back the chain of commit records from the newest one: O(generations back).
  * @return 0; SUTRA_ESTALE if `generation` is newer than the published one
- *         or not present in the file; SUTRA_ECORRUPT.
+ *         or not present in the file; SUTRA_ECORRUPT; SUTRA_ESUPERSEDED and
+ *         SUTRA_EMAPFULL as sutra_snapshot().
  */
 int sutra_snapshot_at(sutra_db *db, uint64_t generation,
                       struct sutra_snapshot *out);
@@ -194,7 +204,8 @@ uint32_t sutra_dim(const sutra_db *db);
  * Block until the published generation is >= `generation` (futex on the
  * generation word in the file; no NNG).
  * @param timeout_ms  < 0 waits forever, 0 polls.
- * @return 0; SUTRA_ETIMEDOUT; EINTR is retried internally.
+ * @return 0; SUTRA_ETIMEDOUT; EINTR is retried internally; another errno
+ *         from futex(2) should the kernel refuse the wait.
  * Thread rules: any thread.
  */
 int sutra_wait_generation(sutra_db *db, uint64_t generation, int timeout_ms);
@@ -472,9 +483,11 @@ typedef struct sutra_client_options {
  * touched only here and by writes, never by reads.  Connection is
  * asynchronous: it succeeds while the coordinator is down, and requests wait
  * (up to their deadline) for it to come up; reconnection is automatic.
- * @return 0; SUTRA_EINVAL (bad target); SUTRA_EFORKED (this process was
- *         forked from a parent that had already used NNG); NNG failures
- *         as SUTRA_ECLOSED.
+ * @return 0; SUTRA_EINVAL (bad target, or a negative timeout_ms or
+ *         resend_ms); SUTRA_EFORKED (this process was forked from a parent
+ *         that had already used NNG); ENOMEM; other NNG failures as
+ *         SUTRA_ECLOSED; an errno from getcwd(3) (a relative target) or
+ *         getrandom(2) (the client id).
  * Thread rules: the handle may be used from several threads at once.
  */
 int sutra_client_connect(const char *target, const sutra_client_options *opts,
@@ -532,7 +545,8 @@ enum sutra_sync { SUTRA_SYNC_DEFAULT = 0, SUTRA_SYNC_COMMIT = 1,
 int sutra_batch_set_sync(sutra_batch *batch, enum sutra_sync sync);
 
 /** Append ops (the input is copied).  @return 0, SUTRA_EINVAL (non-finite
- * value, bad flags), SUTRA_ETOOBIG (content over 1 GiB, the format's limit;
+ * value, bad flags), SUTRA_EDIM (dim above 65,536, the format's limit; the
+ * file's own dimension is checked at commit), SUTRA_ETOOBIG (content over 1 GiB, the format's limit;
  * the coordinator's --max-content is usually lower and is checked at
  * commit) or ENOMEM. */
 int sutra_batch_learn_concept(sutra_batch *batch, const sutra_concept_input *in);
@@ -562,10 +576,14 @@ int sutra_batch_flush(sutra_batch *batch);
  * does not need it.
  * @return 0 and *result; the coordinator's error (SUTRA_EDIM, SUTRA_EINVAL,
  *         SUTRA_ETOOBIG, SUTRA_ENOTFOUND, SUTRA_EPROTO, SUTRA_EFULL,
- *         SUTRA_EREADONLY…, message via sutra_client_last_error());
- *         SUTRA_ETIMEDOUT (the deadline counts any wait for a place among
- *         the client's 512 open requests, see sutra_batch_submit);
- *         SUTRA_ECLOSED; SUTRA_EFORKED.
+ *         SUTRA_EREADONLY, SUTRA_EPERM, SUTRA_ECORRUPT…, message via
+ *         sutra_client_last_error()); SUTRA_ETIMEDOUT (no reply by the
+ *         deadline, which also counts any wait for a place among the
+ *         client's 512 open requests, see sutra_batch_submit, and the time
+ *         no coordinator was listening); SUTRA_ECLOSED (the client was
+ *         closed, or the coordinator is stopping); SUTRA_EFORKED;
+ *         SUTRA_EPROTO or SUTRA_EVERSION (a reply that is not protocol 1);
+ *         ENOMEM.
  * Thread rules: any thread; the batch is only read.
  */
 int sutra_batch_commit(sutra_client *client, const sutra_batch *batch,
@@ -589,8 +607,10 @@ int sutra_forget_association(sutra_client *client, const sutra_id *source,
  *         is full). */
 int sutra_flush(sutra_client *client, sutra_write_result *result);
 /** Round trip without touching storage (open to every connected process,
- * allow-list or not).  @return 0; SUTRA_ETIMEDOUT; SUTRA_ECLOSED (no
- * coordinator, or it is stopping); SUTRA_EFORKED; SUTRA_EPROTO. */
+ * allow-list or not).  @return 0; SUTRA_ETIMEDOUT (also when no
+ * coordinator is listening: the dial retries until the deadline);
+ * SUTRA_ECLOSED (the client was closed, or the coordinator is stopping);
+ * SUTRA_EFORKED; SUTRA_EPROTO. */
 int sutra_ping(sutra_client *client);
 
 /** The coordinator's view of itself (the wire stats body). */
