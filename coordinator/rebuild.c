@@ -415,6 +415,23 @@ static bool head_is_later(const coord_store *s, const layout_node *e,
            memcmp(h->id, c->id, 16) == 0 && layout_rec_verify(&h->rec);
 }
 
+/* The same for a list's newest-block word (F-ADJ-4): left alone when it
+ * already names a later, sound block of the same list. */
+static bool block_is_later(const coord_store *s, const uint64_t *word,
+                           uint64_t off, const layout_region *r)
+{
+    uint64_t newest = __atomic_load_n(word, __ATOMIC_RELAXED);
+    uint64_t end = s->roots.committed_end;
+    if (newest <= off || newest >= end || newest % LAYOUT_REGION_ALIGN != 0 ||
+        end - newest < sizeof(layout_region))
+        return false;
+    const layout_region *b = (const layout_region *)(s->map + newest);
+    return b->rec.type == LAYOUT_REC_ADJ_BLOCK &&
+           (b->rec.flags & LAYOUT_REC_F_REGION) && b->arg0 == r->arg0 &&
+           layout_rec_size(&b->rec) <= end - newest &&
+           layout_rec_verify(&b->rec);
+}
+
 static int replay_concept(replay *rp, uint64_t off, const layout_concept *c)
 {
     coord_store *s = rp->s;
@@ -447,9 +464,11 @@ static void replay_record(void *ctx, uint64_t off, const layout_rec *rec)
         const layout_region *r = (const layout_region *)rec;
         uint32_t n = (uint32_t)r->arg0, dir = (uint32_t)(r->arg0 >> 32);
         layout_node *e = n < s->roots.node_count ? coord_node_entry(s, n) : NULL;
-        if (e && dir <= LAYOUT_ADJ_IN)
-            rc = store_if_different(s, dir == LAYOUT_ADJ_OUT ? &e->out_adj
-                                                             : &e->in_adj, off);
+        uint64_t *word = !e || dir > LAYOUT_ADJ_IN ? NULL
+                         : dir == LAYOUT_ADJ_OUT   ? &e->out_adj
+                                                   : &e->in_adj;
+        if (word && !block_is_later(s, word, off, r))
+            rc = store_if_different(s, word, off);
     }
     if (rc)
         rp->bad_off = off;
