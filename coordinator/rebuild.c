@@ -62,6 +62,7 @@ typedef struct scan {
     uint64_t group_first, group_last; /* data seqs of the open group         */
     uint64_t versions, tombstones;    /* records since data_start            */
     uint64_t expect_gen, prev_commit;
+    bool chain_known;       /* prev_commit is the last commit before here    */
     uint64_t hash_off, hash_slots;    /* newest hash table region seen       */
     uint64_t chunk_off[LAYOUT_NODE_CHUNKS];
     /* the last valid commit */
@@ -177,8 +178,8 @@ static bool commit_ok(scan *sc, const coord_store *s, uint64_t off,
         c->rec.seq != r->last_seq)
         return stop(sc, off, "F-COM-1: commit record inconsistent", false);
     if ((sc->expect_gen && r->generation != sc->expect_gen) ||
-        (sc->from_start ? c->prev_commit != sc->prev_commit
-                        : c->prev_commit >= off))
+        (sc->from_start || sc->chain_known ? c->prev_commit != sc->prev_commit
+                                           : c->prev_commit >= off))
         return stop(sc, off, "F-COM-2: commit chain broken", false);
     bool has_data = sc->group_first != 0;
     if (has_data ? (c->first_seq != sc->group_first ||
@@ -204,6 +205,7 @@ static bool commit_ok(scan *sc, const coord_store *s, uint64_t off,
     memcpy(sc->good_chunk, sc->chunk_off, sizeof(sc->chunk_off));
     sc->expect_gen = r->generation + 1;
     sc->prev_commit = off;
+    sc->chain_known = true;
     sc->last_seq = r->last_seq;
     sc->seq_known = true;
     sc->group_first = sc->group_last = 0;
@@ -523,6 +525,30 @@ int coord_verify_tail(coord_store *s, coord_error *err)
     return rc;
 }
 
+/* A tail scan that starts at the durable end continues the commit that
+ * ends there, when durable_commit names it (F-HDR-8; after a power cut the
+ * two words may disagree, and then nothing is assumed): the tail's first
+ * commit must then link to it with the next generation, and its first
+ * record carry the next seq (F-COM-2, F-LOG-5). */
+static void continue_durable_commit(const coord_store *s, uint64_t from,
+                                    scan *sc)
+{
+    uint64_t off = __atomic_load_n(&s->hdr->durable_commit, __ATOMIC_ACQUIRE);
+    if (off < LAYOUT_DATA_START || off >= from ||
+        off % LAYOUT_RECORD_ALIGN != 0 || from - off < sizeof(layout_commit))
+        return;
+    const layout_commit *c = (const layout_commit *)(s->map + off);
+    if (c->rec.type != LAYOUT_REC_COMMIT || c->rec.length > from - off ||
+        !layout_rec_verify(&c->rec) || c->roots.last_commit != off ||
+        c->roots.committed_end != from)
+        return;
+    sc->expect_gen = c->roots.generation + 1;
+    sc->prev_commit = off;
+    sc->chain_known = true;
+    sc->last_seq = c->roots.last_seq;
+    sc->seq_known = true;
+}
+
 static int verify_range(coord_store *s, uint64_t from, replay *rp,
                         coord_error *err)
 {
@@ -533,6 +559,7 @@ static int verify_range(coord_store *s, uint64_t from, replay *rp,
     } else {
         memset(&sc, 0, sizeof(sc));
         sc.limit = end;
+        continue_durable_commit(s, from, &sc);
         scan_log(s, from, &sc, replay_record, rp);
     }
     if (sc.bad_why)
@@ -728,10 +755,10 @@ static int rebuild_words(coord_store *s, const scan *sc, rebuild *rb,
     int rc = write_nodes(s, sc, rb);
     if (!rc)
         rc = write_hash(s, rb);
+    if (!rc) /* F-META-2: the slot first, then the generation it holds */
+        rc = coord_write_meta(s);
     if (!rc)
         rc = s->io->store64(s->io, &s->hdr->generation, s->roots.generation);
-    if (!rc)
-        rc = coord_write_meta(s);
     if (rc)
         return coord_fail(err, rc, "F-REC-6: cannot rewrite the index words: %s",
                           strerror(rc));

@@ -1182,6 +1182,61 @@ static void test_store_tail_replay_never_moves_a_head_back(void **state)
     free(log.addr);
 }
 
+/* F-REC-5 checks the tail's commit chain from its first commit on: a
+ * commit record that checks (F-LOG-6) but links to another commit than the
+ * one before it (F-COM-2) is not a generation to keep.  In one file the
+ * tail's first commit is spoiled (it must continue durable_commit, F-HDR-8),
+ * in another a later one; each open falls back (F-REC-8, F-REC-6) and
+ * recovers the generation before the spoiled one. */
+static void test_store_tail_commit_chain_checked(void **state)
+{
+    sf_dir *f = *state;
+    for (int later = 0; later < 2; later++) {
+        unlink(f->path);
+        coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+        sf_view v = sf_view_open(f->path, RESERVE);
+        uint64_t commit_of[8] = {0};
+        for (uint64_t g = 1; g <= 7; g++) {
+            sf_req q = {0};
+            req_learn(&q, g, 1.0f, "chained", NULL, 0);
+            apply_commit_as(s, &q, g, g <= 3); /* the tail: unsynced ones */
+            commit_of[g] = sf_roots_of(&v).last_commit;
+        }
+        uint64_t durable = ((const layout_header *)v.map)->durable_end;
+        uint64_t first = 1;
+        while (commit_of[first] < durable)
+            first++;
+        assert_true(first >= 2 && first <= 4);
+        uint64_t spoiled = first + (later ? 2 : 0);
+        coord_store_close(s, false); /* unclean: the tail is checked */
+
+        const layout_commit *c =
+            (const layout_commit *)(v.map + commit_of[spoiled]);
+        uint32_t len = c->rec.length;
+        layout_commit *copy = malloc(len);
+        memcpy(copy, c, len);
+        copy->prev_commit = commit_of[spoiled - 2]; /* earlier, but not its own */
+        layout_rec_seal(&copy->rec);
+        int fd = open(f->path, O_RDWR);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, copy, len, (off_t)commit_of[spoiled]),
+                         (ssize_t)len);
+        close(fd);
+        free(copy);
+
+        s = sf_open(f->path, DIM, RESERVE, NULL);
+        layout_roots r = sf_roots_of(&v);
+        if (r.generation != spoiled - 1)
+            print_error("spoiled generation %llu, recovered %llu\n",
+                        (unsigned long long)spoiled,
+                        (unsigned long long)r.generation);
+        assert_int_equal(r.generation, spoiled - 1);
+        assert_int_equal(r.concept_count, spoiled - 1);
+        coord_store_close(s, true);
+        sf_view_close(&v);
+    }
+}
+
 /* ---- syncs that overlap commits (the interval policy) ------------------ */
 
 /* F-HDR-7 for a sync that overlaps commits: the durable words name what
@@ -1365,6 +1420,7 @@ int main(void)
         STORE_TEST(test_store_group_larger_than_the_kept_buffer),
         STORE_TEST(test_store_embedding_gap_is_zero),
         STORE_TEST(test_store_tail_replay_never_moves_a_head_back),
+        STORE_TEST(test_store_tail_commit_chain_checked),
         STORE_TEST(test_store_sync_ticket_names_its_generation),
         STORE_TEST(test_store_interval_sync_beside_commits),
     };
