@@ -59,6 +59,24 @@ bool reader_range_readable(const sutra_db *db, uint64_t off, uint64_t len)
     return end <= reader_refresh_size(db);
 }
 
+bool reader_beyond_mapping(const sutra_db *db, uint64_t off, uint64_t len)
+{
+    bool past_map = off > db->map_size || len > db->map_size - off;
+    bool in_reserve = off <= db->map_reserve && len <= db->map_reserve - off;
+    return past_map && in_reserve;
+}
+
+bool reader_record_beyond_mapping(const sutra_db *db, uint64_t off,
+                                  uint64_t head_len)
+{
+    if (reader_beyond_mapping(db, off, head_len))
+        return true;
+    if (!reader_range_readable(db, off, head_len))
+        return false; /* past the file as this handle knows it: moving */
+    const layout_rec *rec = (const layout_rec *)(db->map + off);
+    return reader_beyond_mapping(db, off, layout_rec_size(rec));
+}
+
 /* ---- snapshots -------------------------------------------------------- */
 
 /* Copy a meta slot with relaxed word loads: the writer may be rewriting it

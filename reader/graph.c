@@ -86,7 +86,10 @@ static int reader_adj_skip_newer(const reader_view *v, uint32_t node,
     while (cur != 0 && cur >= v->committed_end) {
         const layout_region *reg = reader_adj_block(v, cur, node, dir, false);
         if (!reg)
-            return SUTRA_ERETRY;
+            return reader_record_beyond_mapping(v->db, cur,
+                                                LAYOUT_ADJ_ENTRIES_OFFSET)
+                       ? SUTRA_EMAPFULL
+                       : SUTRA_ERETRY;
         cur = reg->arg2; /* strictly smaller: checked */
     }
     *off = cur;
@@ -104,7 +107,7 @@ int reader_adj_open(const reader_view *v, const layout_node *entry,
         int rc = reader_adj_skip_newer(v, node, dir, &off);
         if (rc == SUTRA_ERETRY)
             continue;
-        return reader_adj_enter(v, c, off);
+        return rc ? rc : reader_adj_enter(v, c, off);
     }
     return SUTRA_ECORRUPT;
 }

@@ -69,7 +69,8 @@ int sutra_snapshot_at(sutra_db *db, uint64_t generation,
     /* Everything on the chain lies below the newest committed_end, so the
      * snapshot's range check covers every record we read. */
     if (!reader_range_readable(db, 0, now.committed_end))
-        return SUTRA_ECORRUPT;
+        return reader_beyond_mapping(db, 0, now.committed_end) ? SUTRA_EMAPFULL
+                                                               : SUTRA_ECORRUPT;
     uint64_t off = now.last_commit, limit = now.committed_end;
     uint64_t expect = now.generation; /* the first record is now's own */
     while (off != 0) {

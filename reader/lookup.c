@@ -110,8 +110,13 @@ static int reader_walk_versions(const reader_view *v, const layout_node *entry,
     while (off != 0) {
         const layout_concept *c = reader_version_at(v, off, node, id);
         bool inside = off < v->committed_end;
-        if (!c)
-            return inside ? SUTRA_ECORRUPT : SUTRA_ERETRY;
+        if (!c && inside)
+            return SUTRA_ECORRUPT;
+        if (!c) /* newer than the snapshot: its prev link is needed */
+            return reader_record_beyond_mapping(v->db, off,
+                                                sizeof(layout_concept))
+                       ? SUTRA_EMAPFULL
+                       : SUTRA_ERETRY;
         if (inside && c->rec.seq <= v->last_seq) {
             if (!reader_payload_valid(v, c) ||
                 off + c->rec.length > v->committed_end)

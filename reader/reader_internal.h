@@ -75,6 +75,17 @@ static inline uint64_t reader_load_word(const uint64_t *word)
  * newer than its snapshot. */
 bool reader_range_readable(const sutra_db *db, uint64_t off, uint64_t len);
 
+/* Whether [off, off + len) lies past this handle's mapping (not merely past
+ * the file size it knows) but inside the file's reserve, where the file may
+ * grow: the read needs a bigger mapping, SUTRA_EMAPFULL, and retrying
+ * cannot help.  Past the reserve nothing valid lies: that is damage. */
+bool reader_beyond_mapping(const sutra_db *db, uint64_t off, uint64_t len);
+
+/* The same for the record at `off`, whose first `head_len` bytes hold its
+ * header: false while the header itself lies past the file size. */
+bool reader_record_beyond_mapping(const sutra_db *db, uint64_t off,
+                                  uint64_t head_len);
+
 /* Validate a roots copy (from a meta slot or a commit record) and fill a
  * snapshot from it.  Returns 0 or SUTRA_ECORRUPT.  Any thread. */
 int reader_snapshot_from_roots(const sutra_db *db, const layout_roots *roots,

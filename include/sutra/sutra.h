@@ -232,7 +232,9 @@ typedef struct sutra_concept {
  * call, no allocation.
  * @return 0 and *out; SUTRA_ENOTFOUND (never learned, or forgotten, as of
  *         the snapshot); SUTRA_ECORRUPT (a record failed validation; the
- *         file is damaged); SUTRA_ERETRY is handled internally.
+ *         file is damaged); SUTRA_EMAPFULL (a newer version lies past a
+ *         mapping opened smaller than the file grew, whose link back it
+ *         needs: reopen); SUTRA_ERETRY is handled internally.
  * Thread rules: any thread, concurrently with the writer.
  */
 int sutra_get(const struct sutra_snapshot *snap, const sutra_id *id,
@@ -240,7 +242,7 @@ int sutra_get(const struct sutra_snapshot *snap, const sutra_id *id,
 
 /** Like sutra_get() without filling a view: *found = whether `id` is live
  * at the snapshot.  @return 0 and *found; SUTRA_EINVAL (a NULL argument);
- * SUTRA_ECORRUPT. */
+ * SUTRA_ECORRUPT; SUTRA_EMAPFULL as sutra_get(). */
 int sutra_contains(const struct sutra_snapshot *snap, const sutra_id *id,
                    bool *found);
 
@@ -386,7 +388,9 @@ typedef struct sutra_neighbor_iter {
  * Start iterating the associations of `id` visible at the snapshot,
  * newest first, optionally only those of one type.
  * @return 0; SUTRA_ENOTFOUND if `id` is not live at the snapshot;
- *         SUTRA_EINVAL (bad direction); SUTRA_ECORRUPT.
+ *         SUTRA_EINVAL (bad direction); SUTRA_ECORRUPT; SUTRA_EMAPFULL (a
+ *         newer block of the list lies past a mapping opened smaller than
+ *         the file grew: reopen).
  * Thread rules: any thread; lock-free; no allocation, no system call.
  */
 int sutra_neighbors_begin(const struct sutra_snapshot *snap, const sutra_id *id,
@@ -439,7 +443,8 @@ void sutra_traversal_free(sutra_traversal *t);
  *                  SUTRA_ETOOBIG says path_cap was too small.
  * @return 0; SUTRA_ENOTFOUND (an endpoint is not live at the snapshot);
  *         SUTRA_ENOPATH (no path within max_depth); SUTRA_ETOOBIG;
- *         ENOMEM (growing the traversal state); SUTRA_ECORRUPT.
+ *         ENOMEM (growing the traversal state); SUTRA_ECORRUPT;
+ *         SUTRA_EMAPFULL as sutra_neighbors_begin().
  * Thread rules: any thread, with its own traversal.
  */
 int sutra_find_path(sutra_traversal *t, const struct sutra_snapshot *snap,

@@ -472,6 +472,77 @@ static void test_reader_snapshot_isolation(void **state)
     sutra_close(db);
 }
 
+/* A handle mapped smaller than the file grew to: a lookup or a list in a
+ * held snapshot whose newest record lies past the mapping cannot follow
+ * that record's link back, so the answer is SUTRA_EMAPFULL (reopen, as a
+ * new snapshot says), never SUTRA_ECORRUPT, which means damage. */
+static void test_reader_newer_records_past_a_small_mapping(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a"), b = id_of("b");
+    learn(f, &b, "b", NULL, 1.0f);
+    learn(f, &a, "held", NULL, 1.0f);
+    request *r = malloc(sizeof(*r));
+    request_init(r);
+    r->len += wire_encode_association(request_tail(r), WIRE_OP_LEARN_ASSOCIATION,
+                                      a.bytes, b.bytes, 1, 0.5f);
+    r->ops++;
+    request_commit(f, r);
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    sutra_open_options small = {.map_size = (uint64_t)st.st_size};
+    sutra_db *db = NULL;
+    assert_int_equal(sutra_open(f->dir, &small, &db), 0);
+    struct sutra_snapshot held;
+    assert_int_equal(sutra_snapshot(db, &held), 0);
+
+    /* filler until the log passes the mapping, then newer records of a */
+    static char filler[60000];
+    memset(filler, 'f', sizeof(filler) - 1);
+    for (uint64_t k = 0; ; k++) {
+        char name[32];
+        snprintf(name, sizeof(name), "filler %llu", (unsigned long long)k);
+        sutra_id id = id_of(name);
+        learn(f, &id, filler, NULL, 1.0f);
+        coord_store_stats cs;
+        coord_store_stats_get(f->store, &cs);
+        if (cs.committed_end > small.map_size)
+            break;
+    }
+    learn(f, &a, "newer, past the mapping", NULL, 2.0f);
+    request_init(r);
+    for (uint32_t t = 2; t < 40; t++) { /* a new block for a's out-list */
+        r->len += wire_encode_association(request_tail(r),
+                                          WIRE_OP_LEARN_ASSOCIATION, a.bytes,
+                                          b.bytes, t, 0.5f);
+        r->ops++;
+    }
+    request_commit(f, r);
+    free(r);
+
+    sutra_concept c;
+    bool found;
+    sutra_neighbor nb[4];
+    size_t total = 0;
+    struct sutra_snapshot now;
+    assert_int_equal(sutra_get(&held, &a, &c), SUTRA_EMAPFULL);
+    assert_int_equal(sutra_contains(&held, &a, &found), SUTRA_EMAPFULL);
+    assert_int_equal(sutra_neighbors(&held, &a, SUTRA_OUT, SUTRA_ANY_TYPE, nb,
+                                     4, &total),
+                     SUTRA_EMAPFULL);
+    assert_int_equal(sutra_get(&held, &b, &c), 0); /* b has nothing newer */
+    assert_int_equal(sutra_snapshot(db, &now), SUTRA_EMAPFULL);
+    assert_int_equal(sutra_snapshot_at(db, held.generation, &now),
+                     SUTRA_EMAPFULL);
+    sutra_close(db);
+
+    db = open_dir(f->dir); /* a full mapping answers */
+    assert_int_equal(sutra_snapshot(db, &now), 0);
+    assert_int_equal(sutra_get(&now, &a, &c), 0);
+    assert_true(c.strength == 2.0f);
+    sutra_close(db);
+}
+
 static void test_reader_snapshot_at(void **state)
 {
     fixture *f = *state;
@@ -758,6 +829,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reader_open_errors, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_get_is_byte_exact, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_newer_records_past_a_small_mapping, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_many_concepts_across_growth, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_isolation, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at, fixture_setup, fixture_teardown),
