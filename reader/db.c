@@ -117,13 +117,14 @@ int reader_read_current(const sutra_db *db, layout_roots *roots,
 }
 
 /* F-HASH-1: the id->node table of a snapshot is a region record of type
- * HASH_TABLE whose slots lie inside the snapshot's committed bytes. */
+ * HASH_TABLE whose slots lie inside the snapshot's committed bytes.  Every
+ * generation has one, generation 0 included (F-META-5). */
 static bool reader_hash_valid(const sutra_db *db, const layout_roots *r)
 {
     if (r->hash_root == 0)
-        return r->node_count == 0 && r->hash_slots == 0;
+        return false;
     uint64_t slots = r->hash_slots;
-    if (slots == 0 || (slots & (slots - 1)) != 0 ||
+    if (slots < LAYOUT_HASH_MIN_SLOTS || (slots & (slots - 1)) != 0 ||
         slots > r->committed_end / sizeof(uint64_t))
         return false;
     if (r->hash_root % LAYOUT_REGION_ALIGN != 0 ||

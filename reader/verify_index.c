@@ -88,7 +88,7 @@ static bool verify_all_hashed(verify_ctx *v)
 bool verify_hash(verify_ctx *v)
 {
     if (v->hash_root == 0)
-        return true; /* only with node_count 0, which the snapshot checked */
+        return true; /* the snapshot refused it (F-HASH-1); never reached */
     const uint64_t *slots =
         (const uint64_t *)(v->map + v->hash_root + LAYOUT_REGION_BODY);
     uint64_t count = v->hash_slots, mask = count - 1, start = count;
