@@ -47,9 +47,6 @@
 
 #include "sutra/sutra.h"
 
-#define MAX_PAD_WORDS 7u /* the widest alignment gap: 56 bytes before a
-                            64-aligned region */
-
 /* What a scan established. */
 typedef struct scan {
     /* inputs */
@@ -241,8 +238,8 @@ static void scan_log(const coord_store *s, uint64_t from, scan *sc,
         uint64_t word;
         memcpy(&word, s->map + off, sizeof(word));
         if (word == 0) { /* F-LOG-4: padding, or the end of the log */
-            if (++zeros > MAX_PAD_WORDS) {
-                sc->bad_off = off - MAX_PAD_WORDS * sizeof(word);
+            if (++zeros > LAYOUT_MAX_PAD_WORDS) {
+                sc->bad_off = off - LAYOUT_MAX_PAD_WORDS * sizeof(word);
                 return;
             }
             off += sizeof(word);
@@ -341,7 +338,7 @@ int coord_seal_log_end(coord_store *s)
      * where they read zero already: after a failed sync the page holding
      * them may be clean in memory but not on disk. */
     uint64_t end = s->roots.committed_end;
-    for (uint32_t i = 0; i <= MAX_PAD_WORDS; i++) {
+    for (uint32_t i = 0; i <= LAYOUT_MAX_PAD_WORDS; i++) {
         uint64_t off = end + i * sizeof(uint64_t);
         if (off + sizeof(uint64_t) > s->file_size)
             break;

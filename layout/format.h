@@ -37,6 +37,9 @@
 #define LAYOUT_DATA_START 12288u    /* first record (F-LOG-1)          */
 #define LAYOUT_RECORD_ALIGN 8u      /* F-LOG-2                         */
 #define LAYOUT_REGION_ALIGN 64u     /* regions and embeddings (F-LOG-3) */
+/* F-LOG-4: the widest gap between records, in zero words (56 bytes before
+ * a 64-aligned region); one more zero word ends the log. */
+#define LAYOUT_MAX_PAD_WORDS 7u
 #define LAYOUT_DEFAULT_MAP_RESERVE (1ull << 40) /* 1 TiB of address space */
 #define LAYOUT_MAX_DIM 65536u       /* largest embedding dimension      */
 #define LAYOUT_MAX_CONTENT (1u << 30) /* hard cap; coordinators set lower */

@@ -701,7 +701,7 @@ static bool verify_log(verify_ctx *v)
 {
     verify_scan s = {0};
     uint64_t off = LAYOUT_DATA_START, total = v->end - LAYOUT_DATA_START;
-    uint64_t next_report = 0;
+    uint64_t next_report = 0, zeros = 0;
     while (off < v->end) {
         if (off - LAYOUT_DATA_START >= next_report) {
             verify_progress(v, SUTRA_VERIFY_LOG, off - LAYOUT_DATA_START, total);
@@ -710,9 +710,16 @@ static bool verify_log(verify_ctx *v)
         /* F-LOG-4: a zero word where a header is expected is padding.  The
          * committed end is 8-aligned, so a whole word is always there. */
         if (*(const uint64_t *)(v->map + off) == 0) {
+            zeros++;
             off += LAYOUT_RECORD_ALIGN;
             continue;
         }
+        /* More would end the log for a recovery scan (F-REC-6). */
+        VERIFY_REQUIRE(v, zeros <= LAYOUT_MAX_PAD_WORDS,
+                       off - zeros * LAYOUT_RECORD_ALIGN, "F-LOG-4",
+                       "%llu zero words between records, at most %u allowed",
+                       (unsigned long long)zeros, LAYOUT_MAX_PAD_WORDS);
+        zeros = 0;
         const layout_rec *rec = (const layout_rec *)(v->map + off);
         uint64_t size = v->end - off >= sizeof(layout_rec)
                             ? verify_rec_header(v, off, rec) : 0;

@@ -622,6 +622,22 @@ static void test_verify_bad_record_length(void **state)
     expect_first(f, off, "F-LOG-5");
 }
 
+/* F-LOG-4: a writer pads at most seven words; a longer zero run inside
+ * the committed log is where a recovery scan would end it. */
+static void test_verify_long_zero_run(void **state)
+{
+    sf_dir *f = *state;
+    build_standard(f);
+    raw r = raw_open(f);
+    uint64_t off = raw_find(&r, LAYOUT_REC_CONCEPT, 3);
+    uint64_t size = layout_rec_size((const layout_rec *)(r.map + off));
+    assert_true(size > 8 * LAYOUT_MAX_PAD_WORDS);
+    assert_int_not_equal(*(const uint64_t *)(r.map + off - 8), 0);
+    memset(r.map + off, 0, layout_align_up(size, 8));
+    raw_close(&r);
+    expect_first(f, off, "F-LOG-4");
+}
+
 static void test_verify_broken_prev_link(void **state)
 {
     sf_dir *f = *state;
@@ -864,6 +880,7 @@ int main(void)
         T(test_verify_adjacency_foreign_block),
         T(test_verify_flipped_content_byte),
         T(test_verify_bad_record_length),
+        T(test_verify_long_zero_run),
         T(test_verify_broken_prev_link),
         T(test_verify_overlapping_versions),
     T(test_verify_hash_slot_names_wrong_node),
