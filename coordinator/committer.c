@@ -489,7 +489,10 @@ static void group_commit(coord_committer *c, group *g)
     coord_dedup_commit(c->dedup, info.generation);
     if (info.synced)
         c->last_sync_ns = now_ns();
-    /* a flush-only group commits nothing; it still owes durability */
+    /* A flush-only request has a commit entry like any other (F-COM-3),
+     * so a group of them commits a generation of its own, made durable
+     * above when `sync` asked.  Only a group with nothing staged skips
+     * the commit; it still owes durability. */
     if (sync && !info.durable && !coord_store_synced(c->store) &&
         (rc = sync_published(c, &err)) != 0) {
         group_fail(c, g, rc, err.message);
