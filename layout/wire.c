@@ -346,7 +346,9 @@ int wire_request_decode(const void *buf, size_t len, const wire_limits *lim,
     } else if ((uintptr_t)buf % sizeof(float) != 0) {
         /* Not the sender's fault: embedding views need 4-byte alignment, so
          * a caller holding an odd buffer must copy it first. */
-        e = OP_FAIL(SUTRA_EINVAL, "P-REQ-1: message buffer not 4-byte aligned in memory");
+        e = OP_FAIL(SUTRA_EINVAL,
+                    "wire_request_decode: message buffer not 4-byte aligned "
+                    "in memory");
     } else {
         memcpy(&h, msg, sizeof(h));
         e = check_header(&h, len, lim);

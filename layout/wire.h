@@ -216,13 +216,20 @@ typedef struct wire_request {
 } wire_request;
 
 /*
- * Validate a whole request message and describe it (P-REQ-*, P-OP-*).
- * `buf` must be 4-byte aligned (NNG 1.5 bodies are 4 mod 8, so no more is
- * assumed; SUTRA_EINVAL otherwise).  On success returns
- * 0 and fills *out (which borrows buf).  On failure returns SUTRA_EPROTO,
- * SUTRA_EVERSION, SUTRA_ETOOBIG, SUTRA_EDIM, SUTRA_EINVAL or
- * SUTRA_EUNSUPPORTED, sets *failed_op (WIRE_NO_FAILED_OP for header errors)
- * and *why to a static message naming the rule; *out is untouched.
+ * Validate a whole request message and describe it (P-REQ-*, P-OP-*), in
+ * the order docs/protocol.md §4.2 gives.  On success returns 0 and fills
+ * *out (which borrows buf).  When the message breaks a rule, returns that
+ * rule's status (SUTRA_EPROTO, SUTRA_EVERSION, SUTRA_ETOOBIG, SUTRA_EDIM
+ * or SUTRA_EINVAL), sets *failed_op (WIRE_NO_FAILED_OP for header errors)
+ * and *why to a static message that starts with the rule's id; *out is
+ * untouched.
+ *
+ * `buf` must be 4-byte aligned: embedding views are float pointers into
+ * it, and NNG 1.5 bodies are only 4 mod 8.  A message of at least 32 bytes
+ * at another address is the caller's error, not the sender's: it is
+ * refused before any byte is checked, with SUTRA_EINVAL, WIRE_NO_FAILED_OP
+ * and a *why naming no rule.  Copy such a message to an aligned buffer
+ * first (the server does); never send this result to the client.
  */
 int wire_request_decode(const void *buf, size_t len, const wire_limits *lim,
                         wire_request *out, uint32_t *failed_op,
