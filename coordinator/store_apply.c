@@ -343,7 +343,8 @@ static uint64_t learn_worst_bytes(const wire_op *op)
 static int check_learn(const coord_store *s, const wire_op *op, coord_error *err)
 {
     if (op->flags & ~(uint16_t)(WIRE_LEARN_KEEP_CONTENT | WIRE_LEARN_KEEP_EMBEDDING))
-        return coord_fail(err, SUTRA_EINVAL, "P-OP-2: unknown learn flags");
+        return coord_fail(err, SUTRA_EPROTO,
+                          "P-OP-2: unknown learn_concept flag bits");
     if ((op->flags & WIRE_LEARN_KEEP_CONTENT) && op->content_len)
         return coord_fail(err, SUTRA_EINVAL,
                           "P-OP-2: KEEP_CONTENT with content bytes");
@@ -351,13 +352,15 @@ static int check_learn(const coord_store *s, const wire_op *op, coord_error *err
         return coord_fail(err, SUTRA_EINVAL,
                           "P-OP-2: KEEP_EMBEDDING with an embedding");
     if (op->content_len > LAYOUT_MAX_CONTENT)
-        return coord_fail(err, SUTRA_ETOOBIG, "content over the format limit");
+        return coord_fail(err, SUTRA_ETOOBIG,
+                          "P-OP-2: content longer than the format allows");
     if (op->dim && (op->dim != s->dim || !op->embedding))
         return coord_fail(err, SUTRA_EDIM,
-                          "embedding dimension %u, the file's is %u", op->dim,
-                          s->dim);
+                          "P-OP-3: embedding dimension %u, the file's is %u",
+                          op->dim, s->dim);
     if (op->content_len && !op->content)
-        return coord_fail(err, SUTRA_EINVAL, "content missing");
+        return coord_fail(err, SUTRA_EINVAL,
+                          "P-OP-2: content_len without content bytes");
     return 0;
 }
 
@@ -382,9 +385,11 @@ static int check_endpoint(coord_store *s, request_check *rc, seen_id *seen,
 static int check_assoc(coord_store *s, request_check *rc, const wire_op *op,
                        uint32_t index, coord_error *err)
 {
-    if (!op->id || !op->target)
-        return coord_fail(err, SUTRA_EINVAL, "association without ids");
     bool learn = op->opcode == WIRE_OP_LEARN_ASSOCIATION;
+    if (!op->id || !op->target)
+        return coord_fail(err, SUTRA_EINVAL,
+                          learn ? "P-OP-9: association without ids"
+                                : "P-OP-10: association without ids");
     if (learn && !(op->confidence >= 0.0f && op->confidence <= 1.0f))
         return coord_fail(err, SUTRA_EINVAL,
                           "P-OP-9: confidence is not a finite value in [0, 1]");
@@ -424,7 +429,7 @@ static int check_forget(coord_store *s, request_check *rc, seen_id *seen,
 {
     if (!seen->live)
         return coord_fail(err, SUTRA_ENOTFOUND,
-                          "forget of a concept that is not live");
+                          "P-OP-5: forget of a concept that is not live");
     int status = seen_lists(s, seen, err);
     if (status)
         return status;
@@ -452,10 +457,13 @@ static int check_op(coord_store *s, request_check *rc, const wire_op *op,
         return check_assoc(s, rc, op, index, err);
     if (op->opcode != WIRE_OP_LEARN_CONCEPT &&
         op->opcode != WIRE_OP_FORGET_CONCEPT)
-        return coord_fail(err, SUTRA_EINVAL, "op %u cannot be applied",
-                          op->opcode);
+        return coord_fail(err, SUTRA_EINVAL,
+                          "P-OP-1: opcode %u is not a data op", op->opcode);
     if (!op->id)
-        return coord_fail(err, SUTRA_EINVAL, "op without an id");
+        return coord_fail(err, SUTRA_EINVAL,
+                          op->opcode == WIRE_OP_FORGET_CONCEPT
+                              ? "P-OP-5: forget_concept without an id"
+                              : "P-OP-2: learn_concept without an id");
     seen_id *seen;
     int status = seen_get(s, rc, op->id, &seen, err);
     if (status)
@@ -485,7 +493,7 @@ static int check_endpoints_live(const request_check *rc, uint32_t *failed_op,
             continue;
         *failed_op = l->index;
         return coord_fail(err, SUTRA_ENOTFOUND,
-                          "F-ASSOC-2: an endpoint of the association is not "
+                          "P-OP-9: an endpoint of the association is not "
                           "live at the end of the request");
     }
     return 0;
@@ -822,7 +830,8 @@ int coord_store_apply(coord_store *s, const wire_request *req,
                             "the store stopped accepting writes after an I/O "
                             "error");
     else if (req->is_control)
-        status = coord_fail(err, SUTRA_EINVAL, "control ops are not applied");
+        status = coord_fail(err, SUTRA_EINVAL,
+                            "P-OP-6, P-OP-7: stats and ping touch no storage");
     else
         status = check_request(s, req, &rc, &r.failed_op, err);
     if (status == 0)

@@ -445,7 +445,8 @@ static int plan_list(coord_store *s, coord_adj_list *l, coord_adj_place place,
     /* F-ADJ-4: a full head gets a block of twice its size. */
     while (left) {
         if (!layout_region_fits(bytes))
-            return coord_fail(err, SUTRA_EFULL, "adjacency list too long");
+            return coord_fail(err, SUTRA_EFULL,
+                              "F-ADJ-4: adjacency list too long");
         if (grow((void **)&a->blocks, &a->block_cap, (uint64_t)a->block_count + 1,
                  sizeof(*a->blocks)))
             return coord_fail(err, ENOMEM, "no memory to plan adjacency");

@@ -390,7 +390,7 @@ static void test_store_batch_is_atomic(void **state)
     assert_int_equal(coord_store_apply(s, req_done(&bad, 7, 2), &res, &err),
                      SUTRA_ENOTFOUND);
     assert_int_equal(res.failed_op, 2);
-    assert_true(err.message[0] != 0);
+    assert_memory_equal(err.message, "P-OP-5:", 7);
     assert_int_equal(coord_store_group_bytes(s), bytes);
 
     /* Liveness inside one request follows its own earlier ops. */
@@ -834,6 +834,7 @@ static void test_store_reopen_with_other_dim(void **state)
     coord_apply_result res;
     assert_int_equal(coord_store_apply(s, &w, &res, &err), SUTRA_EDIM);
     assert_int_equal(res.failed_op, 0);
+    assert_memory_equal(err.message, "P-OP-3:", 7);
     sf_req_free(&q);
     coord_store_close(s, true);
 }

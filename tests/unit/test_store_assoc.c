@@ -122,7 +122,8 @@ static uint32_t apply_fails(coord_store *s, sf_req *r, int code)
     coord_error err = {0};
     assert_int_equal(coord_store_apply(s, req_done(r, next_no++), &res, &err),
                      code);
-    assert_true(err.message[0] != 0);
+    /* P-REP-4: a request that broke a rule names it */
+    assert_memory_equal(err.message, "P-OP-", 5);
     sf_req_free(r);
     return res.failed_op;
 }
@@ -558,6 +559,7 @@ static void test_store_assoc_missing_endpoint_changes_nothing(void **state)
     coord_error err = {0};
     assert_int_equal(coord_store_apply(s, w, &res, &err), SUTRA_EINVAL);
     assert_int_equal(res.failed_op, 0);
+    assert_memory_equal(err.message, "P-OP-9:", 7);
     sf_req_free(&q);
 
     /* An aborted group leaves no trace, and the key is not live after it. */
