@@ -1284,8 +1284,9 @@ static void test_store_sync_ticket_names_its_generation(void **state)
     sf_view_close(&v);
 }
 
-/* A sync that can be held, and a count of those that returned. */
-static _Atomic int sync_hold, sync_held, syncs_returned;
+/* A sync that can be held or failed, and a count of those that returned
+ * (atomics: the committer's sync thread calls it while the test sets them). */
+static _Atomic int sync_hold, sync_held, sync_fail, syncs_returned;
 
 static int held_sync(coord_io *io, int fd)
 {
@@ -1293,7 +1294,7 @@ static int held_sync(coord_io *io, int fd)
         atomic_store(&sync_held, 1);
         usleep(1000);
     }
-    int rc = sf_fault_sync(io, fd);
+    int rc = atomic_load(&sync_fail) ? EIO : sf_fault_sync(io, fd);
     atomic_fetch_add(&syncs_returned, 1);
     return rc;
 }
@@ -1329,6 +1330,7 @@ static void test_store_interval_sync_beside_commits(void **state)
     cf_waiter *w = calloc(N, sizeof(*w));
     sf_req msg[N] = {{0}};
     atomic_store(&sync_held, 0);
+    atomic_store(&sync_fail, 0);
     atomic_store(&syncs_returned, 0);
     atomic_store(&sync_hold, 1);
 
@@ -1368,7 +1370,7 @@ static void test_store_interval_sync_beside_commits(void **state)
     assert_int_equal(h->durable_end, before_flush);
 
     /* the next interval sync fails: no write is acknowledged after it */
-    fio.sync_err = EIO;
+    atomic_store(&sync_fail, 1);
     req_learn(&msg[4], 4, 1.0f, "before the failed sync", NULL, 0);
     cf_submit(c, &w[4], req_done(&msg[4], 7, 5));
     assert_int_equal(cf_wait(&w[4], 5000), 0);
