@@ -53,6 +53,8 @@ typedef struct coord_counters {
     _Atomic uint64_t groups_restaged; /* open groups staged again after a
                                          forget_concept did not fit
                                          (F-ADJ-4, F-ADJ-5)               */
+    _Atomic uint64_t connections;     /* client connections open now     */
+    _Atomic uint64_t connections_refused; /* over --max-connections      */
     _Atomic uint64_t sync_waits;      /* interval policy: the committer
                                          waited for the last sync before
                                          it could start the next one, or a

@@ -111,6 +111,11 @@ size_t coord_metrics_format(const wire_stats *st, const coord_metrics_extra *x,
            "Open groups staged again because a forget_concept in them "
            "would have passed the file's maximum size, since start.",
            x->groups_restaged);
+    metric(&t, "sutra_connections", "gauge",
+           "Client connections open on the request socket.", x->connections);
+    metric(&t, "sutra_connections_refused_total", "counter",
+           "Client connections closed at once because --max-connections "
+           "were open, since start.", x->connections_refused);
     metric(&t, "sutra_sync_waits_total", "counter",
            "Times the committer waited for an interval sync still running "
            "(the next was due, or a flush needed it), since start.",

@@ -23,6 +23,8 @@ typedef struct coord_metrics_extra {
                                           taken                          */
     unsigned long long groups_restaged; /* open groups staged again      */
     unsigned long long sync_waits; /* waits for an interval sync in flight */
+    unsigned long long connections;         /* client connections open   */
+    unsigned long long connections_refused; /* over --max-connections    */
     const char *version;     /* "MAJOR.MINOR.PATCH"                        */
 } coord_metrics_extra;
 

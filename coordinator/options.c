@@ -108,6 +108,7 @@ void coord_options_usage(FILE *to)
         "  --max-batch N         most ops per request (default %u)\n"
         "  --dim N               embedding dimension of a new file (default %u)\n"
         "  --contexts N          requests served concurrently (default %u)\n"
+        "  --max-connections N   client connections at once (default %u)\n"
         "  --log-level LEVEL     error, warn, info (default) or debug\n"
         "  --allow-uid UID,...   only these users may write (names or numbers;\n"
         "                        repeatable; ping and stats stay open)\n"
@@ -115,7 +116,8 @@ void coord_options_usage(FILE *to)
         "  --metrics URL         serve Prometheus metrics at http://HOST:PORT[/PATH]\n"
         "                        (off by default; path /metrics; port 0 = any)\n"
         "  --help, --version\n",
-        COORD_DEFAULT_MAX_BATCH, COORD_DEFAULT_DIM, COORD_DEFAULT_CONTEXTS);
+        COORD_DEFAULT_MAX_BATCH, COORD_DEFAULT_DIM, COORD_DEFAULT_CONTEXTS,
+        COORD_DEFAULT_MAX_CONNECTIONS);
 }
 
 /* Make `dir` absolute (without touching it: it may not exist yet) and drop
@@ -296,6 +298,9 @@ static int apply_flag(coord_options *o, const char *flag, const char *v,
         return parse_u32(flag, v, false, 0, LAYOUT_MAX_DIM, &o->dim, err,
                          err_size);
     }
+    if (strcmp(flag, "--max-connections") == 0)
+        return parse_u32(flag, v, false, 1, UINT32_MAX, &o->max_connections,
+                         err, err_size);
     if (strcmp(flag, "--contexts") == 0)
         return parse_u32(flag, v, false, 1, COORD_MAX_CONTEXTS, &o->contexts,
                          err, err_size);
@@ -323,6 +328,7 @@ static void set_defaults(coord_options *o)
     o->max_batch = COORD_DEFAULT_MAX_BATCH;
     o->dim = COORD_DEFAULT_DIM;
     o->contexts = COORD_DEFAULT_CONTEXTS;
+    o->max_connections = COORD_DEFAULT_MAX_CONNECTIONS;
     o->log_level = COORD_LOG_INFO;
 }
 
@@ -330,7 +336,8 @@ static bool known_flag(const char *flag)
 {
     static const char *const flags[] = {
         "--socket", "--events", "--sync", "--max-message", "--max-content",
-        "--max-batch", "--dim", "--contexts", "--log-level", "--allow-uid",
+        "--max-batch", "--dim", "--contexts", "--max-connections",
+        "--log-level", "--allow-uid",
         "--allow-gid", "--metrics", NULL };
     for (int i = 0; flags[i]; i++)
         if (strcmp(flag, flags[i]) == 0)

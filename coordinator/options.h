@@ -37,6 +37,10 @@ enum coord_sync_policy {
 #define COORD_DEFAULT_MAX_MESSAGE (64ull << 20)
 #define COORD_DEFAULT_MAX_CONTENT (16u << 20)
 #define COORD_DEFAULT_MAX_BATCH 100000u
+/* Client connections served at once (--max-connections).  Each may make
+ * NNG hold a buffer as large as the message it announces, up to
+ * max_message + 64 KiB, while it arrives. */
+#define COORD_DEFAULT_MAX_CONNECTIONS 1024u
 /* sockaddr_un.sun_path holds 108 bytes including the NUL. */
 #define COORD_IPC_PATH_MAX 107u
 #define COORD_URL_MAX (COORD_IPC_PATH_MAX + 16u)
@@ -56,6 +60,7 @@ typedef struct coord_options {
     uint32_t dim;                /* vector dim for a new file              */
     bool dim_explicit;           /* --dim given: must match an old file    */
     uint32_t contexts;           /* concurrent requests (nng_ctx count)    */
+    uint32_t max_connections;    /* client connections at once             */
     enum coord_log_level log_level;
     /* Writer allow-lists (P-AUTH-1): when either count is nonzero, only a
      * peer whose uid is in allow_uids or whose primary gid is in

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -97,6 +98,7 @@ struct coord_server {
     _Atomic int sending;     /* replies handed to NNG, not yet sent       */
     uint64_t start_ns;
     bool check_writers;      /* an allow-list is configured              */
+    _Atomic uint64_t refusal_logged_ns; /* connection refusals: log rate  */
     /* Cached verdicts, one word per slot: pipe id << 33 | allowed << 32 |
      * peer uid; 0 = empty (NNG pipe ids are 1..2^31-1).  Any NNG thread. */
     _Atomic uint64_t verdicts[VERDICT_SLOTS];
@@ -257,6 +259,10 @@ void coord_server_metrics(void *server, wire_stats *st,
         atomic_load_explicit(&s->counters->groups_restaged, memory_order_relaxed);
     extra->sync_waits =
         atomic_load_explicit(&s->counters->sync_waits, memory_order_relaxed);
+    extra->connections =
+        atomic_load_explicit(&s->counters->connections, memory_order_relaxed);
+    extra->connections_refused = atomic_load_explicit(
+        &s->counters->connections_refused, memory_order_relaxed);
     extra->version = VERSION_TEXT;
 }
 
@@ -303,20 +309,67 @@ static _Atomic uint64_t *verdict_slot(coord_server *s, uint32_t pipe_id)
     return &s->verdicts[pipe_id & (VERDICT_SLOTS - 1u)];
 }
 
-/* NNG_PIPE_EV_ADD_PRE, on an NNG thread: NNG reuses a closed pipe's id once
- * its ids wrap, so drop any verdict cached under this id before the new
- * pipe can deliver a message.  Lock-free; races only with verdict stores,
- * which replace what they saw by compare-and-swap. */
+/* Whether pipe p comes from this process: the listener's own probe
+ * (coordinator/listener.h), which must get through however many clients
+ * are connected, or the watchdog would take a full socket for a stuck
+ * listener and drop every connection. */
+static bool own_pipe(nng_pipe p)
+{
+    uint64_t pid = 0;
+    return nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0 &&
+           pid == (uint64_t)getpid();
+}
+
+/* NNG_PIPE_EV_ADD_PRE, on an NNG thread.
+ *
+ * The connection cap: NNG gives each connection a buffer as large as the
+ * message it announces, up to max_message + 64 KiB, once its header has
+ * arrived, so connections are what memory is bounded by.  Past
+ * --max-connections a new one is closed at once (NNG then never adds it);
+ * its client redials and gets in once another leaves.  Every pipe that saw
+ * this event gets NNG_PIPE_EV_REM_POST, rejected ones included, which
+ * takes it off the count.
+ *
+ * Allow-list verdicts: NNG reuses a closed pipe's id once its ids wrap, so
+ * drop any verdict cached under this id before the new pipe can deliver a
+ * message.  Lock-free; races only with verdict stores, which replace what
+ * they saw by compare-and-swap. */
 static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     (void)ev;
+    coord_server *s = arg;
+    uint64_t open = atomic_fetch_add(&s->counters->connections, 1) + 1;
+    if (open > s->opts->max_connections && !own_pipe(p)) {
+        atomic_fetch_add(&s->counters->connections_refused, 1);
+        uint64_t now = monotonic_ns(), last = atomic_load(&s->refusal_logged_ns);
+        if (now - last >= 10000000000ull &&
+            atomic_compare_exchange_strong(&s->refusal_logged_ns, &last, now))
+            coord_log_warn("refusing client connections: %u are open "
+                           "(--max-connections); refused so far: %llu",
+                           s->opts->max_connections,
+                           (unsigned long long)atomic_load(
+                               &s->counters->connections_refused));
+        (void)nng_pipe_close(p);
+        return;
+    }
+    if (!s->check_writers)
+        return;
     uint32_t id = (uint32_t)nng_pipe_id(p);
-    _Atomic uint64_t *slot = verdict_slot(arg, id);
+    _Atomic uint64_t *slot = verdict_slot(s, id);
     uint64_t word = atomic_load_explicit(slot, memory_order_relaxed);
     if (word >> 33 == id)
         atomic_compare_exchange_strong_explicit(slot, &word, 0,
                                                 memory_order_relaxed,
                                                 memory_order_relaxed);
+}
+
+/* NNG_PIPE_EV_REM_POST: one connection fewer (see pipe_added()). */
+static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    (void)ev;
+    coord_server *s = arg;
+    atomic_fetch_sub(&s->counters->connections, 1);
 }
 
 /* Judge a pipe from its peer credentials.  Returns false (denied) when
@@ -522,8 +575,10 @@ int coord_server_open(const coord_options *opts, coord_store *store,
     if (rv == 0)
         rv = nng_socket_set_size(s->rep, NNG_OPT_RECVMAXSZ,
                                  (size_t)opts->max_message + WIRE_RECV_SLACK);
-    if (rv == 0 && s->check_writers) /* before any pipe can exist */
+    if (rv == 0) /* before any pipe can exist */
         rv = nng_pipe_notify(s->rep, NNG_PIPE_EV_ADD_PRE, pipe_added, s);
+    if (rv == 0)
+        rv = nng_pipe_notify(s->rep, NNG_PIPE_EV_REM_POST, pipe_removed, s);
     if (rv == 0)
         rv = coord_listener_open(s->rep, opts->socket_url, true,
                                  &s->rep_listener, err, err_size);

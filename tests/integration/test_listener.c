@@ -93,10 +93,67 @@ static void test_listener_recovers_from_a_probe_of_its_path(void **state)
     harness_rmdir(dir);
 }
 
+/* In a child: three clients fill --max-connections 3; a fourth is closed
+ * at once (its pings time out) and gets in when one of them leaves. */
+static int fourth_client_waits_for_a_place(void *arg)
+{
+    (void)arg;
+    sutra_client_options opts = { .timeout_ms = 5000 };
+    sutra_client *c[3];
+    for (int i = 0; i < 3; i++)
+        if (sutra_client_connect(dir, &opts, &c[i]) != 0 || sutra_ping(c[i]) != 0)
+            return 1;
+    sutra_client_options quick = { .timeout_ms = 1000 };
+    sutra_client *late;
+    if (sutra_client_connect(dir, &quick, &late) != 0)
+        return 2;
+    int rc = sutra_ping(late);
+    print_message("fourth client over the cap: %s\n", sutra_strerror(rc));
+    if (rc != SUTRA_ETIMEDOUT)
+        return 3;
+    sleep(5); /* full through two of the listener's self-probes */
+    for (int i = 0; i < 3; i++) /* the three stay served */
+        if (sutra_ping(c[i]) != 0)
+            return 4;
+    sutra_client_close(c[0]);
+    for (int tries = 0; tries < 10 && rc != 0; tries++)
+        rc = sutra_ping(late);
+    print_message("fourth client after one left: %s\n", sutra_strerror(rc));
+    sutra_client_close(late);
+    sutra_client_close(c[1]);
+    sutra_client_close(c[2]);
+    return rc == 0 ? 0 : 5;
+}
+
+/* --max-connections bounds the clients served at once (each may make NNG
+ * hold a buffer of up to max_message while its request arrives).  The
+ * listener's own probe is not counted against it: with the socket full for
+ * longer than the watchdog's checks, the listener must not be recreated
+ * (which would drop every client). */
+static void test_listener_connection_cap(void **state)
+{
+    (void)state;
+    dir = harness_tmpdir();
+    const char *args[] = { "--dim", "4", "--max-connections", "3", NULL };
+    pid_t coord = harness_coordinator_start(dir, args);
+    assert_true(coord > 0);
+    assert_int_equal(harness_wait(harness_spawn(fourth_client_waits_for_a_place,
+                                                NULL)),
+                     0);
+    assert_int_equal(harness_coordinator_stop(coord, SIGTERM), 0);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd),
+             "grep -q 'refusing client connections' '%s.log' && "
+             "! grep -q 'stopped accepting' '%s.log'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    harness_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listener_recovers_from_a_probe_of_its_path),
+        cmocka_unit_test(test_listener_connection_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

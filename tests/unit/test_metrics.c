@@ -78,6 +78,8 @@ static void test_metrics_every_figure(void **state)
                               .events_failed = 1, .stalled_closed = 4,
                               .groups_restaged = 6,
                               .sync_waits = 7,
+                              .connections = 11,
+                              .connections_refused = 12,
                               .version = "9.8.7" };
     char *t = format(&st, &x);
     struct { const char *name; double value; } want[] = {
@@ -101,6 +103,8 @@ static void test_metrics_every_figure(void **state)
         { "sutra_stalled_connections_closed_total", 4 },
         { "sutra_groups_restaged_total", 6 },
         { "sutra_sync_waits_total", 7 },
+        { "sutra_connections", 11 },
+        { "sutra_connections_refused_total", 12 },
         { "sutra_queue_depth", 5 },
         { "sutra_read_only", 1 },
         { "sutra_max_message_bytes", 64 << 20 },
@@ -165,7 +169,7 @@ static void test_metrics_exposition_format(void **state)
         samples++;
         type[0] = '\0';
     }
-    assert_int_equal(samples, 28);
+    assert_int_equal(samples, 30);
     free(t);
 }
 

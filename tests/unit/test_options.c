@@ -124,7 +124,7 @@ static void test_options_every_flag(void **state)
                      "--events=tcp://127.0.0.1:5555", "--sync", "interval:20",
                      "--max-message=1M", "--max-content", "4K",
                      "--max-batch", "100", "--dim", "0", "--contexts", "8",
-                     "--log-level", "debug",
+                     "--max-connections", "32", "--log-level", "debug",
                      "--metrics", "http://127.0.0.1:9464/metrics" };
     coord_options o;
     assert_int_equal(parse(ARGC(argv), argv, &o), 0);
@@ -136,6 +136,7 @@ static void test_options_every_flag(void **state)
     assert_int_equal(o.max_message, 1u << 20);
     assert_int_equal(o.max_content, 4096);
     assert_int_equal(o.max_batch, 100);
+    assert_int_equal(o.max_connections, 32);
     assert_int_equal(o.dim, 0);
     assert_true(o.dim_explicit);
     assert_int_equal(o.contexts, 8);
@@ -204,6 +205,8 @@ static void test_options_bad_flags(void **state)
     /* NNG's receive limit is max_message + 64 KiB in a u32 */
     char *a16[] = { "c", "/d", "--max-message", "4194240K" };
     expect_bad(ARGC(a16), a16, "--max-message");
+    char *a30[] = { "c", "/d", "--max-connections", "0" };
+    expect_bad(ARGC(a30), a30, "--max-connections");
     /* counts are numbers, not sizes */
     char *a17[] = { "c", "/d", "--contexts", "1K" };
     expect_bad(ARGC(a17), a17, "--contexts");
