@@ -10,9 +10,11 @@
  * short-lived dialer's pipe must be attached to the socket within a
  * deadline; after two failed probes in a row the listener is closed and
  * recreated.  Closing
- * it also drops its connections (the stuck half-open ones with them);
- * clients reconnect by themselves and resend, and resent requests are
- * answered once (P-IDEM-*).
+ * it also drops its connections; clients reconnect by themselves and
+ * resend, and resent requests are answered once (P-IDEM-*).  The stuck
+ * half-open connections the bug leaves behind are not among them: NNG
+ * never made them pipes, and their descriptors stay open until the
+ * process exits (docs/reliability.md, "Known limitation").
  */
 #ifndef SUTRA_COORD_LISTENER_H
 #define SUTRA_COORD_LISTENER_H

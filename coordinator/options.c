@@ -279,8 +279,9 @@ static int apply_flag(coord_options *o, const char *flag, const char *v,
     }
     if (strcmp(flag, "--max-message") == 0) {
         /* at least a header and one op; at most what NNG's receive limit
-         * (max_message + WIRE_RECV_SLACK, a u32 in its IPC transport) takes */
-        const uint64_t top = UINT32_MAX - WIRE_RECV_SLACK;
+         * (max_message + WIRE_RECV_SLACK + the REQ header, a u32 in its IPC
+         * transport) takes */
+        const uint64_t top = UINT32_MAX - WIRE_RECV_SLACK - 64u;
         if (coord_size_parse(v, &n) != 0 || n < 64 || n > top)
             return fail(err, err_size, "--max-message: '%s' is not a size in "
                         "64..%llu", v, (unsigned long long)top);
