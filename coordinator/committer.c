@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -415,6 +416,16 @@ static void process(coord_committer *c, group *g, coord_request *r)
         r->op_count = dup.op_count;
         r->staged = false;
         group_append(g, r, 0);
+        return;
+    }
+    if (!coord_dedup_in_window(c->dedup, h->client_id, h->request_no)) {
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "P-IDEM-1: request %llu is %u or more below the client's "
+                 "newest: whether it was applied cannot be told (request "
+                 "numbers must run consecutively)",
+                 (unsigned long long)h->request_no, COORD_DEDUP_WINDOW);
+        reply_error(c, r, SUTRA_EPROTO, WIRE_NO_FAILED_OP, why);
         return;
     }
     if (!g->requests) {

@@ -41,6 +41,7 @@ typedef struct dedup_client {
     struct dedup_client *lru_next; /* towards least recently used */
     uint32_t capacity;             /* slots, a power of two        */
     uint32_t used;
+    uint64_t newest;               /* highest request_no stored    */
     dedup_slot *slots;
 } dedup_client;
 
@@ -201,6 +202,8 @@ static int client_store(coord_dedup *d, dedup_client *c, const dedup_slot *e,
             return rc;
         s = slot_of(c, e->request_no);
     }
+    if (e->request_no > c->newest)
+        c->newest = e->request_no;
     if (s->request_no && older)
         return 0; /* what is there is newer: keep it */
     if (!s->request_no)
@@ -269,6 +272,13 @@ bool coord_dedup_lookup(coord_dedup *d, uint64_t client_id,
         return false;
     lru_touch(d, client_find(d, client_id));
     return true;
+}
+
+bool coord_dedup_in_window(const coord_dedup *d, uint64_t client_id,
+                           uint64_t request_no)
+{
+    const dedup_client *c = client_find(d, client_id);
+    return !c || request_no > c->newest || c->newest - request_no < d->window;
 }
 
 static int pending_push(coord_dedup *d, uint64_t client_id,

@@ -61,6 +61,19 @@ bool coord_dedup_lookup(coord_dedup *d, uint64_t client_id,
                         uint64_t request_no, coord_dedup_reply *out);
 
 /**
+ * Whether request_no is recent enough for the table to tell whether it was
+ * applied: a client numbers its requests consecutively and sends n only
+ * once n − 512 was answered (P-IDEM-1, P-IDEM-2), so a number `window` or
+ * more below the newest one stored for the client is a client that broke
+ * those rules.  Its entry may have been overwritten by a newer request,
+ * and applying it could apply a request twice; the caller refuses it
+ * (SUTRA_EPROTO).  True for a client the table does not hold.  Call after
+ * coord_dedup_lookup() missed.
+ */
+bool coord_dedup_in_window(const coord_dedup *d, uint64_t client_id,
+                           uint64_t request_no);
+
+/**
  * coord_dedup_lookup() without marking anything: it only reads the table.
  * Thread rules: the exception to "committer thread only" — once the
  * committer has stopped, the table no longer changes, and any number of

@@ -132,6 +132,31 @@ static void test_dedup_window_sparse_numbers(void **state)
     coord_dedup_destroy(d);
 }
 
+/* A number `window` or more below the client's newest cannot be told
+ * applied or not (its slot may hold a newer request): the committer refuses
+ * it.  Within the window, and for unknown clients, any number passes. */
+static void test_dedup_in_window(void **state)
+{
+    (void)state;
+    coord_dedup *d = make(COORD_DEDUP_WINDOW, COORD_DEDUP_MAX_CLIENTS);
+    assert_true(coord_dedup_in_window(d, 5, 1)); /* unknown client */
+    assert_int_equal(coord_dedup_add_pending(d, 5, 5000, 1, 1), 0);
+    coord_dedup_commit(d, 1);
+    assert_true(coord_dedup_in_window(d, 5, 5001));
+    assert_true(coord_dedup_in_window(d, 5, 5000 - COORD_DEDUP_WINDOW + 1));
+    assert_false(coord_dedup_in_window(d, 5, 5000 - COORD_DEDUP_WINDOW));
+    assert_false(coord_dedup_in_window(d, 5, 1));
+    assert_true(coord_dedup_in_window(d, 6, 1)); /* another client */
+    /* a jump far ahead moves the window: the old number is refused, not
+     * applied again although its slot now holds the new one */
+    uint64_t far = 5000 + (1ull << 40);
+    assert_int_equal(coord_dedup_add_pending(d, 5, far, 2, 1), 0);
+    coord_dedup_commit(d, 2);
+    assert_false(has(d, 5, 5000));
+    assert_false(coord_dedup_in_window(d, 5, 5000));
+    coord_dedup_destroy(d);
+}
+
 static void test_dedup_client_lru_eviction(void **state)
 {
     (void)state;
@@ -236,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_dedup_abort_forgets_only_pending),
         cmocka_unit_test(test_dedup_window_keeps_last_n),
         cmocka_unit_test(test_dedup_window_sparse_numbers),
+        cmocka_unit_test(test_dedup_in_window),
         cmocka_unit_test(test_dedup_client_lru_eviction),
         cmocka_unit_test(test_dedup_rebuild_newest_first),
         cmocka_unit_test(test_dedup_rebuild_order_sets_lru),

@@ -1238,6 +1238,41 @@ static void test_store_tail_commit_chain_checked(void **state)
     }
 }
 
+/* P-IDEM-1 at the committer: a request number 1024 or more below the
+ * client's newest is refused.  Applying it could overwrite the newest
+ * one's duplicate entry (they share a slot), and a resend of the newest
+ * would then be applied a second time. */
+static void test_store_request_far_below_the_newest_is_refused(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    coord_dedup *dd = NULL;
+    coord_counters counters = {0};
+    coord_committer *c = NULL;
+    coord_committer_config cfg = {.sync_policy = COORD_SYNC_NONE};
+    assert_int_equal(coord_dedup_create(COORD_DEDUP_WINDOW, 16, &dd), 0);
+    assert_int_equal(coord_committer_start(s, dd, &counters, &cfg, &c), 0);
+    static const uint64_t nos[] = {5000, 5000 - 1024, 5000, 5000 - 1023};
+    static const int32_t want[] = {0, SUTRA_EPROTO, 0, 0};
+    static const uint64_t ids[] = {200, 201, 200, 202};
+    for (int i = 0; i < 4; i++) {
+        cf_waiter w = {0};
+        sf_req q = {0};
+        req_learn(&q, ids[i], 1.0f, "numbered", NULL, 0);
+        cf_submit(c, &w, req_done(&q, 7, nos[i]));
+        assert_int_equal(cf_wait(&w, 5000), want[i]);
+        sf_req_free(&q);
+    }
+    assert_int_equal(coord_committer_stop(c), 0);
+    coord_dedup_destroy(dd);
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.version_count, 2); /* 200 once, 202; never 201 */
+    assert_true(find_node(&v, &r, 201) < 0);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
 /* ---- syncs that overlap commits (the interval policy) ------------------ */
 
 /* F-HDR-7 for a sync that overlaps commits: the durable words name what
@@ -1424,6 +1459,7 @@ int main(void)
         STORE_TEST(test_store_embedding_gap_is_zero),
         STORE_TEST(test_store_tail_replay_never_moves_a_head_back),
         STORE_TEST(test_store_tail_commit_chain_checked),
+        STORE_TEST(test_store_request_far_below_the_newest_is_refused),
         STORE_TEST(test_store_sync_ticket_names_its_generation),
         STORE_TEST(test_store_interval_sync_beside_commits),
     };
