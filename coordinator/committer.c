@@ -195,15 +195,17 @@ static void note_read_only(coord_committer *c, const coord_error *err)
  * Under --sync interval the fdatasync runs on a thread of its own, and the
  * committer goes on committing while the disk writes what was published:
  * a sync of several MB takes milliseconds, and on the committer thread it
- * held every write back that long, so that `interval` ran slower than
- * `commit` under bulk loads (docs/performance.md).  One sync at most is in
- * flight.  When the next is due and the last has not returned, the
- * committer waits for it: an acknowledged write is so on disk at most one
- * interval and two syncs later, however slow the disk, instead of the
- * unsynced part of the log growing without bound.  Every other sync (a
- * flush, a checkpoint, a re-verification, the last one at a stop) first
- * waits for the one in flight and takes its result (coord_store_sync_end()
- * explains why two must not overlap).
+ * held every write back that long (docs/performance.md).  One sync at most
+ * is in flight, and one is started when due after every group, whether
+ * the queue emptied or the group was full.  When the next is due and the
+ * last has not returned, the committer waits for it: an acknowledged write
+ * is so on disk at most one interval and two syncs later, however slow the
+ * disk, instead of the unsynced part of the log growing without bound.
+ * Every other sync (a flush, a checkpoint, a re-verification, the last one
+ * at a stop) first waits for the one in flight and takes its result
+ * (coord_store_sync_end() explains why two must not overlap).  A failed
+ * sync's result is taken before the next group commits, and the store is
+ * read-only from then on.
  */
 static void *syncer_main(void *arg)
 {
@@ -485,7 +487,10 @@ static void group_commit(coord_committer *c, group *g)
     bool pending = coord_store_group_pending(c->store);
     coord_commit_info info = { 0 };
     coord_error err = { 0 };
-    int rc = sync ? sync_collect(c, true, &err) : 0;
+    /* a sync of this group waits for the one in flight; any group takes
+     * its result if it is in, so that no group commits once a failed
+     * interval sync is known (the store is then read-only) */
+    int rc = sync_collect(c, sync, &err);
     if (!rc)
         rc = coord_store_commit(c->store, sync, &info, &err);
     if (rc) {
@@ -571,8 +576,10 @@ static void *committer_main(void *arg)
     for (;;) {
         coord_request *r = dequeue(c);
         if (r) {
-            if (g.requests && group_full(c, &g))
+            if (g.requests && group_full(c, &g)) {
                 group_commit(c, &g);
+                (void)interval_tick(c); /* a queue that never empties too */
+            }
             process(c, &g, r);
             continue;
         }

@@ -156,7 +156,7 @@ static void graph_it_load_at(const sutra_neighbor_iter *it, const reader_view *v
                              unsigned at, uint32_t dir, reader_adj_cursor *c)
 {
     c->block = it->private_[at];
-    c->unread = it->private_[at + 1];
+    c->unread = c->block ? it->private_[at + 1] : 0; /* no block, no entries */
     c->prev = it->private_[at + 2];
     c->node = (uint32_t)it->private_[GRAPH_IT_NODE_DIR];
     c->dir = dir;

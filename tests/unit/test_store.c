@@ -1344,8 +1344,8 @@ static void wait_until_held(void)
 /* Under --sync interval the committer acknowledges writes while the
  * interval's fdatasync runs; once the next sync is due it waits for the one
  * still running (the bound on an acknowledged write's exposure), and so
- * does a flush; a failed sync turns the store read-only before more writes
- * are acknowledged. */
+ * does a flush; once a sync has failed, the next group is refused
+ * (SUTRA_EREADONLY). */
 static void test_store_interval_sync_beside_commits(void **state)
 {
     sf_dir *f = *state;
@@ -1431,6 +1431,70 @@ static void test_store_interval_sync_beside_commits(void **state)
     sf_view_close(&v);
 }
 
+/* Interval syncs start every MS under a queue that never empties too,
+ * when every group closes because it is full: the bound on what an
+ * acknowledged write waits for must not depend on the committer idling.
+ * (Each group's write takes at least 2 ms here, so the queue stays
+ * non-empty for 300 ms or more.) */
+static _Atomic int syncs_counted;
+
+static int counted_sync(coord_io *io, int fd)
+{
+    atomic_fetch_add(&syncs_counted, 1);
+    return sf_fault_sync(io, fd);
+}
+
+static int slow_pwrite(coord_io *io, int fd, const void *b, size_t n,
+                       uint64_t off)
+{
+    usleep(2000);
+    return sf_fault_pwrite(io, fd, b, n, off);
+}
+
+static void test_store_interval_syncs_under_a_full_queue(void **state)
+{
+    sf_dir *f = *state;
+    sf_fault_io fio = sf_fault_io_make();
+    fio.io.sync = counted_sync;
+    fio.io.pwrite = slow_pwrite;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, &fio.io);
+    coord_dedup *dd = NULL;
+    coord_counters counters = {0};
+    coord_committer *c = NULL;
+    coord_committer_config cfg = {.sync_policy = COORD_SYNC_INTERVAL,
+                                  .sync_interval_ms = 20, .group_max_ops = 4};
+    assert_int_equal(coord_dedup_create(COORD_DEDUP_WINDOW, 16, &dd), 0);
+    assert_int_equal(coord_committer_start(s, dd, &counters, &cfg, &c), 0);
+    enum { N = 600 };
+    cf_waiter *w = calloc(N, sizeof(*w));
+    wire_request *wr = calloc(N, sizeof(*wr));
+    sf_req q = {0};
+    req_learn(&q, 1, 1.0f, "a full queue", NULL, 0);
+    const wire_request *base = req_done(&q, 7, 1);
+    atomic_store(&syncs_counted, 0);
+    for (int i = 0; i < N; i++) { /* consecutive numbers, one body */
+        wr[i] = *base;
+        wr[i].header.request_no = (uint64_t)i + 1;
+        cf_submit(c, &w[i], &wr[i]);
+    }
+    int while_busy = 0;
+    while (atomic_load(&counters.queue_depth) > 0) {
+        while_busy = atomic_load(&syncs_counted);
+        usleep(1000);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(cf_wait(&w[i], 10000), 0);
+    print_message("%d interval syncs while the queue was never empty\n",
+                  while_busy);
+    assert_true(while_busy >= 3);
+    assert_int_equal(coord_committer_stop(c), 0);
+    coord_dedup_destroy(dd);
+    sf_req_free(&q);
+    free(wr);
+    free(w);
+    coord_store_close(s, true);
+}
+
 #define STORE_TEST(t) cmocka_unit_test_setup_teardown(t, setup, sf_teardown)
 
 int main(void)
@@ -1462,6 +1526,7 @@ int main(void)
         STORE_TEST(test_store_request_far_below_the_newest_is_refused),
         STORE_TEST(test_store_sync_ticket_names_its_generation),
         STORE_TEST(test_store_interval_sync_beside_commits),
+        STORE_TEST(test_store_interval_syncs_under_a_full_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
