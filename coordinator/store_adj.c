@@ -254,8 +254,17 @@ int coord_assoc_index_ready(coord_store *s, coord_error *err)
 /* ---- recovery (F-REC-4) ------------------------------------------------- */
 
 /* Lower the count of one committed block to its entries with seq <=
- * last_seq (entries are in seq order, F-ADJ-2) and reset superseded words
- * that name a discarded seq. */
+ * last_seq (entries are in seq order, F-ADJ-2), zero the entries past it,
+ * and reset superseded words that name a discarded seq.
+ *
+ * Entries past the count mean nothing to readers (F-ADJ-2), but those a
+ * discarded group wrote carry seqs the log will hand out again.  Left in
+ * place, a later power cut that keeps a count store without the page of
+ * the entry it covers would show F-REC-5 such an entry, with a seq at or
+ * below the durable generation's, as durable.  So what was discarded
+ * stays discarded, as F-REC-7 does for the log.  A reader that loaded the
+ * old count sees either the old seq, newer than any snapshot, or 0: both
+ * are not visible (layout_adj_visible()). */
 static int repair_block(coord_store *s, const coord_adj_block *b)
 {
     layout_adj_entry *e = entries_of(s, b->off);
@@ -267,6 +276,14 @@ static int repair_block(coord_store *s, const coord_adj_block *b)
         int rc = s->io->store64(s->io, count_word(s, b->off), keep);
         if (rc)
             return rc;
+    }
+    for (uint64_t i = keep; i < b->cap; i++) {
+        uint64_t *w = (uint64_t *)(void *)&e[i];
+        for (size_t k = 0; k < sizeof(e[i]) / sizeof(uint64_t); k++) {
+            int rc = w[k] ? s->io->store64(s->io, &w[k], 0) : 0;
+            if (rc)
+                return rc;
+        }
     }
     for (uint64_t i = 0; i < keep; i++) {
         if (e[i].superseded <= s->roots.last_seq)
