@@ -1216,5 +1216,7 @@ int main(void)
         cmocka_unit_test(test_faults_crash_at_every_ranged_commit_operation),
         cmocka_unit_test(test_faults_committer_replies),
     };
+    if (getenv("SUTRA_TEST_FILTER")) /* local soak: run only matching tests */
+        cmocka_set_test_filter(getenv("SUTRA_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, summary);
 }
