@@ -69,6 +69,8 @@ bool reader_beyond_mapping(const sutra_db *db, uint64_t off, uint64_t len)
 bool reader_record_beyond_mapping(const sutra_db *db, uint64_t off,
                                   uint64_t head_len)
 {
+    if (off % LAYOUT_RECORD_ALIGN != 0)
+        return false; /* no record starts there: damage, or moving words */
     if (reader_beyond_mapping(db, off, head_len))
         return true;
     if (!reader_range_readable(db, off, head_len))

@@ -82,7 +82,8 @@ bool reader_range_readable(const sutra_db *db, uint64_t off, uint64_t len);
 bool reader_beyond_mapping(const sutra_db *db, uint64_t off, uint64_t len);
 
 /* The same for the record at `off`, whose first `head_len` bytes hold its
- * header: false while the header itself lies past the file size. */
+ * header: false while the header itself lies past the file size, and for
+ * an offset no record can start at (F-LOG-2). */
 bool reader_record_beyond_mapping(const sutra_db *db, uint64_t off,
                                   uint64_t head_len);
 
