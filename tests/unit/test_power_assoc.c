@@ -214,6 +214,35 @@ static int commit_group(coord_store *s, fx_req *q, uint64_t no, bool sync,
     return rc;
 }
 
+/* A fresh model (freed with pa_model_free()). */
+static pa_model pa_model_new(void)
+{
+    pa_model pm = { calloc(1, sizeof(fx_model)),
+                    calloc(FX_MAX_GENS, sizeof(pa_edges)), { { 0 } } };
+    assert_non_null(pm.m);
+    assert_non_null(pm.gen);
+    return pm;
+}
+
+static void pa_model_free(pa_model *pm)
+{
+    free(pm->m);
+    free(pm->gen);
+}
+
+/* Generation 1: every item live, so that association ops have endpoints. */
+static void pa_first_generation(coord_store *s, pa_model *pm, bool sync,
+                                coord_error *err)
+{
+    fx_req q = { 0 };
+    for (uint32_t i = 0; i < PA_NODES; i++)
+        fx_req_learn(&q, pm->m, i, 1);
+    pm->open = pm->gen[0];
+    assert_int_equal(commit_group(s, &q, 1, sync, err), 0);
+    fx_model_commit(pm->m);
+    pm->gen[pm->m->gens] = pm->open;
+}
+
 static void cut_cycle(enum policy pol, uint64_t seed, totals *t)
 {
     fx_dir d;
@@ -222,22 +251,12 @@ static void cut_cycle(enum policy pol, uint64_t seed, totals *t)
     assert_int_equal(coord_io_fault_new(seed, &f), 0);
     coord_error err = { 0 };
     coord_store *s = fx_open(d.path, coord_io_fault_io(f), NULL, &err);
-    pa_model pm = { calloc(1, sizeof(fx_model)),
-                    calloc(FX_MAX_GENS, sizeof(pa_edges)), { { 0 } } };
-    assert_non_null(pm.m);
-    assert_non_null(pm.gen);
+    pa_model pm = pa_model_new();
     fx_model *m = pm.m;
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 7;
 #define NEXT() (rng = rng * 6364136223846793005ull + 1442695040888963407ull, rng >> 33)
-    /* every item starts live so association ops have endpoints */
-    fx_req q = { 0 };
-    for (uint32_t i = 0; i < PA_NODES; i++)
-        fx_req_learn(&q, m, i, 1);
-    pm.open = pm.gen[0];
     const bool sync = pol == POLICY_COMMIT;
-    assert_int_equal(commit_group(s, &q, 1, sync, &err), 0);
-    fx_model_commit(m);
-    pm.gen[m->gens] = pm.open;
+    pa_first_generation(s, &pm, sync, &err);
     uint64_t synced = 0, no = 1;
     if (pol != POLICY_NONE || NEXT() % 2) {
         assert_int_equal(coord_store_sync(s, &err), 0);
@@ -305,8 +324,7 @@ static void cut_cycle(enum policy pol, uint64_t seed, totals *t)
     t->tail_gens += rec - synced;
     t->lost_gens += published > rec ? published - rec : 0;
     t->mid_commit += mid;
-    free(pm.m);
-    free(pm.gen);
+    pa_model_free(&pm);
     coord_io_fault_free(f);
     fx_dir_remove(&d);
 #undef NEXT
@@ -434,20 +452,11 @@ static void overlap_cycle(uint64_t seed, ov_totals *t)
     ov_init(&ov, coord_io_fault_io(f));
     coord_error err = { 0 };
     coord_store *s = fx_open(d.path, &ov.vt, NULL, &err);
-    pa_model pm = { calloc(1, sizeof(fx_model)),
-                    calloc(FX_MAX_GENS, sizeof(pa_edges)), { { 0 } } };
-    assert_non_null(pm.m);
-    assert_non_null(pm.gen);
+    pa_model pm = pa_model_new();
     fx_model *m = pm.m;
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 11;
 #define NEXT() (rng = rng * 6364136223846793005ull + 1442695040888963407ull, rng >> 33)
-    fx_req q = { 0 };
-    for (uint32_t i = 0; i < PA_NODES; i++)
-        fx_req_learn(&q, m, i, 1);
-    pm.open = pm.gen[0];
-    assert_int_equal(commit_group(s, &q, 1, false, &err), 0);
-    fx_model_commit(m);
-    pm.gen[m->gens] = pm.open;
+    pa_first_generation(s, &pm, false, &err);
     uint64_t synced = 0, no = 1;
     if (NEXT() % 2) {
         assert_int_equal(coord_store_sync(s, &err), 0);
@@ -585,8 +594,7 @@ static void overlap_cycle(uint64_t seed, ov_totals *t)
     check_edges(d.dir, &pm.gen[m->gens], m->gens, seed);
     coord_store_close(s, true);
     t->cycles++;
-    free(pm.m);
-    free(pm.gen);
+    pa_model_free(&pm);
     coord_io_fault_free(f);
     fx_dir_remove(&d);
 #undef NEXT
