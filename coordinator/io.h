@@ -10,6 +10,11 @@
  * or a "crash" at a chosen point: a hook that returns an error makes the
  * store stop exactly there, as if the process had died, and the file is
  * left as a real crash would leave it (see coord_store_commit()).
+ * One exception: the slots of a hash table that no roots name yet, which
+ * a helper thread fills with plain stores (store_grow.c).  Nothing reads
+ * them before the commit that names the table, recovery fills such a
+ * table again when its slots may not be durable (F-REC-5), and a fault
+ * table that failed or rewound them would only be testing dead space.
  *
  * Conventions: every int-returning hook returns 0 or a positive errno.
  * Hooks are called by the committer thread only; a table may keep state in

@@ -185,10 +185,17 @@ static bool commit_ok(scan *sc, const coord_store *s, uint64_t off,
                     (sc->seq_known && r->last_seq != sc->last_seq)))
         return stop(sc, off, "F-COM-1: commit does not cover its group's seqs",
                     false);
+    /* F-HASH-4: the table the last generation named, or the newest of the
+     * log (doubled in this group, or filled since it was allocated). */
+    bool table_ok = r->hash_root != 0 &&
+                    ((r->hash_root == sc->hash_off &&
+                      r->hash_slots == sc->hash_slots) ||
+                     (r->hash_root == sc->good.hash_root &&
+                      r->hash_slots == sc->good.hash_slots));
     if (sc->from_start &&
         (r->version_count != sc->versions ||
-         r->tombstone_count != sc->tombstones || r->hash_root != sc->hash_off ||
-         r->hash_slots != sc->hash_slots || r->node_count > r->hash_slots / 2))
+         r->tombstone_count != sc->tombstones || !table_ok ||
+         r->node_count > r->hash_slots / 2))
         return stop(sc, off, "F-META-5: commit roots disagree with the log",
                     false);
     for (uint32_t k = 0; sc->from_start && k < LAYOUT_NODE_CHUNKS &&
@@ -359,7 +366,7 @@ int coord_seal_log_end(coord_store *s)
 typedef struct replay {
     coord_store *s;
     uint64_t from;
-    bool table_in_tail;  /* the hash table itself was allocated in the tail */
+    bool table_in_tail;  /* the hash table is recomputed whole (F-REC-5)  */
     uint64_t bad_off;
     coord_adj_tail adj;  /* records whose adjacency effects are replayed   */
 } replay;
@@ -496,6 +503,21 @@ static int replay_table(coord_store *s)
 
 static int verify_range(coord_store *s, uint64_t from, replay *rp,
                         coord_error *err);
+static const layout_commit *durable_commit_at(const coord_store *s,
+                                             uint64_t from);
+
+/* F-REC-5: whether the table the roots name may have slots that never
+ * reached the disk: it was allocated in the tail, or it was filled before
+ * a commit of the tail named it (store_grow.c) — unless the commit that
+ * ends at the durable end is known and already named it (a sync since
+ * then made every slot of it durable). */
+static bool table_named_in_tail(const coord_store *s, uint64_t from)
+{
+    if (s->roots.hash_root >= from)
+        return true;
+    const layout_commit *c = durable_commit_at(s, from);
+    return !c || c->roots.hash_root != s->roots.hash_root;
+}
 
 int coord_verify_tail(coord_store *s, coord_error *err)
 {
@@ -511,7 +533,7 @@ int coord_verify_tail(coord_store *s, coord_error *err)
     if (from == end)
         return 0;
     replay rp = { .s = s, .from = from,
-                  .table_in_tail = s->roots.hash_root >= from,
+                  .table_in_tail = table_named_in_tail(s, from),
                   .adj = { .from = from } };
     int rc = verify_range(s, from, &rp, err);
     /* F-REC-5: the adjacency words the range's records set, last: they
@@ -527,18 +549,28 @@ int coord_verify_tail(coord_store *s, coord_error *err)
  * two words may disagree, and then nothing is assumed): the tail's first
  * commit must then link to it with the next generation, and its first
  * record carry the next seq (F-COM-2, F-LOG-5). */
-static void continue_durable_commit(const coord_store *s, uint64_t from,
-                                    scan *sc)
+static const layout_commit *durable_commit_at(const coord_store *s,
+                                             uint64_t from)
 {
     uint64_t off = __atomic_load_n(&s->hdr->durable_commit, __ATOMIC_ACQUIRE);
     if (off < LAYOUT_DATA_START || off >= from ||
         off % LAYOUT_RECORD_ALIGN != 0 || from - off < sizeof(layout_commit))
-        return;
+        return NULL;
     const layout_commit *c = (const layout_commit *)(s->map + off);
     if (c->rec.type != LAYOUT_REC_COMMIT || c->rec.length > from - off ||
         !layout_rec_verify(&c->rec) || c->roots.last_commit != off ||
         c->roots.committed_end != from)
+        return NULL;
+    return c;
+}
+
+static void continue_durable_commit(const coord_store *s, uint64_t from,
+                                    scan *sc)
+{
+    const layout_commit *c = durable_commit_at(s, from);
+    if (!c)
         return;
+    uint64_t off = c->roots.last_commit;
     sc->expect_gen = c->roots.generation + 1;
     sc->prev_commit = off;
     sc->chain_known = true;

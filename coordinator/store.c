@@ -409,6 +409,7 @@ static int mark_open(coord_store *s, coord_error *err)
 
 static void store_free(coord_store *s)
 {
+    coord_grow_abandon(s);
     if (s->map)
         munmap(s->map, s->map_reserve);
     if (s->fd >= 0)

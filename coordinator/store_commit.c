@@ -79,6 +79,10 @@ typedef struct commit_plan {
     uint64_t chunk_off[LAYOUT_NODE_CHUNKS]; /* 0 = not allocated here     */
     uint64_t hash_off;                      /* 0 = keep the current table */
     uint64_t hash_slots;
+    bool hash_filled;                       /* hash_off is the table the
+                                               helper filled (store_grow.c) */
+    uint64_t grow_off, grow_slots;          /* the next table, allocated
+                                               here, named by no roots      */
     uint64_t commit_off, commit_len;
     layout_roots roots;                     /* of the new generation      */
 } commit_plan;
@@ -105,8 +109,30 @@ static int plan_regions(const coord_store *s, uint64_t nodes, commit_plan *p,
     uint64_t slots = s->roots.hash_slots;
     if (p)
         p->hash_slots = slots;
-    if (nodes * LAYOUT_HASH_MAX_LOAD_DEN <= slots * LAYOUT_HASH_MAX_LOAD_NUM)
+    if (nodes * LAYOUT_HASH_MAX_LOAD_DEN <= slots * LAYOUT_HASH_MAX_LOAD_NUM) {
+        /* Past three eighths, the next table's region, for the helper to
+         * fill (store_grow.c); named when the load passes one half. */
+        if (s->grow || s->grow_refused == slots ||
+            nodes * COORD_GROW_AT_DEN <= slots * COORD_GROW_AT_NUM ||
+            slots * 2 > COORD_MAX_HASH_SLOTS)
+            return 0;
+        uint64_t off = layout_align_up(*cursor, LAYOUT_REGION_ALIGN);
+        if (p) {
+            p->grow_off = off;
+            p->grow_slots = slots * 2;
+        }
+        *cursor = off + LAYOUT_REGION_BODY + slots * 2 * sizeof(uint64_t);
         return 0;
+    }
+    uint64_t filled_off, filled_slots;
+    if (coord_grow_ready(s, nodes, &filled_off, &filled_slots)) {
+        if (p) {
+            p->hash_slots = filled_slots;
+            p->hash_off = filled_off;
+            p->hash_filled = true;
+        }
+        return 0;
+    }
     /* F-HASH-4: double until the load is at most one half. */
     while (nodes * LAYOUT_HASH_MAX_LOAD_DEN > slots * LAYOUT_HASH_MAX_LOAD_NUM)
         slots *= 2;
@@ -284,14 +310,23 @@ static int write_regions(coord_store *s, const commit_plan *p,
             return rc;
         *cursor = p->chunk_off[k] + LAYOUT_REGION_BODY + body;
     }
-    if (p->hash_off) {
-        uint64_t body = p->hash_slots * sizeof(uint64_t);
-        int rc = coord_write_region(s, *cursor, p->hash_off,
-                                    LAYOUT_REC_HASH_TABLE, p->hash_slots, 0, 0,
+    /* A doubled table, or the next one for the helper: never both. */
+    uint64_t table_off = 0, table_slots = 0;
+    if (p->hash_off && !p->hash_filled) {
+        table_off = p->hash_off;
+        table_slots = p->hash_slots;
+    } else if (p->grow_off) {
+        table_off = p->grow_off;
+        table_slots = p->grow_slots;
+    }
+    if (table_off) {
+        uint64_t body = table_slots * sizeof(uint64_t);
+        int rc = coord_write_region(s, *cursor, table_off,
+                                    LAYOUT_REC_HASH_TABLE, table_slots, 0, 0,
                                     0, body, dirty_end);
         if (rc)
             return rc;
-        *cursor = p->hash_off + LAYOUT_REGION_BODY + body;
+        *cursor = table_off + LAYOUT_REGION_BODY + body;
     }
     return coord_assoc_write_blocks(s, dirty_end, cursor); /* F-ADJ-1 */
 }
@@ -304,7 +339,7 @@ static bool can_sync_range(const coord_store *s, const commit_plan *p)
 {
     const coord_group *g = &s->group;
     return s->checkpointed && p->commit_off == g->base + g->len &&
-           s->log_durable_end == g->base;
+           !p->hash_off && s->log_durable_end == g->base;
 }
 
 static int write_group(coord_store *s, const commit_plan *p, bool ranged,
@@ -437,6 +472,8 @@ static int write_new_nodes(coord_store *s)
 static int store_hash(coord_store *s, const commit_plan *p)
 {
     const coord_group *g = &s->group;
+    if (p->hash_filled)
+        return coord_grow_complete(s, g->roots.node_count);
     if (p->hash_off) {
         uint64_t *table = (uint64_t *)(s->map + p->hash_off + LAYOUT_REGION_BODY);
         for (uint64_t n = 0; n < g->roots.node_count; n++) {
@@ -610,6 +647,24 @@ static void zero_ahead(coord_store *s)
     s->zeroed_end = from;
 }
 
+/* ---- the next hash table ---------------------------------------------- */
+
+/* store_grow.c: start filling a table this group allocated, let the helper
+ * catch up with the new generation, or forget a table that a doubling on
+ * the commit path made useless.  A helper that cannot start leaves its
+ * region as dead space; the table then doubles on the commit path. */
+static void grow_after_commit(coord_store *s, const commit_plan *p)
+{
+    if (p->grow_off) {
+        if (coord_grow_start(s, p->grow_off, p->grow_slots) != 0)
+            s->grow_refused = s->roots.hash_slots; /* not once per group */
+        return;
+    }
+    if (p->hash_off && !p->hash_filled)
+        coord_grow_abandon(s);
+    coord_grow_published(s);
+}
+
 /* ---- the whole commit ------------------------------------------------- */
 
 static void fill_info(const coord_store *s, coord_commit_info *out,
@@ -666,6 +721,7 @@ int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
     coord_assoc_merge(s);
     if (p.hash_off)
         s->hash = (uint64_t *)(s->map + p.hash_off + LAYOUT_REGION_BODY);
+    grow_after_commit(s, &p);
     s->synced = sync && !ranged;
     if (sync)
         s->log_durable_end = p.roots.committed_end;

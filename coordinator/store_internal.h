@@ -2,11 +2,13 @@
  * coordinator/store_internal.h — the state shared by the store's files:
  * store.c (open, create, close, stats), store_index.c (file-side lookups of
  * the hash index and node table), store_apply.c (the open group), store_commit.c
- * (publishing a group) and recover.c (open-time validation and repair).
+ * (publishing a group), store_grow.c (the next hash table, filled ahead)
+ * and recover.c (open-time validation and repair).
  *
  * Nothing here is visible outside coordinator/store*.c and recover.c.  All
  * of it is committer-thread state except `stat`, which stats readers load
- * atomically from any thread.
+ * atomically from any thread, and what store_grow.c shares with its
+ * helper thread behind `grow`.
  */
 #ifndef SUTRA_COORD_STORE_INTERNAL_H
 #define SUTRA_COORD_STORE_INTERNAL_H
@@ -159,6 +161,9 @@ typedef struct coord_stat_words {
     uint32_t read_only;
 } coord_stat_words;
 
+/* The next hash table, filled by a helper thread (store_grow.c). */
+typedef struct coord_grow coord_grow;
+
 /* One per open store: fields are grouped by meaning, not packed. */
 struct coord_store { /* NOLINT(clang-analyzer-optin.performance.Padding) */
     coord_io *io;
@@ -173,6 +178,9 @@ struct coord_store { /* NOLINT(clang-analyzer-optin.performance.Padding) */
     layout_roots roots;    /* the published generation                      */
     layout_node *chunk[LAYOUT_NODE_CHUNKS]; /* entry arrays, NULL = none    */
     uint64_t *hash;        /* slots of roots.hash_root                       */
+    coord_grow *grow;      /* the next table being filled, or NULL          */
+    uint64_t grow_refused; /* hash_slots of the table whose helper could not
+                              start: it doubles on the commit path         */
     bool read_only;
     bool synced;           /* everything published is durable (a full sync
                               since the last commit)                        */
@@ -248,6 +256,30 @@ int coord_hash_insert(coord_store *s, uint64_t *table, uint64_t slots,
 const layout_concept *coord_version_at(const coord_store *s, uint64_t off,
                                        uint64_t end, uint32_t node,
                                        const uint8_t id[16]);
+
+/* ---- store_grow.c: the next hash table, filled ahead -------------------- */
+
+/* A table of `slots` slots at `off` starts being filled in the background
+ * once the published one holds more than COORD_GROW_AT_NUM /
+ * COORD_GROW_AT_DEN of its slots in nodes. */
+#define COORD_GROW_AT_NUM 3u
+#define COORD_GROW_AT_DEN 8u
+/* Start filling the region at `off` (written and committed, named by no
+ * roots) with the published nodes.  0 or an errno (no thread: the table
+ * will double on the commit path instead). */
+int coord_grow_start(coord_store *s, uint64_t off, uint64_t slots);
+/* A generation was published: its nodes may be inserted. */
+void coord_grow_published(coord_store *s);
+/* Whether the table being filled can be named by a generation of `nodes`
+ * nodes (F-HASH-4); its region and size if so. */
+bool coord_grow_ready(const coord_store *s, uint64_t nodes, uint64_t *off,
+                      uint64_t *slots);
+/* Stop the helper and insert nodes it has not reached, up to `nodes` (whose
+ * entries are complete): the table is then whole.  0 or the store hook's
+ * error.  Ends the fill either way. */
+int coord_grow_complete(coord_store *s, uint64_t nodes);
+/* Stop the helper and forget the table (its region stays dead space). */
+void coord_grow_abandon(coord_store *s);
 
 /* ---- store_apply.c ---------------------------------------------------- */
 

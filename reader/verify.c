@@ -430,6 +430,9 @@ static bool verify_region(verify_ctx *v, verify_scan *s, uint64_t off,
                        off, "F-LOG-6", "hash table of %llu slots in %llu bytes",
                        (unsigned long long)slots, (unsigned long long)size);
         s->last_hash_region = off;
+        /* F-META-5: generation 0 names the log's first table */
+        if (!s->prev_hash_root)
+            s->prev_hash_root = off;
         return true;
     }
     if (rec->type == LAYOUT_REC_NODE_CHUNK) {
@@ -496,8 +499,9 @@ static bool verify_commit_entries(verify_ctx *v, verify_scan *s, uint64_t off,
 static bool verify_commit_hash(verify_ctx *v, verify_scan *s, uint64_t off,
                                const layout_roots *r)
 {
-    /* F-HASH-1, F-HASH-4: the table is the previous one or one appended
-     * since, big enough for the nodes. */
+    /* F-HASH-1, F-HASH-4: the table is the previous one or the newest
+     * appended since (doubled in this group or filled ahead), big enough
+     * for the nodes. */
     bool named = r->hash_root != 0 && (r->hash_root == s->prev_hash_root ||
                                        r->hash_root == s->last_hash_region);
     VERIFY_REQUIRE(v, named, off, "F-HASH-1",

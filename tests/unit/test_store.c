@@ -493,6 +493,166 @@ static void test_store_hash_growth_keeps_every_id(void **state)
     sf_view_close(&v);
 }
 
+/* sutra_verify of the newest generation: every rule, the hash table's
+ * slots included (each node named once, reachable from its home slot). */
+static void verify_dir(const sf_dir *f)
+{
+    sutra_db *db = NULL;
+    assert_int_equal(sutra_open(f->dir, NULL, &db), 0);
+    struct sutra_snapshot snap;
+    assert_int_equal(sutra_snapshot(db, &snap), 0);
+    sutra_verify_report rep;
+    int rc = sutra_verify(&snap, NULL, &rep);
+    if (rc)
+        print_error("verify: %s at %llu: %s\n", rep.rule,
+                    (unsigned long long)rep.offset, rep.message);
+    assert_int_equal(rc, 0);
+    sutra_close(db);
+}
+
+/* Commit ids [from, to) in groups of `per`, unsynced; returns the next
+ * request number. */
+static uint64_t commit_runs(coord_store *s, uint64_t from, uint64_t to,
+                            uint64_t per, uint64_t no)
+{
+    for (uint64_t i = from; i < to; i += per) {
+        sf_req q = {0};
+        for (uint64_t k = i; k < to && k < i + per; k++)
+            req_learn(&q, k, 1, NULL, NULL, 0);
+        apply_commit_as(s, &q, no++, false);
+    }
+    return no;
+}
+
+/* F-HASH-4 with the next table filled ahead (coordinator/store_grow.c):
+ * the group that takes the table past three eighths allocates the next
+ * one, which no roots name while the helper fills it; the group that
+ * takes it past one half names it, whole, without allocating anything. */
+static void test_store_hash_filled_ahead(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    uint64_t no = commit_runs(s, 0, 384, 384, 1);
+    layout_roots first = sf_roots_of(&v);
+    no = commit_runs(s, 384, 385, 1, no); /* 385 nodes: past 3/8 of 1024 */
+    layout_roots allocated = sf_roots_of(&v);
+    assert_int_equal(allocated.hash_root, first.hash_root);
+    /* the group holds one record and a 2048-slot region */
+    assert_true(allocated.committed_end - first.committed_end >
+                LAYOUT_REGION_BODY + 2048 * 8);
+    no = commit_runs(s, 385, 512, 16, no);
+    layout_roots old = sf_roots_of(&v);
+    assert_int_equal(old.hash_root, first.hash_root);
+    assert_int_equal(old.node_count, 512);
+    no = commit_runs(s, 512, 513, 1, no);
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.hash_slots, 2048);
+    /* named where it was allocated, by a group that allocated nothing */
+    assert_true(r.hash_root > first.committed_end &&
+                r.hash_root < allocated.committed_end);
+    assert_true(r.committed_end - old.committed_end < 4096);
+    assert_int_equal(count_slots(&v, &r), 513);
+    for (uint64_t i = 0; i < 513; i++)
+        assert_int_equal(find_node(&v, &r, i), (int64_t)i);
+    /* the table snapshots of the generation before still read */
+    assert_int_equal(count_slots(&v, &old), 512);
+    assert_int_equal(find_node(&v, &old, 511), 511);
+    assert_int_equal(find_node(&v, &old, 512), -1);
+    /* one group past the filled table's own half: it is left, and the
+     * table doubles on the commit path as before */
+    no = commit_runs(s, 513, 800, 287, no); /* 800 > 3/8 of 2048 */
+    layout_roots ahead = sf_roots_of(&v);
+    assert_int_equal(ahead.hash_slots, 2048);
+    no = commit_runs(s, 800, 2100, 1300, no);
+    r = sf_roots_of(&v);
+    assert_int_equal(r.hash_slots, 8192);
+    assert_true(r.hash_root > ahead.committed_end);
+    assert_int_equal(count_slots(&v, &r), 2100);
+    for (uint64_t i = 0; i < 2100; i++)
+        assert_int_equal(find_node(&v, &r, i), (int64_t)i);
+    coord_store_close(s, true);
+    verify_dir(f);
+    /* and once more past 3/8 and 1/2 of 8192 after a reopen */
+    s = sf_open(f->path, DIM, RESERVE, NULL);
+    no = commit_runs(s, 2100, 4200, 300, no);
+    r = sf_roots_of(&v);
+    assert_int_equal(r.hash_slots, 16384);
+    assert_int_equal(count_slots(&v, &r), 4200);
+    coord_store_close(s, true);
+    verify_dir(f);
+    sf_view_close(&v);
+}
+
+/* F-REC-5: a table filled ahead was allocated in a group that may be long
+ * durable, while its slots were stored after that group's sync.  A power
+ * cut after the group that names it can keep the group and lose every
+ * slot page.  Recovery must fill it again, although the region lies below
+ * the durable end. */
+static void test_store_recovery_refills_a_table_filled_ahead(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    coord_error err = {0};
+    uint64_t no = commit_runs(s, 0, 385, 385, 1); /* allocates the region */
+    assert_int_equal(coord_store_sync(s, &err), 0); /* durable end: here */
+    no = commit_runs(s, 385, 513, 32, no);            /* names it, unsynced */
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.hash_slots, 2048);
+    assert_true(r.hash_root < sf_hdr_of(&v)->durable_end);
+    coord_store_close(s, false); /* not marked clean: recovery runs */
+    /* the power cut: no slot page of the new table reached the disk */
+    int fd = open(f->path, O_RDWR);
+    static uint64_t zeros[2048];
+    assert_int_equal(pwrite(fd, zeros, sizeof(zeros),
+                            (off_t)(r.hash_root + LAYOUT_REGION_BODY)),
+                     (ssize_t)sizeof(zeros));
+    close(fd);
+    s = sf_open(f->path, DIM, RESERVE, NULL);
+    layout_roots after = sf_roots_of(&v);
+    assert_int_equal(after.generation, r.generation);
+    assert_int_equal(count_slots(&v, &after), 513);
+    for (uint64_t i = 0; i < 513; i++)
+        assert_int_equal(find_node(&v, &after, i), (int64_t)i);
+    coord_store_close(s, true);
+    verify_dir(f);
+    sf_view_close(&v);
+}
+
+/* F-REC-6, F-REC-7: the commits after a table's region was allocated for
+ * the helper still name the table before it.  A rebuild from the log
+ * (both meta slots torn in a file not closed) keeps every one of them. */
+static void test_store_rebuild_past_a_table_filled_ahead(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    uint64_t no = commit_runs(s, 0, 400, 20, 1);
+    no = commit_runs(s, 400, 600, 50, no);
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.hash_slots, 2048);
+    no = commit_runs(s, 600, 700, 25, no); /* 700 > 3/8 of 2048 */
+    layout_roots want = sf_roots_of(&v);
+    assert_int_equal(want.hash_root, r.hash_root);
+    coord_store_close(s, false);
+    int fd = open(f->path, O_RDWR);
+    uint8_t junk[64];
+    memset(junk, 0xA5, sizeof(junk));
+    assert_int_equal(pwrite(fd, junk, sizeof(junk), LAYOUT_META_OFFSET_0 + 40), 64);
+    assert_int_equal(pwrite(fd, junk, sizeof(junk), LAYOUT_META_OFFSET_1 + 40), 64);
+    close(fd);
+    s = sf_open(f->path, DIM, RESERVE, NULL);
+    layout_roots after = sf_roots_of(&v);
+    assert_int_equal(after.generation, want.generation);
+    assert_int_equal(after.hash_root, want.hash_root);
+    for (uint64_t i = 0; i < 700; i++)
+        assert_int_equal(find_node(&v, &after, i), (int64_t)i);
+    coord_store_close(s, true);
+    verify_dir(f);
+    sf_view_close(&v);
+}
+
 static void test_store_hash_doubling_pause_1m(void **state)
 {
     sf_dir *f = *state;
@@ -505,9 +665,13 @@ static void test_store_hash_doubling_pause_1m(void **state)
     layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.hash_slots, 2 * million);
 
-    /* One new node crosses the 1/2 load: the commit rebuilds the table.
-     * Unsynced, so the time is the rebuild; the sync after it is the cost
-     * of making the new 32 MiB table durable. */
+    /* One new node crosses the 1/2 load: the commit names the table the
+     * helper has filled since the load passed 3/8 (store_grow.c), after
+     * it has caught up with the last groups.  Here they are 65,536 nodes
+     * each, synced, committed back to back: the helper's stores fault
+     * again on the pages each sync wrote back, and the commit waits for
+     * up to a group of them.  Unsynced, so the time is that wait; the sync
+     * after it is the cost of making the new 32 MiB table durable. */
     sf_req q = {0};
     coord_apply_result res;
     coord_error err = {0};
@@ -530,7 +694,7 @@ static void test_store_hash_doubling_pause_1m(void **state)
     assert_int_equal(coord_store_commit(s, false, NULL, &err), 0);
     double plain = sf_seconds_since(&t0);
     sf_req_free(&q);
-    print_message("hash doubling with %llu nodes (2M -> 4M slots): commit "
+    print_message("hash table named at %llu nodes (2M -> 4M slots): commit "
                   "%.1f ms, then fdatasync %.1f ms; a one-node commit "
                   "without doubling: %.3f ms\n",
                   (unsigned long long)million + 1, pause * 1e3, sync * 1e3,
@@ -733,7 +897,8 @@ static void test_store_full_file(void **state)
     coord_store_close(s, true);
 }
 
-/* The 513th node doubles the hash table (F-HASH-4) to 2048 slots, a 16 KiB
+/* The 385th node allocates the next hash table (F-HASH-4: past three
+ * eighths of 1024 slots, for the helper to fill), 2048 slots, a 16 KiB
  * region.  With less than that left, a request that adds a node must fail
  * at apply, alone: it used to pass (apply counted only record bytes) and
  * fail its whole group at commit, the other request of the group with it. */
@@ -744,7 +909,7 @@ static void test_store_hash_growth_past_the_end(void **state)
     coord_store *s = sf_open(f->path, DIM, reserve, NULL);
     sf_view v = sf_view_open(f->path, reserve);
     sf_req q = {0};
-    for (uint64_t i = 0; i < 512; i++)
+    for (uint64_t i = 0; i < 384; i++)
         req_learn(&q, i, 1.0f, NULL, NULL, 0);
     apply_commit_as(s, &q, 1, false);
     assert_int_equal(sf_roots_of(&v).hash_slots, LAYOUT_HASH_MIN_SLOTS);
@@ -765,7 +930,7 @@ static void test_store_hash_growth_past_the_end(void **state)
     coord_error err = {0};
     assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
     sf_req_free(&q);
-    req_learn(&q, 512, 1.0f, NULL, NULL, 0); /* node 513 */
+    req_learn(&q, 384, 1.0f, NULL, NULL, 0); /* node 385 */
     assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err),
                      SUTRA_EFULL);
     sf_req_free(&q);
@@ -773,12 +938,12 @@ static void test_store_hash_growth_past_the_end(void **state)
     assert_non_null(strstr(err.message, "maximum size"));
     assert_int_equal(coord_store_commit(s, false, NULL, &err), 0);
     layout_roots r = sf_roots_of(&v);
-    assert_int_equal(r.node_count, 512);
+    assert_int_equal(r.node_count, 384);
     assert_int_equal(r.hash_slots, LAYOUT_HASH_MIN_SLOTS);
     const layout_node *n1 = sf_node_of(&v, (uint32_t)find_node(&v, &r, 1));
     const layout_concept *c = rec_at(&v, n1->head);
     assert_true(c->strength == 0.25f);
-    assert_int_equal(find_node(&v, &r, 512), -1);
+    assert_int_equal(find_node(&v, &r, 384), -1);
     coord_store_close(s, true);
     sf_view_close(&v);
 }
@@ -1507,6 +1672,9 @@ int main(void)
         STORE_TEST(test_store_batch_is_atomic),
         STORE_TEST(test_store_rejects_bad_ops),
         STORE_TEST(test_store_hash_growth_keeps_every_id),
+        STORE_TEST(test_store_hash_filled_ahead),
+        STORE_TEST(test_store_recovery_refills_a_table_filled_ahead),
+        STORE_TEST(test_store_rebuild_past_a_table_filled_ahead),
         STORE_TEST(test_store_hash_doubling_pause_1m),
         STORE_TEST(test_store_recovers_crash_before_meta),
         STORE_TEST(test_store_recovers_torn_meta),
