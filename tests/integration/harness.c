@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -129,14 +130,27 @@ static void settle_log(pid_t pid, int sig, int status)
     }
 }
 
+/* In a child just forked by `parent`: die with it.  A test that fails an
+ * assertion goes on to its next test, and the test binary then exits
+ * without stopping what it started; its coordinators, readers and writers
+ * must not outlive it (they would hold ports, files and CPU for the runs
+ * after).  The signal survives execv. */
+void harness_die_with(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(126);
+}
+
 pid_t harness_coordinator_start(const char *dir, const char *const *args)
 {
     char log_path[512];
     snprintf(log_path, sizeof(log_path), "%s.log", dir);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        harness_die_with(parent);
         const char *argv[32];
         int n = 0;
         argv[n++] = harness_coordinator_path();
@@ -207,9 +221,12 @@ pid_t harness_spawn(int (*fn)(void *), void *arg)
 {
     fflush(stdout);
     fflush(stderr);
+    pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid == 0)
+    if (pid == 0) {
+        harness_die_with(parent);
         _exit(fn(arg));
+    }
     return pid;
 }
 

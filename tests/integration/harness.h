@@ -39,7 +39,14 @@ pid_t harness_coordinator_start(const char *dir, const char *const *args);
  * coordinator's log to stderr. */
 int harness_coordinator_stop(pid_t pid, int sig);
 
-/* Run fn(arg) in a forked child; the child exits with its return value. */
+/* In a child just forked by `parent` (its getpid() before fork): be
+ * killed (SIGKILL) when the test process dies, also across execv, so that
+ * nothing a failed test started outlives the test binary.  Exits 126 if
+ * the parent is already gone. */
+void harness_die_with(pid_t parent);
+
+/* Run fn(arg) in a forked child; the child exits with its return value.
+ * Children of both kinds are killed (SIGKILL) when the test process dies. */
 pid_t harness_spawn(int (*fn)(void *), void *arg);
 
 /* Wait for a child; returns its exit status as above. */

@@ -219,9 +219,11 @@ static void test_prometheus_scrape(void **state)
     char *dir2 = harness_tmpdir();
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+    pid_t parent = getpid();
     pid_t second = fork();
     assert_true(second >= 0);
     if (second == 0) {
+        harness_die_with(parent);
         char log_path[512];
         snprintf(log_path, sizeof(log_path), "%s.log", dir2);
         if (!freopen(log_path, "a", stderr))

@@ -319,8 +319,10 @@ static void test_restart_resend_while_stopping_gets_the_truth(void **state)
  * to refuse to start; its exit status. */
 static int start_status(const char *dir, const char *dim)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        harness_die_with(parent);
         const char *exe = harness_coordinator_path();
         if (!freopen("/dev/null", "w", stderr))
             _exit(126);
@@ -339,8 +341,10 @@ static void test_restart_second_coordinator_refused(void **state)
     char *dir = harness_tmpdir();
     pid_t first = harness_coordinator_start(dir, COORD_ARGS);
     assert_true(first > 0);
+    pid_t parent = getpid();
     pid_t second = fork();
     if (second == 0) {
+        harness_die_with(parent);
         const char *exe = harness_coordinator_path();
         char log[512];
         snprintf(log, sizeof(log), "%s.second", dir);
@@ -401,6 +405,51 @@ static void test_restart_second_coordinator_refused(void **state)
     harness_rmdir(dir);
 }
 
+/* A test binary that dies (or ends after a failed assertion) takes the
+ * coordinator it started with it: a process starts one, publishes its pid
+ * and exits without stopping it. */
+typedef struct left_behind {
+    pid_t pid;
+    char dir[64];
+} left_behind;
+
+static int start_and_leave(void *arg)
+{
+    left_behind *l = arg;
+    char *dir = harness_tmpdir();
+    snprintf(l->dir, sizeof(l->dir), "%s", dir);
+    l->pid = harness_coordinator_start(dir, COORD_ARGS);
+    return l->pid > 0 ? 0 : 1;
+}
+
+static bool process_gone(pid_t pid)
+{
+    char path[64], line[256] = "";
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    bool zombie = fgets(line, sizeof(line), f) && strstr(line, ") Z ");
+    fclose(f);
+    return zombie;
+}
+
+static void test_restart_coordinator_dies_with_its_starter(void **state)
+{
+    (void)state;
+    left_behind *l = harness_shared_alloc(sizeof(*l));
+    assert_int_equal(harness_wait(harness_spawn(start_and_leave, l)), 0);
+    assert_true(l->pid > 0);
+    uint64_t deadline = harness_now_ms() + 5000;
+    while (!process_gone(l->pid) && harness_now_ms() < deadline)
+        usleep(10000);
+    bool gone = process_gone(l->pid);
+    if (!gone)
+        kill(l->pid, SIGKILL);
+    harness_rmdir(strdup(l->dir));
+    assert_true(gone);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_restart_sigkill_loses_no_acknowledged_write),
         cmocka_unit_test(test_restart_resend_while_stopping_gets_the_truth),
         cmocka_unit_test(test_restart_second_coordinator_refused),
+        cmocka_unit_test(test_restart_coordinator_dies_with_its_starter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
