@@ -61,6 +61,8 @@ typedef struct scan {
     uint64_t expect_gen, prev_commit;
     bool chain_known;       /* prev_commit is the last commit before here    */
     uint64_t hash_off, hash_slots;    /* newest hash table region seen       */
+    bool region_seen;       /* a hash table region since `began`             */
+    uint64_t began;         /* where scan_log() started                      */
     uint64_t chunk_off[LAYOUT_NODE_CHUNKS];
     /* the last valid commit */
     uint64_t good_end;
@@ -107,6 +109,7 @@ static bool region_ok(scan *sc, uint64_t off, const layout_region *r,
                         false);
         sc->hash_off = off;
         sc->hash_slots = r->arg0;
+        sc->region_seen = true;
     } else if (r->rec.type == LAYOUT_REC_NODE_CHUNK) {
         uint64_t k = r->arg0;
         if (k > COORD_MAX_NODE_CHUNK ||
@@ -164,6 +167,24 @@ static bool data_ok(scan *sc, uint64_t off, const layout_rec *rec)
     return true;
 }
 
+/* F-HASH-4 for a scan that starts past data_start (roll-forward from a
+ * meta slot or a checkpoint, F-REC-7, F-REC-9): a table filled ahead may
+ * have been appended before the scan's start, after the table the start's
+ * roots name, and be named only past it.  Such a table is accepted when no
+ * region has been seen since the start and its descriptor checks: a
+ * HASH_TABLE region of the named size past the predecessor's table,
+ * larger than it, wholly below the start. */
+static bool table_before_scan(const scan *sc, const coord_store *s,
+                              const layout_roots *r)
+{
+    return !sc->region_seen && r->hash_root > sc->good.hash_root &&
+           r->hash_root < sc->began && r->hash_slots > sc->good.hash_slots &&
+           r->hash_slots <= COORD_MAX_HASH_SLOTS &&
+           coord_region_valid(s, r->hash_root, sc->began, LAYOUT_REC_HASH_TABLE,
+                              r->hash_slots, 0, 0,
+                              r->hash_slots * sizeof(uint64_t));
+}
+
 /* F-COM-1, F-COM-2: the commit record closes exactly the group before it. */
 static bool commit_ok(scan *sc, const coord_store *s, uint64_t off,
                       const layout_commit *c, uint64_t size)
@@ -191,7 +212,8 @@ static bool commit_ok(scan *sc, const coord_store *s, uint64_t off,
                     ((r->hash_root == sc->hash_off &&
                       r->hash_slots == sc->hash_slots) ||
                      (r->hash_root == sc->good.hash_root &&
-                      r->hash_slots == sc->good.hash_slots));
+                      r->hash_slots == sc->good.hash_slots) ||
+                     table_before_scan(sc, s, r));
     if (sc->from_start &&
         (r->version_count != sc->versions ||
          r->tombstone_count != sc->tombstones || !table_ok ||
@@ -241,6 +263,7 @@ static void scan_log(const coord_store *s, uint64_t from, scan *sc,
                      record_visit visit, void *ctx)
 {
     uint64_t off = from, zeros = 0;
+    sc->began = from;
     while (off + sizeof(uint64_t) <= sc->limit) {
         uint64_t word;
         memcpy(&word, s->map + off, sizeof(word));

@@ -241,7 +241,7 @@ static int publish_rolled(coord_store *s, uint64_t published)
 }
 
 int coord_recover(coord_store *s, const layout_meta *meta, bool repair,
-                  coord_error *err)
+                  bool in_slot, coord_error *err)
 {
     s->roots = meta->roots; /* the bounds every check below uses */
     int rc = check_roots(s, &s->roots, err);
@@ -256,8 +256,13 @@ int coord_recover(coord_store *s, const layout_meta *meta, bool repair,
     if (rc || !repair)
         return rc;
     /* F-META-2: only a generation whose meta slot is in place may be
-     * published; a rolled-forward one gets its slot at the end. */
-    rc = s->io->store64(s->io, &s->hdr->generation, meta->roots.generation);
+     * published; a rolled-forward one gets its slot at the end, and roots
+     * from a checkpoint's commit record (F-REC-9) theirs now: both slots
+     * are torn, and a reader woken by the word would find neither. */
+    if (!in_slot)
+        rc = coord_write_meta_roots(s, &meta->roots);
+    if (!rc)
+        rc = s->io->store64(s->io, &s->hdr->generation, meta->roots.generation);
     if (!rc)
         rc = repair_hash(s);
     if (!rc)

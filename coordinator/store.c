@@ -291,7 +291,7 @@ static int recover_from_older_slot(coord_store *s, layout_meta *meta,
     layout_meta m = *older;
     coord_error why = { 0 };
     memset(s->chunk, 0, sizeof(s->chunk)); /* attached for the newer slot */
-    if (coord_recover(s, &m, true, &why) != 0)
+    if (coord_recover(s, &m, true, true, &why) != 0)
         return failed;
     *meta = m;
     return 0;
@@ -334,7 +334,7 @@ static int recover_from_checkpoint(coord_store *s, layout_meta *meta,
     layout_meta_seal(&m);
     coord_error why = { 0 };
     memset(s->chunk, 0, sizeof(s->chunk)); /* attached for a failed slot */
-    if (coord_recover(s, &m, true, &why) != 0 || coord_write_meta(s) != 0)
+    if (coord_recover(s, &m, true, false, &why) != 0 || coord_write_meta(s) != 0)
         return failed;
     s->from_checkpoint = true;
     m.roots = s->roots;
@@ -374,7 +374,7 @@ static int attach(coord_store *s, coord_error *err)
     layout_meta meta = pick ? *m1 : *m0;
     uint64_t published = __atomic_load_n(&s->hdr->generation, __ATOMIC_ACQUIRE);
     bool repair = !clean || published != meta.roots.generation;
-    rc = coord_recover(s, &meta, repair, err);
+    rc = coord_recover(s, &meta, repair, true, err);
     if (rc == SUTRA_ECORRUPT && repair)
         rc = recover_from_older_slot(s, &meta, pick ? m0 : m1, rc);
     /* F-REC-6: a log that fails its checks (records lost in a power cut, a

@@ -387,9 +387,12 @@ void coord_assoc_merge(coord_store *s);
 
 /* Validate the picked meta's roots and the node chunks it needs, and cache
  * chunk and hash pointers.  With `repair`, also restore the in-place words
- * to the recovered generation (F-REC-*). */
+ * to the recovered generation (F-REC-*).  `in_slot`: `meta` is a valid
+ * slot of the file; otherwise (roots from a checkpoint's commit record,
+ * F-REC-9) its slot is written and synced before its generation is
+ * published (F-META-2). */
 int coord_recover(coord_store *s, const layout_meta *meta, bool repair,
-                  coord_error *err);
+                  bool in_slot, coord_error *err);
 
 /* ---- recover_adj.c: adjacency effects of the log tail (F-REC-5/6) ---- */
 

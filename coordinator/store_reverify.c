@@ -87,7 +87,7 @@ int coord_store_reverify(coord_store *s, coord_error *err)
     layout_meta meta = *cur;
     rc = rewrite_published(s, s->roots.committed_end, err);
     if (!rc)
-        rc = coord_recover(s, &meta, true, err); /* repairs, verifies, syncs */
+        rc = coord_recover(s, &meta, true, true, err); /* repairs, verifies, syncs */
     if (rc)
         return rc;
     s->read_only = false;

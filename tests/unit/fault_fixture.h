@@ -41,7 +41,7 @@
 #include "tests/unit/store_fixture.h"
 
 #define FX_DIM 4u
-#define FX_ITEMS 400u
+#define FX_ITEMS 640u
 #define FX_MAX_GENS 512u
 #define FX_RESERVE (1ull << 32)
 

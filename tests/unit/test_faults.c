@@ -83,9 +83,85 @@ static coord_store_stats stats_of(coord_store *s)
     return st;
 }
 
+/* F-META-2, checked at every store of the header's generation word: the
+ * slot of the generation being published is already valid and holds it,
+ * so a reader that sees the word finds the slot.  Forwards everything to
+ * `inner`. */
+typedef struct gen_watch {
+    coord_io io;
+    coord_io *inner;
+    unsigned published, unslotted;
+} gen_watch;
+
+static int gw_open(coord_io *io, const char *path, int flags, unsigned mode,
+                   int *fd)
+{
+    coord_io *in = ((gen_watch *)io->ctx)->inner;
+    return in->open(in, path, flags, mode, fd);
+}
+static int gw_pwrite(coord_io *io, int fd, const void *buf, size_t len,
+                     uint64_t off)
+{
+    coord_io *in = ((gen_watch *)io->ctx)->inner;
+    return in->pwrite(in, fd, buf, len, off);
+}
+static int gw_extend(coord_io *io, int fd, uint64_t from, uint64_t to)
+{
+    coord_io *in = ((gen_watch *)io->ctx)->inner;
+    return in->extend(in, fd, from, to);
+}
+static int gw_sync(coord_io *io, int fd)
+{
+    coord_io *in = ((gen_watch *)io->ctx)->inner;
+    return in->sync(in, fd);
+}
+static int gw_pwrite_sync(coord_io *io, int fd, const void *buf, size_t len,
+                          uint64_t off)
+{
+    coord_io *in = ((gen_watch *)io->ctx)->inner;
+    return in->pwrite_sync(in, fd, buf, len, off);
+}
+static int gw_sync_dir(coord_io *io, const char *path)
+{
+    coord_io *in = ((gen_watch *)io->ctx)->inner;
+    return in->sync_dir(in, path);
+}
+static int gw_store64(coord_io *io, uint64_t *word, uint64_t value)
+{
+    gen_watch *w = io->ctx;
+    const uint8_t *base = (const uint8_t *)word - offsetof(layout_header, generation);
+    if ((uintptr_t)base % LAYOUT_PAGE_SIZE == 0 &&
+        memcmp(base, LAYOUT_MAGIC, LAYOUT_MAGIC_LEN) == 0) {
+        const layout_meta *slot = (const layout_meta *)(
+            base + (value % 2 ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0));
+        w->published++;
+        if (!layout_meta_valid(slot) || slot->roots.generation != value)
+            w->unslotted++;
+    }
+    return w->inner->store64(w->inner, word, value);
+}
+static int gw_store32(coord_io *io, uint32_t *word, uint32_t value)
+{
+    coord_io *in = ((gen_watch *)io->ctx)->inner;
+    return in->store32(in, word, value);
+}
+static void gw_close(coord_io *io, int fd)
+{
+    coord_io *in = ((gen_watch *)io->ctx)->inner;
+    in->close(in, fd);
+}
+
+static void gen_watch_init(gen_watch *w, coord_io *inner)
+{
+    *w = (gen_watch){ .inner = inner };
+    w->io = (coord_io){ gw_open, gw_pwrite, gw_extend, gw_sync, gw_pwrite_sync,
+                        gw_sync_dir, gw_store64, gw_store32, gw_close, w };
+}
+
 typedef struct rig {
     fx_dir d;
     coord_io_fault *f;
+    gen_watch w;           /* the fault table, watched (F-META-2)         */
     coord_store *s;
     fx_model *m;
     uint64_t no;
@@ -99,8 +175,9 @@ static void rig_open_seeded(rig *r, uint64_t seed, uint64_t fault_seed,
     memset(r, 0, sizeof(*r));
     fx_dir_make(&r->d);
     assert_int_equal(coord_io_fault_new(fault_seed, &r->f), 0);
+    gen_watch_init(&r->w, coord_io_fault_io(r->f));
     coord_error err = { 0 };
-    r->s = fx_open(r->d.path, coord_io_fault_io(r->f), NULL, &err);
+    r->s = fx_open(r->d.path, &r->w.io, NULL, &err);
     r->m = calloc(1, sizeof(*r->m));
     for (uint32_t g = 0; g < gens; g++) {
         fx_req q = { 0 };
@@ -116,6 +193,7 @@ static void rig_open(rig *r, uint64_t seed, uint32_t gens)
 
 static void rig_close(rig *r)
 {
+    assert_int_equal(r->w.unslotted, 0);
     g_faults += coord_io_fault_injected(r->f);
     coord_store_close(r->s, true);
     coord_io_fault_free(r->f);
@@ -266,7 +344,7 @@ static void check_write_fault(int err_code, bool short_write, bool sync)
         /* the torn bytes past the committed end do not confuse a restart */
         coord_store_close(r.s, false);
         coord_error err = { 0 };
-        r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+        r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
         fx_check_state(r.d.dir, r.m, 6);
     }
     free(img);
@@ -308,7 +386,7 @@ static void check_kept_after_power_cut(rig *r, uint64_t gen)
     coord_error err = { 0 };
     coord_io_fault_power_loss(r->f, COORD_POWER_NOTHING);
     coord_store_close(r->s, false);
-    r->s = fx_open(r->d.path, coord_io_fault_io(r->f), NULL, &err);
+    r->s = fx_open(r->d.path, &r->w.io, NULL, &err);
     assert_int_equal(stats_of(r->s).generation, gen);
     fx_check_state(r->d.dir, r->m, gen);
     r->m->gens = gen;
@@ -585,14 +663,27 @@ static void power_cut_cycle(enum policy pol, uint64_t seed, cut_totals *t)
     memset(&r, 0, sizeof(r));
     fx_dir_make(&r.d);
     assert_int_equal(coord_io_fault_new(seed, &r.f), 0);
+    gen_watch_init(&r.w, coord_io_fault_io(r.f));
     coord_error err = { 0 };
-    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
     r.m = calloc(1, sizeof(*r.m));
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
 #define NEXT() (rng = rng * 6364136223846793005ull + 1442695040888963407ull, rng >> 33)
+    /* Half the cycles start from a synced first generation of 360..519
+     * items, so that the groups after it take the hash table past 3/8
+     * (the next table is appended and filled ahead) and past 1/2 (it is
+     * named) while crashes and power cuts strike (F-HASH-4). */
+    if (NEXT() % 2 == 0) {
+        uint32_t items = 360 + (uint32_t)(NEXT() % 160);
+        fx_req q = { 0 };
+        r.m->open = r.m->gen[r.m->gens];
+        for (uint32_t i = 0; i < items; i++)
+            fx_req_learn(&q, r.m, i, 1);
+        assert_int_equal(fx_commit(r.s, &q, r.m, ++r.no, true, &err), 0);
+    }
     uint32_t gens = 4 + (uint32_t)(NEXT() % 20);
     uint32_t crash_after = (uint32_t)(NEXT() % gens);
-    uint64_t synced = 0, acked = 0;
+    uint64_t synced = r.m->gens, acked = r.m->gens; /* the first, if any */
     bool mid_commit = false;
     /* under interval, half the syncs overlap later commits as the
      * committer's sync thread does: begun after generation `begun`, run
@@ -888,7 +979,7 @@ static void test_faults_kill_under_sync_none_keeps_all(void **state)
     r.m->gen[13] = r.m->open; /* the group as written, never acknowledged */
     coord_store_close(r.s, false);
     coord_io_fault_revive(r.f);
-    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
     assert_int_equal(stats_of(r.s).generation, 13);
     fx_check_state(r.d.dir, r.m, 13);
     r.m->gens = 13;
@@ -948,15 +1039,65 @@ static void test_faults_both_slots_torn_recover_from_checkpoint(void **state)
     assert_true(((const layout_header *)img)->durable_commit >= LAYOUT_DATA_START);
     free(img);
 
-    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    /* no generation word is published before its slot is written: both
+     * slots are torn, and the checkpoint's roots are in no slot yet */
+    unsigned published = r.w.published;
+    r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
     coord_store_stats st = stats_of(r.s);
     assert_true(st.checkpoint_at_open);
     assert_false(st.rebuilt_at_open);
     assert_int_equal(st.generation, 6);
+    assert_true(r.w.published > published);
+    assert_int_equal(r.w.unslotted, 0);
     fx_check_state(r.d.dir, r.m, 6);
     /* a power cut right after the recovery keeps it, from a slot now */
     check_kept_after_power_cut(&r, 6);
     assert_false(stats_of(r.s).checkpoint_at_open);
+    rig_close(&r);
+}
+
+/* Learn items [from, to) as one generation, synced. */
+static void learn_items(rig *r, uint32_t from, uint32_t to)
+{
+    coord_error err = { 0 };
+    fx_req q = { 0 };
+    r->m->open = r->m->gen[r->m->gens];
+    for (uint32_t i = from; i < to; i++)
+        fx_req_learn(&q, r->m, i, 1);
+    assert_int_equal(fx_commit(r->s, &q, r->m, ++r->no, true, &err), 0);
+}
+
+/* F-REC-9 and F-REC-7 across a table filled ahead (F-HASH-4): its region
+ * is appended by a generation at or before the checkpoint, and named by
+ * one after it.  With both meta slots torn, recovery rolls forward from
+ * the checkpoint's commit record: the scan starts past the region, and
+ * must still accept the commit that names it, or every acknowledged
+ * generation from there on is lost (found by the power-cut cycles). */
+static void test_faults_roll_forward_names_a_table_filled_ahead(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 95, 0);
+    coord_error err = { 0 };
+    learn_items(&r, 0, 380);
+    learn_items(&r, 380, 400); /* past 3/8 of 1024: the next table */
+    assert_int_equal(coord_store_sync(r.s, &err), 0);
+    assert_int_equal(coord_store_sync(r.s, &err), 0); /* the checkpoint */
+    for (uint32_t i = 400; i < 560; i += 20)
+        learn_items(&r, i, i + 20); /* named past 512, at 520 */
+    uint64_t gen = stats_of(r.s).generation;
+    coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING);
+    coord_store_close(r.s, false);
+    uint8_t junk[LAYOUT_META_SIZE / 2];
+    memset(junk, 0x5A, sizeof(junk));
+    patch_file(r.d.path, LAYOUT_META_OFFSET_0 + 64, junk, sizeof(junk));
+    patch_file(r.d.path, LAYOUT_META_OFFSET_1 + 64, junk, sizeof(junk));
+    r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
+    coord_store_stats st = stats_of(r.s);
+    assert_true(st.checkpoint_at_open);
+    assert_false(st.rebuilt_at_open);
+    assert_int_equal(st.generation, gen);
+    fx_check_state(r.d.dir, r.m, gen);
     rig_close(&r);
 }
 
@@ -996,7 +1137,7 @@ static void test_faults_synced_generation_survives_lost_slot(void **state)
     free(img);
 
     coord_error err = { 0 };
-    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
     coord_store_stats st = stats_of(r.s);
     assert_int_equal(st.generation, 6);
     assert_int_equal(st.committed_end, six.committed_end);
@@ -1037,14 +1178,14 @@ static void test_faults_discarded_group_stays_discarded(void **state)
     patch_file(r.d.path, end4 - 8, &bad, 1); /* inside 4's commit record */
 
     coord_error err = { 0 };
-    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
     assert_int_equal(stats_of(r.s).generation, 3);
     fx_check_state(r.d.dir, r.m, 3);
     coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING); /* no new writes */
     coord_store_close(r.s, false);
     patch_file(r.d.path, end4 - 8, &good, 1); /* group 4 whole again */
 
-    r.s = fx_open(r.d.path, coord_io_fault_io(r.f), NULL, &err);
+    r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
     assert_int_equal(stats_of(r.s).generation, 3);
     fx_check_state(r.d.dir, r.m, 3);
     r.m->gens = 3;
@@ -1207,6 +1348,7 @@ int main(void)
         cmocka_unit_test(test_faults_kill_under_sync_none_keeps_all),
         cmocka_unit_test(test_faults_synced_generation_survives_lost_slot),
         cmocka_unit_test(test_faults_both_slots_torn_recover_from_checkpoint),
+        cmocka_unit_test(test_faults_roll_forward_names_a_table_filled_ahead),
         cmocka_unit_test(test_faults_committer_checkpoints),
         cmocka_unit_test(test_faults_discarded_group_stays_discarded),
         cmocka_unit_test(test_faults_power_cut_sync_none),
