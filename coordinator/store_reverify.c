@@ -67,6 +67,11 @@ int coord_store_reverify(coord_store *s, coord_error *err)
     if (!s->read_only)
         return 0;
     coord_store_abort(s);
+    /* Step 2 copies the table being filled ahead and writes the copy back:
+     * a slot the helper stored in between would be lost while the helper
+     * counts it inserted.  Stop it first; the region stays dead space and
+     * the next table is allocated again (store_grow.c). */
+    coord_grow_abandon(s);
     uint64_t gen = s->roots.generation;
     layout_meta *newer = meta_slot(s, gen + 1);
     if (layout_meta_valid(newer) && newer->roots.generation > gen) {

@@ -653,6 +653,79 @@ static void test_store_rebuild_past_a_table_filled_ahead(void **state)
     sf_view_close(&v);
 }
 
+/* The io of test_store_reverify_keeps_the_table_filled_ahead: its pwrites
+ * that cover [watch_lo, watch_hi) wait, once armed, until the bytes being
+ * written there no longer equal the mapping's (something stored into the
+ * mapping after the caller copied them), then a little longer. */
+typedef struct watch_io {
+    sf_fault_io f;
+    uint64_t watch_lo, watch_hi;
+    bool armed;
+    bool saw_store;
+} watch_io;
+
+static int watch_pwrite(coord_io *io, int fd, const void *b, size_t n,
+                        uint64_t off)
+{
+    watch_io *w = (watch_io *)io;
+    if (w->armed && w->f.base && off <= w->watch_lo && off + n >= w->watch_hi) {
+        const uint8_t *mine = (const uint8_t *)b + (w->watch_lo - off);
+        for (int i = 0; i < 2000 && !w->saw_store; i++) {
+            if (memcmp(mine, w->f.base + w->watch_lo,
+                       w->watch_hi - w->watch_lo) != 0)
+                w->saw_store = true;
+            else
+                usleep(1000);
+        }
+        usleep(50000);
+    }
+    return sf_fault_pwrite(io, fd, b, n, off);
+}
+
+/* Re-verification after a failed sync rewrites every byte below the
+ * committed end from a copy of the mapping (store_reverify.c), the region
+ * of the table being filled ahead included.  The helper must not be
+ * storing into that region meanwhile: a slot it stores between the copy
+ * and the pwrite is overwritten with the copy's zero, the helper counts
+ * the node as inserted, and the commit that names the table leaves that
+ * id out of it (a lookup misses it; a learn of it makes a second node). */
+static void test_store_reverify_keeps_the_table_filled_ahead(void **state)
+{
+    sf_dir *f = *state;
+    watch_io w = { .f = sf_fault_io_make() };
+    w.f.io.pwrite = watch_pwrite;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, &w.f.io);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    coord_error err = {0};
+    uint64_t no = commit_runs(s, 0, 384, 384, 1);
+    layout_roots first = sf_roots_of(&v);
+    no = commit_runs(s, 384, 385, 1, no); /* allocates the next table */
+    layout_roots allocated = sf_roots_of(&v);
+    w.watch_lo = first.committed_end;
+    w.watch_hi = allocated.committed_end;
+    /* the helper, caught up, backs off to sleeps of 256 ms */
+    usleep(400000);
+    no = commit_runs(s, 385, 480, 95, no); /* published, not yet inserted */
+    w.f.sync_err = EIO;
+    assert_int_equal(coord_store_sync(s, &err), EIO);
+    w.f.sync_err = 0;
+    w.armed = true;
+    int rc = coord_store_reverify(s, &err);
+    if (rc)
+        print_error("reverify: %d %s\n", rc, err.message);
+    assert_int_equal(rc, 0);
+    w.armed = false;
+    no = commit_runs(s, 480, 513, 33, no); /* names the table */
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.hash_slots, 2048);
+    assert_int_equal(count_slots(&v, &r), 513);
+    for (uint64_t i = 0; i < 513; i++)
+        assert_int_equal(find_node(&v, &r, i), (int64_t)i);
+    coord_store_close(s, true);
+    verify_dir(f);
+    sf_view_close(&v);
+}
+
 static void test_store_hash_doubling_pause_1m(void **state)
 {
     sf_dir *f = *state;
@@ -1675,6 +1748,7 @@ int main(void)
         STORE_TEST(test_store_hash_filled_ahead),
         STORE_TEST(test_store_recovery_refills_a_table_filled_ahead),
         STORE_TEST(test_store_rebuild_past_a_table_filled_ahead),
+        STORE_TEST(test_store_reverify_keeps_the_table_filled_ahead),
         STORE_TEST(test_store_hash_doubling_pause_1m),
         STORE_TEST(test_store_recovers_crash_before_meta),
         STORE_TEST(test_store_recovers_torn_meta),
