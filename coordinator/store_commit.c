@@ -90,9 +90,12 @@ typedef struct commit_plan {
 /* ---- 1. plan ---------------------------------------------------------- */
 
 /* Place from *cursor the node chunks and the hash table a group of `nodes`
- * nodes needs (F-NODE-2, F-HASH-4); with p NULL, only advance *cursor. */
+ * nodes needs (F-NODE-2, F-HASH-4); with p NULL, only advance *cursor.
+ * `ahead`: also the next table's region when the load has passed 3/8
+ * (store_grow.c).  That region is never needed: callers plan without it
+ * when the group would not fit with it (plan_fits_ahead). */
 static int plan_regions(const coord_store *s, uint64_t nodes, commit_plan *p,
-                        uint64_t *cursor, coord_error *err)
+                        uint64_t *cursor, bool ahead, coord_error *err)
 {
     for (uint32_t k = 0;
          k < LAYOUT_NODE_CHUNKS && layout_node_chunk_first(k) < nodes; k++) {
@@ -112,7 +115,7 @@ static int plan_regions(const coord_store *s, uint64_t nodes, commit_plan *p,
     if (nodes * LAYOUT_HASH_MAX_LOAD_DEN <= slots * LAYOUT_HASH_MAX_LOAD_NUM) {
         /* Past three eighths, the next table's region, for the helper to
          * fill (store_grow.c); named when the load passes one half. */
-        if (s->grow || s->grow_refused == slots ||
+        if (!ahead || s->grow || s->grow_refused == slots ||
             nodes * COORD_GROW_AT_DEN <= slots * COORD_GROW_AT_NUM ||
             slots * 2 > COORD_MAX_HASH_SLOTS)
             return 0;
@@ -164,9 +167,9 @@ static int fail_full(const coord_store *s, coord_error *err)
                       (unsigned long long)s->map_reserve);
 }
 
-int coord_group_fits(const coord_store *s, uint64_t more_bytes,
-                     uint64_t more_blocks, uint64_t nodes, uint64_t entries,
-                     coord_error *err)
+static int group_fits(const coord_store *s, uint64_t more_bytes,
+                      uint64_t more_blocks, uint64_t nodes, uint64_t entries,
+                      bool ahead, coord_error *err)
 {
     const coord_group *g = &s->group;
     uint64_t cursor = g->base + g->len + more_bytes;
@@ -174,7 +177,7 @@ int coord_group_fits(const coord_store *s, uint64_t more_bytes,
     if (cursor < g->base || cursor > s->map_reserve ||
         blocks > s->map_reserve)
         return fail_full(s, err);
-    int rc = plan_regions(s, nodes, NULL, &cursor, err);
+    int rc = plan_regions(s, nodes, NULL, &cursor, ahead, err);
     if (rc)
         return rc;
     /* Blocks are multiples of the region alignment, laid end to end. */
@@ -187,18 +190,36 @@ int coord_group_fits(const coord_store *s, uint64_t more_bytes,
     return 0;
 }
 
+/* A group that fits only without the next table's region gets none: the
+ * table then doubles on the commit path as before (store_grow.c). */
+int coord_group_fits(const coord_store *s, uint64_t more_bytes,
+                     uint64_t more_blocks, uint64_t nodes, uint64_t entries,
+                     coord_error *err)
+{
+    int rc = group_fits(s, more_bytes, more_blocks, nodes, entries, true, err);
+    if (rc == SUTRA_EFULL)
+        rc = group_fits(s, more_bytes, more_blocks, nodes, entries, false, err);
+    return rc;
+}
+
 static int plan_commit(coord_store *s, commit_plan *p, coord_error *err)
 {
     const coord_group *g = &s->group;
-    memset(p, 0, sizeof(*p));
-    uint64_t cursor = g->base + g->len;
-    int rc = plan_regions(s, g->roots.node_count, p, &cursor, err);
-    if (!rc)
-        rc = coord_assoc_plan(s, &cursor, err);
-    if (rc)
-        return rc;
-    uint64_t end = plan_record(cursor, g->entry_count, &p->commit_off,
-                               &p->commit_len);
+    uint64_t end = 0;
+    for (int ahead = 1; ahead >= 0; ahead--) {
+        memset(p, 0, sizeof(*p));
+        uint64_t cursor = g->base + g->len;
+        int rc = plan_regions(s, g->roots.node_count, p, &cursor, ahead, err);
+        if (!rc)
+            rc = coord_assoc_plan(s, &cursor, err);
+        if (rc)
+            return rc;
+        end = plan_record(cursor, g->entry_count, &p->commit_off,
+                          &p->commit_len);
+        if ((end <= s->map_reserve && p->commit_len <= UINT32_MAX) ||
+            !p->grow_off)
+            break;
+    }
     if (end > s->map_reserve || p->commit_len > UINT32_MAX)
         return fail_full(s, err);
     p->roots = g->roots;

@@ -970,11 +970,12 @@ static void test_store_full_file(void **state)
     coord_store_close(s, true);
 }
 
-/* The 385th node allocates the next hash table (F-HASH-4: past three
- * eighths of 1024 slots, for the helper to fill), 2048 slots, a 16 KiB
+/* The 513th node doubles the hash table (F-HASH-4) to 2048 slots, a 16 KiB
  * region.  With less than that left, a request that adds a node must fail
  * at apply, alone: it used to pass (apply counted only record bytes) and
- * fail its whole group at commit, the other request of the group with it. */
+ * fail its whole group at commit, the other request of the group with it.
+ * Past 3/8 the next table's region is allocated ahead only when the group
+ * fits with it (store_grow.c): nodes 385..512 need no region. */
 static void test_store_hash_growth_past_the_end(void **state)
 {
     sf_dir *f = *state;
@@ -986,7 +987,60 @@ static void test_store_hash_growth_past_the_end(void **state)
         req_learn(&q, i, 1.0f, NULL, NULL, 0);
     apply_commit_as(s, &q, 1, false);
     assert_int_equal(sf_roots_of(&v).hash_slots, LAYOUT_HASH_MIN_SLOTS);
-    /* Re-learn concept 0 with content until 13 to 14 KiB are left. */
+    /* Re-learn concept 0 with content until 13 to 14 KiB are left after
+     * 128 more concept records (104 bytes each). */
+    const uint64_t keep = 13 * 1024 + 128 * 104 + 512;
+    static char content[65537];
+    uint64_t no = 2, left;
+    while ((left = reserve - sf_roots_of(&v).committed_end) >= keep + 1024) {
+        size_t n = left - keep > 65536 ? 65536 : left - keep;
+        memset(content, 'x', n);
+        content[n] = 0;
+        req_learn(&q, 0, 1.0f, content, NULL, 0);
+        apply_commit_as(s, &q, no++, false);
+    }
+    /* nodes 385..512: past 3/8, no room for the table ahead, none needed */
+    for (uint64_t i = 384; i < 512; i++)
+        req_learn(&q, i, 1.0f, NULL, NULL, 0);
+    apply_commit_as(s, &q, no++, false);
+    assert_int_equal(sf_roots_of(&v).node_count, 512);
+    left = reserve - sf_roots_of(&v).committed_end;
+    assert_true(left > 12 * 1024 && left < 16 * 1024);
+
+    req_learn(&q, 1, 0.25f, "room for this", NULL, 0);
+    coord_apply_result res;
+    coord_error err = {0};
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
+    sf_req_free(&q);
+    req_learn(&q, 512, 1.0f, NULL, NULL, 0); /* node 513 */
+    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err),
+                     SUTRA_EFULL);
+    sf_req_free(&q);
+    assert_false(res.group_dropped); /* refused before it was staged */
+    assert_non_null(strstr(err.message, "maximum size"));
+    assert_int_equal(coord_store_commit(s, false, NULL, &err), 0);
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.node_count, 512);
+    assert_int_equal(r.hash_slots, LAYOUT_HASH_MIN_SLOTS);
+    const layout_node *n1 = sf_node_of(&v, (uint32_t)find_node(&v, &r, 1));
+    const layout_concept *c = rec_at(&v, n1->head);
+    assert_true(c->strength == 0.25f);
+    assert_int_equal(find_node(&v, &r, 512), -1);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
+static void test_store_near_full_after_reopen_in_grow_window(void **state)
+{
+    sf_dir *f = *state;
+    const uint64_t reserve = 1ull << 20;
+    coord_store *s = sf_open(f->path, DIM, reserve, NULL);
+    sf_view v = sf_view_open(f->path, reserve);
+    sf_req q = {0};
+    for (uint64_t i = 0; i < 400; i++) /* past 3/8: allocates the region */
+        req_learn(&q, i, 1.0f, NULL, NULL, 0);
+    apply_commit_as(s, &q, 1, false);
+    assert_int_equal(sf_roots_of(&v).hash_slots, LAYOUT_HASH_MIN_SLOTS);
     static char content[65537];
     uint64_t no = 2, left;
     while ((left = reserve - sf_roots_of(&v).committed_end) >= 14 * 1024) {
@@ -997,26 +1051,22 @@ static void test_store_hash_growth_past_the_end(void **state)
         apply_commit_as(s, &q, no++, false);
     }
     assert_true(left > 12 * 1024);
+    coord_store_close(s, true);
 
+    s = sf_open(f->path, DIM, reserve, NULL);
     req_learn(&q, 1, 0.25f, "room for this", NULL, 0);
     coord_apply_result res;
     coord_error err = {0};
-    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err), 0);
+    int rc = coord_store_apply(s, req_done(&q, 7, no++), &res, &err);
+    if (rc)
+        print_error("apply: %d %s\n", rc, err.message);
+    assert_int_equal(rc, 0);
     sf_req_free(&q);
-    req_learn(&q, 384, 1.0f, NULL, NULL, 0); /* node 385 */
-    assert_int_equal(coord_store_apply(s, req_done(&q, 7, no++), &res, &err),
-                     SUTRA_EFULL);
-    sf_req_free(&q);
-    assert_false(res.group_dropped); /* refused before it was staged */
-    assert_non_null(strstr(err.message, "maximum size"));
     assert_int_equal(coord_store_commit(s, false, NULL, &err), 0);
     layout_roots r = sf_roots_of(&v);
-    assert_int_equal(r.node_count, 384);
-    assert_int_equal(r.hash_slots, LAYOUT_HASH_MIN_SLOTS);
+    assert_int_equal(r.node_count, 400);
     const layout_node *n1 = sf_node_of(&v, (uint32_t)find_node(&v, &r, 1));
-    const layout_concept *c = rec_at(&v, n1->head);
-    assert_true(c->strength == 0.25f);
-    assert_int_equal(find_node(&v, &r, 384), -1);
+    assert_true(rec_at(&v, n1->head)->strength == 0.25f);
     coord_store_close(s, true);
     sf_view_close(&v);
 }
@@ -1749,6 +1799,7 @@ int main(void)
         STORE_TEST(test_store_recovery_refills_a_table_filled_ahead),
         STORE_TEST(test_store_rebuild_past_a_table_filled_ahead),
         STORE_TEST(test_store_reverify_keeps_the_table_filled_ahead),
+        STORE_TEST(test_store_near_full_after_reopen_in_grow_window),
         STORE_TEST(test_store_hash_doubling_pause_1m),
         STORE_TEST(test_store_recovers_crash_before_meta),
         STORE_TEST(test_store_recovers_torn_meta),
