@@ -45,7 +45,8 @@ struct coord_grow {
     pthread_cond_t wake;
     uint64_t published;    /* nodes the helper may insert (atomic)          */
     uint64_t filled;       /* nodes 0 .. filled - 1 are in the table        */
-    bool stop;             /* under lock                                    */
+    bool stop;             /* under lock: catch up, then exit               */
+    bool quit;             /* atomic: exit now, the table is forgotten      */
 };
 
 /* The entry of a published node, found the way readers find it: through
@@ -74,16 +75,21 @@ static void put(uint64_t *table, uint64_t mask, const uint8_t id[16],
 
 #define GROW_PREFETCH_AHEAD 16
 
-/* Insert nodes filled .. to - 1. */
+#define GROW_QUIT_CHECK 4096u /* nodes inserted between looks at `quit` */
+
+/* Insert nodes filled .. to - 1, or fewer once told to quit. */
 static void fill_to(coord_grow *g, uint64_t to)
 {
     uint64_t mask = g->slots - 1;
-    for (uint64_t n = g->filled; n < to; n++) {
+    uint64_t n = g->filled;
+    for (; n < to; n++) {
+        if (n % GROW_QUIT_CHECK == 0 && __atomic_load_n(&g->quit, __ATOMIC_RELAXED))
+            break;
         if (n + GROW_PREFETCH_AHEAD < to)
             __builtin_prefetch(published_entry(g->s, n + GROW_PREFETCH_AHEAD));
         put(g->table, mask, published_entry(g->s, n)->id, n);
     }
-    __atomic_store_n(&g->filled, to, __ATOMIC_RELEASE);
+    __atomic_store_n(&g->filled, n, __ATOMIC_RELEASE);
 }
 
 /* Once caught up the helper sleeps, 1 ms at first and twice as long each
@@ -105,6 +111,8 @@ static void *grow_main(void *arg)
     long idle_ns = GROW_IDLE_MIN_NS;
     pthread_mutex_lock(&g->lock);
     for (;;) {
+        if (__atomic_load_n(&g->quit, __ATOMIC_RELAXED))
+            break;
         uint64_t to = __atomic_load_n(&g->published, __ATOMIC_ACQUIRE);
         if (to > g->filled) {
             pthread_mutex_unlock(&g->lock);
@@ -180,10 +188,13 @@ bool coord_grow_ready(const coord_store *s, uint64_t nodes, uint64_t *off,
     return true;
 }
 
-/* Stop the helper once it has every published node, and free it. */
-static uint64_t finish(coord_store *s)
+/* Stop the helper, once it has every published node (`catch_up`) or at
+ * once, and free it; returns the nodes it inserted. */
+static uint64_t finish(coord_store *s, bool catch_up)
 {
     coord_grow *g = s->grow;
+    if (!catch_up)
+        __atomic_store_n(&g->quit, true, __ATOMIC_RELAXED);
     pthread_mutex_lock(&g->lock);
     g->stop = true;
     pthread_cond_signal(&g->wake);
@@ -201,7 +212,7 @@ int coord_grow_complete(coord_store *s, uint64_t nodes)
 {
     uint64_t *table = s->grow->table;
     uint64_t slots = s->grow->slots;
-    uint64_t filled = finish(s);
+    uint64_t filled = finish(s, true);
     for (uint64_t n = filled; n < nodes; n++) {
         const layout_node *e = coord_node_entry(s, (uint32_t)n);
         int rc = coord_hash_insert(s, table, slots, e->id, (uint32_t)n);
@@ -214,5 +225,5 @@ int coord_grow_complete(coord_store *s, uint64_t nodes)
 void coord_grow_abandon(coord_store *s)
 {
     if (s->grow)
-        (void)finish(s);
+        (void)finish(s, false);
 }

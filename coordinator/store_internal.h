@@ -278,7 +278,8 @@ bool coord_grow_ready(const coord_store *s, uint64_t nodes, uint64_t *off,
  * entries are complete): the table is then whole.  0 or the store hook's
  * error.  Ends the fill either way. */
 int coord_grow_complete(coord_store *s, uint64_t nodes);
-/* Stop the helper and forget the table (its region stays dead space). */
+/* Stop the helper at once (within a few thousand inserts) and forget the
+ * table: its region stays dead space. */
 void coord_grow_abandon(coord_store *s);
 
 /* ---- store_apply.c ---------------------------------------------------- */
