@@ -12,9 +12,10 @@
  * left as a real crash would leave it (see coord_store_commit()).
  * One exception: the slots of a hash table that no roots name yet, which
  * a helper thread fills with plain stores (store_grow.c).  Nothing reads
- * them before the commit that names the table, recovery fills such a
- * table again when its slots may not be durable (F-REC-5), and a fault
- * table that failed or rewound them would only be testing dead space.
+ * them before the commit that names the table, and recovery fills such a
+ * table again when its slots may not be durable (F-REC-5).  The commit
+ * that names it reports them through `changed`, so that a fault table
+ * can lose them at a power cut.
  *
  * Conventions: every int-returning hook returns 0 or a positive errno.
  * Hooks are called by the committer thread only; a table may keep state in
@@ -61,6 +62,13 @@ struct coord_io {
     int (*store32)(coord_io *io, uint32_t *word, uint32_t value);
     /* close(2). */
     void (*close)(coord_io *io, int fd);
+    /* Optional (NULL: nothing to do; the POSIX table has none).  The
+     * `len` bytes at `offset` of the file were zero and have been changed
+     * through the mapping by plain stores outside this table (the slots a
+     * helper thread filled, store_grow.c), and are about to be named: a
+     * fault table counts them among the writes since the last sync, which
+     * a power cut may lose.  Never fails. */
+    void (*changed)(coord_io *io, int fd, uint64_t offset, uint64_t len);
     void *ctx; /* the table's own state; NULL for the POSIX table */
 };
 

@@ -909,6 +909,23 @@ uint64_t coord_io_fault_power_loss(coord_io_fault *f, enum coord_power_mode mode
     return rewound;
 }
 
+/* Bytes that were zero, changed outside the table (coordinator/io.h): an
+ * op of the log whose old bytes are zeros, so that a cut rewinds them as
+ * it would a write.  Recorded even after a simulated crash: the stores
+ * were made, and nothing synced them. */
+static void f_changed(coord_io *io, int fd, uint64_t offset, uint64_t len)
+{
+    coord_io_fault *f = of(io);
+    undo u = { .kind = UNDO_PWRITE, .fd = fd, .off = offset, .len = len };
+    u.old = calloc(1, len ? len : 1);
+    if (!u.old)
+        return;
+    pthread_mutex_lock(&f->lock);
+    if (log_push(f, &u))
+        free(u.old);
+    pthread_mutex_unlock(&f->lock);
+}
+
 /* ---- control ---------------------------------------------------------- */
 
 int coord_io_fault_new(uint64_t seed, coord_io_fault **out)
@@ -920,7 +937,7 @@ int coord_io_fault_new(uint64_t seed, coord_io_fault **out)
                         .sync = f_sync, .pwrite_sync = f_pwrite_sync,
                         .sync_dir = f_sync_dir,
                         .store64 = f_store64, .store32 = f_store32,
-                        .close = f_close, .ctx = f };
+                        .close = f_close, .changed = f_changed, .ctx = f };
     pthread_mutex_init(&f->lock, NULL);
     f->rng = seed;
     *out = f;

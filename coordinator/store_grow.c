@@ -213,6 +213,10 @@ int coord_grow_complete(coord_store *s, uint64_t nodes)
     uint64_t *table = s->grow->table;
     uint64_t slots = s->grow->slots;
     uint64_t filled = finish(s, true);
+    /* the helper's stores become index words the roots name (io.h) */
+    if (s->io->changed)
+        s->io->changed(s->io, s->fd, (uint64_t)((uint8_t *)table - s->map),
+                       slots * sizeof(uint64_t));
     for (uint64_t n = filled; n < nodes; n++) {
         const layout_node *e = coord_node_entry(s, (uint32_t)n);
         int rc = coord_hash_insert(s, table, slots, e->id, (uint32_t)n);

@@ -150,12 +150,21 @@ static void gw_close(coord_io *io, int fd)
     coord_io *in = ((gen_watch *)io->ctx)->inner;
     in->close(in, fd);
 }
+static void gw_changed(coord_io *io, int fd, uint64_t off, uint64_t len)
+{
+    coord_io *in = ((gen_watch *)io->ctx)->inner;
+    if (in->changed)
+        in->changed(in, fd, off, len);
+}
 
 static void gen_watch_init(gen_watch *w, coord_io *inner)
 {
     *w = (gen_watch){ .inner = inner };
-    w->io = (coord_io){ gw_open, gw_pwrite, gw_extend, gw_sync, gw_pwrite_sync,
-                        gw_sync_dir, gw_store64, gw_store32, gw_close, w };
+    w->io = (coord_io){ .open = gw_open, .pwrite = gw_pwrite,
+                        .extend = gw_extend, .sync = gw_sync,
+                        .pwrite_sync = gw_pwrite_sync, .sync_dir = gw_sync_dir,
+                        .store64 = gw_store64, .store32 = gw_store32,
+                        .close = gw_close, .changed = gw_changed, .ctx = w };
 }
 
 typedef struct rig {

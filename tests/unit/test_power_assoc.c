@@ -410,6 +410,12 @@ static void ov_close(coord_io *io, int fd)
     ov_io *o = io->ctx;
     o->in->close(o->in, fd);
 }
+static void ov_changed(coord_io *io, int fd, uint64_t off, uint64_t len)
+{
+    ov_io *o = io->ctx;
+    if (o->in->changed)
+        o->in->changed(o->in, fd, off, len);
+}
 
 static void ov_init(ov_io *o, coord_io *in)
 {
@@ -417,7 +423,8 @@ static void ov_init(ov_io *o, coord_io *in)
                           .extend = ov_extend, .sync = ov_sync,
                           .pwrite_sync = ov_pwrite_sync,
                           .sync_dir = ov_sync_dir, .store64 = ov_store64,
-                          .store32 = ov_store32, .close = ov_close },
+                          .store32 = ov_store32, .close = ov_close,
+                          .changed = ov_changed },
                   .in = in };
     o->vt.ctx = o;
 }
