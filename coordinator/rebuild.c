@@ -61,7 +61,6 @@ typedef struct scan {
     uint64_t expect_gen, prev_commit;
     bool chain_known;       /* prev_commit is the last commit before here    */
     uint64_t hash_off, hash_slots;    /* newest hash table region seen       */
-    bool region_seen;       /* a hash table region since `began`             */
     uint64_t began;         /* where scan_log() started                      */
     uint64_t chunk_off[LAYOUT_NODE_CHUNKS];
     /* the last valid commit */
@@ -72,6 +71,7 @@ typedef struct scan {
     uint64_t bad_off;
     const char *bad_why;
     bool bad_truncated;     /* the record runs past the end of the file     */
+    bool region_seen;       /* a hash table region since `began`             */
 } scan;
 
 static bool is_pow2(uint64_t x)
