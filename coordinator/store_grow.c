@@ -3,8 +3,8 @@
  *
  * F-HASH-4 doubles the id → node table when it would pass half full.  Done
  * on the commit path, a doubling inserts every node into a table larger
- * than the caches, and the group that triggers it waits for all of it: 70
- * ms at 130,000 nodes, 290 ms at a million on the machine of
+ * than the caches, and the group that triggers it waits for all of it:
+ * 57-88 ms at 262,000 nodes, 284-292 ms at a million on the machine of
  * docs/performance.md, growing with the table, and every writer waits
  * behind that group.  So once the table is three eighths full the
  * committer allocates the next table's region in an ordinary group, no
