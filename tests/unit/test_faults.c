@@ -1019,6 +1019,16 @@ static void patch_file(const char *path, uint64_t off, const void *bytes,
     close(fd);
 }
 
+/* Both meta slots torn in their second half, as a power cut in the middle
+ * of their writeback leaves them. */
+static void tear_both_meta_slots(const char *path)
+{
+    uint8_t junk[LAYOUT_META_SIZE / 2];
+    memset(junk, 0x5A, sizeof(junk));
+    patch_file(path, LAYOUT_META_OFFSET_0 + 64, junk, sizeof(junk));
+    patch_file(path, LAYOUT_META_OFFSET_1 + 64, junk, sizeof(junk));
+}
+
 /* F-REC-9: with both meta slots torn (each written back in the middle of
  * an update, which a power cut can leave under F-COM-6, where slots are
  * not synced with their groups), recovery starts from the checkpoint's
@@ -1038,10 +1048,7 @@ static void test_faults_both_slots_torn_recover_from_checkpoint(void **state)
     assert_int_equal(stats_of(r.s).generation, 6);
     coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING);
     coord_store_close(r.s, false);
-    uint8_t junk[LAYOUT_META_SIZE / 2];
-    memset(junk, 0x5A, sizeof(junk));
-    patch_file(r.d.path, LAYOUT_META_OFFSET_0 + 64, junk, sizeof(junk));
-    patch_file(r.d.path, LAYOUT_META_OFFSET_1 + 64, junk, sizeof(junk));
+    tear_both_meta_slots(r.d.path);
     uint8_t *img = image_of(r.d.path, LAYOUT_DATA_START);
     assert_false(layout_meta_valid((const layout_meta *)(img + LAYOUT_META_OFFSET_0)));
     assert_false(layout_meta_valid((const layout_meta *)(img + LAYOUT_META_OFFSET_1)));
@@ -1097,10 +1104,7 @@ static void test_faults_roll_forward_names_a_table_filled_ahead(void **state)
     uint64_t gen = stats_of(r.s).generation;
     coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING);
     coord_store_close(r.s, false);
-    uint8_t junk[LAYOUT_META_SIZE / 2];
-    memset(junk, 0x5A, sizeof(junk));
-    patch_file(r.d.path, LAYOUT_META_OFFSET_0 + 64, junk, sizeof(junk));
-    patch_file(r.d.path, LAYOUT_META_OFFSET_1 + 64, junk, sizeof(junk));
+    tear_both_meta_slots(r.d.path);
     r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
     coord_store_stats st = stats_of(r.s);
     assert_true(st.checkpoint_at_open);

@@ -118,6 +118,27 @@ static int64_t find_node(const sf_view *v, const layout_roots *roots, uint64_t i
     return -1;
 }
 
+/* Junk over the middle of both meta slots: neither verifies (F-META-3). */
+static void tear_both_meta_slots(const char *path)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t junk[64];
+    memset(junk, 0xA5, sizeof(junk));
+    assert_int_equal(pwrite(fd, junk, sizeof(junk), LAYOUT_META_OFFSET_0 + 40), 64);
+    assert_int_equal(pwrite(fd, junk, sizeof(junk), LAYOUT_META_OFFSET_1 + 40), 64);
+    close(fd);
+}
+
+/* Ids 0 .. n - 1 are found in the table `roots` names, as nodes 0 .. n - 1
+ * (numbered in the order they were first learned, F-NODE-1). */
+static void assert_ids_numbered(const sf_view *v, const layout_roots *roots,
+                                uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        assert_int_equal(find_node(v, roots, i), (int64_t)i);
+}
+
 static const layout_concept *rec_at(const sf_view *v, uint64_t off)
 {
     const layout_concept *c = (const layout_concept *)(v->map + off);
@@ -475,8 +496,7 @@ static void test_store_hash_growth_keeps_every_id(void **state)
     layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.node_count, 9000);
     assert_int_equal(count_slots(&v, &r), 9000);
-    for (uint64_t i = 0; i < 9000; i++)
-        assert_int_equal(find_node(&v, &r, i), (int64_t)i);
+    assert_ids_numbered(&v, &r, 9000);
     assert_int_equal(find_node(&v, &r, 9000), -1);
     /* Older tables are untouched: each still holds its own generation. */
     for (int g = 0; g < 5; g++) {
@@ -553,8 +573,7 @@ static void test_store_hash_filled_ahead(void **state)
                 r.hash_root < allocated.committed_end);
     assert_true(r.committed_end - old.committed_end < 4096);
     assert_int_equal(count_slots(&v, &r), 513);
-    for (uint64_t i = 0; i < 513; i++)
-        assert_int_equal(find_node(&v, &r, i), (int64_t)i);
+    assert_ids_numbered(&v, &r, 513);
     /* the table snapshots of the generation before still read */
     assert_int_equal(count_slots(&v, &old), 512);
     assert_int_equal(find_node(&v, &old, 511), 511);
@@ -569,8 +588,7 @@ static void test_store_hash_filled_ahead(void **state)
     assert_int_equal(r.hash_slots, 8192);
     assert_true(r.hash_root > ahead.committed_end);
     assert_int_equal(count_slots(&v, &r), 2100);
-    for (uint64_t i = 0; i < 2100; i++)
-        assert_int_equal(find_node(&v, &r, i), (int64_t)i);
+    assert_ids_numbered(&v, &r, 2100);
     coord_store_close(s, true);
     verify_dir(f);
     /* and once more past 3/8 and 1/2 of 8192 after a reopen */
@@ -613,8 +631,7 @@ static void test_store_recovery_refills_a_table_filled_ahead(void **state)
     layout_roots after = sf_roots_of(&v);
     assert_int_equal(after.generation, r.generation);
     assert_int_equal(count_slots(&v, &after), 513);
-    for (uint64_t i = 0; i < 513; i++)
-        assert_int_equal(find_node(&v, &after, i), (int64_t)i);
+    assert_ids_numbered(&v, &after, 513);
     coord_store_close(s, true);
     verify_dir(f);
     sf_view_close(&v);
@@ -636,18 +653,12 @@ static void test_store_rebuild_past_a_table_filled_ahead(void **state)
     layout_roots want = sf_roots_of(&v);
     assert_int_equal(want.hash_root, r.hash_root);
     coord_store_close(s, false);
-    int fd = open(f->path, O_RDWR);
-    uint8_t junk[64];
-    memset(junk, 0xA5, sizeof(junk));
-    assert_int_equal(pwrite(fd, junk, sizeof(junk), LAYOUT_META_OFFSET_0 + 40), 64);
-    assert_int_equal(pwrite(fd, junk, sizeof(junk), LAYOUT_META_OFFSET_1 + 40), 64);
-    close(fd);
+    tear_both_meta_slots(f->path);
     s = sf_open(f->path, DIM, RESERVE, NULL);
     layout_roots after = sf_roots_of(&v);
     assert_int_equal(after.generation, want.generation);
     assert_int_equal(after.hash_root, want.hash_root);
-    for (uint64_t i = 0; i < 700; i++)
-        assert_int_equal(find_node(&v, &after, i), (int64_t)i);
+    assert_ids_numbered(&v, &after, 700);
     coord_store_close(s, true);
     verify_dir(f);
     sf_view_close(&v);
@@ -719,8 +730,7 @@ static void test_store_reverify_keeps_the_table_filled_ahead(void **state)
     layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.hash_slots, 2048);
     assert_int_equal(count_slots(&v, &r), 513);
-    for (uint64_t i = 0; i < 513; i++)
-        assert_int_equal(find_node(&v, &r, i), (int64_t)i);
+    assert_ids_numbered(&v, &r, 513);
     coord_store_close(s, true);
     verify_dir(f);
     sf_view_close(&v);
@@ -1078,12 +1088,7 @@ static void test_store_both_meta_slots_corrupt(void **state)
     commit_many(s, 0, 2, 1);
     coord_store_close(s, true);
 
-    int fd = open(f->path, O_RDWR);
-    uint8_t junk[64];
-    memset(junk, 0xA5, sizeof(junk));
-    assert_int_equal(pwrite(fd, junk, sizeof(junk), LAYOUT_META_OFFSET_0 + 40), 64);
-    assert_int_equal(pwrite(fd, junk, sizeof(junk), LAYOUT_META_OFFSET_1 + 40), 64);
-    close(fd);
+    tear_both_meta_slots(f->path);
     coord_store_options o = {.vector_dim = DIM};
     coord_error err = {0};
     s = NULL;
