@@ -503,21 +503,29 @@ static void replay_record(void *ctx, uint64_t off, const layout_rec *rec)
         rp->bad_off = off;
 }
 
+/* F-HASH-2: name node n in `want`, a table of `slots` words being computed
+ * in memory. */
+static int want_slot(uint64_t *want, uint64_t slots, const uint8_t id[16],
+                     uint64_t n)
+{
+    uint64_t h = layout_id_hash(id);
+    uint64_t at = layout_hash_free_slot(want, slots, h);
+    if (at == slots)
+        return SUTRA_ECORRUPT; /* roots past the F-HASH-4 load limit */
+    want[at] = layout_hash_word(h, n);
+    return 0;
+}
+
 /* F-HASH-2: a table allocated in the tail is recomputed whole. */
 static int replay_table(coord_store *s)
 {
-    uint64_t slots = s->roots.hash_slots, mask = slots - 1;
+    uint64_t slots = s->roots.hash_slots;
     uint64_t *want = calloc(slots, sizeof(uint64_t));
     if (!want)
         return ENOMEM;
-    for (uint64_t n = 0; n < s->roots.node_count; n++) {
-        const layout_node *e = coord_node_entry(s, (uint32_t)n);
-        uint64_t h = layout_id_hash(e->id), i = h & mask;
-        while (want[i])
-            i = (i + 1) & mask;
-        want[i] = (h & 0xFFFFFFFF00000000ull) | (n + 1);
-    }
     int rc = 0;
+    for (uint64_t n = 0; n < s->roots.node_count && !rc; n++)
+        rc = want_slot(want, slots, coord_node_entry(s, (uint32_t)n)->id, n);
     for (uint64_t i = 0; i < slots && !rc; i++)
         rc = store_if_different(s, &s->hash[i], want[i]);
     free(want);
@@ -751,15 +759,10 @@ static int write_hash(coord_store *s, const rebuild *rb)
     uint64_t *want = calloc(slots, sizeof(uint64_t));
     if (!want)
         return ENOMEM;
-    for (uint64_t n = 0; n < rb->node_count; n++) {
-        uint64_t h = layout_id_hash(rb->nodes[n].id), mask = slots - 1;
-        uint64_t i = h & mask;
-        while (want[i])
-            i = (i + 1) & mask;
-        want[i] = (h & 0xFFFFFFFF00000000ull) | (n + 1);
-    }
-    s->hash = (uint64_t *)(s->map + s->roots.hash_root + LAYOUT_REGION_BODY);
     int rc = 0;
+    for (uint64_t n = 0; n < rb->node_count && !rc; n++)
+        rc = want_slot(want, slots, rb->nodes[n].id, n);
+    s->hash = (uint64_t *)(s->map + s->roots.hash_root + LAYOUT_REGION_BODY);
     for (uint64_t i = 0; i < slots && !rc; i++)
         rc = store_if_different(s, &s->hash[i], want[i]);
     free(want);

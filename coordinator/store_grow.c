@@ -62,15 +62,13 @@ static const layout_node *published_entry(const coord_store *s, uint64_t node)
 }
 
 /* F-HASH-2's insertion, into a table nothing reads yet. */
-static void put(uint64_t *table, uint64_t mask, const uint8_t id[16],
+static void put(uint64_t *table, uint64_t slots, const uint8_t id[16],
                 uint64_t node)
 {
     uint64_t h = layout_id_hash(id);
-    uint64_t word = (h & 0xFFFFFFFF00000000ull) | (node + 1);
-    uint64_t i = h & mask;
-    while (__atomic_load_n(&table[i], __ATOMIC_RELAXED))
-        i = (i + 1) & mask;
-    __atomic_store_n(&table[i], word, __ATOMIC_RELAXED);
+    uint64_t at = layout_hash_free_slot(table, slots, h);
+    if (at < slots) /* always, below the F-HASH-4 load limit */
+        __atomic_store_n(&table[at], layout_hash_word(h, node), __ATOMIC_RELAXED);
 }
 
 #define GROW_PREFETCH_AHEAD 16
@@ -80,14 +78,13 @@ static void put(uint64_t *table, uint64_t mask, const uint8_t id[16],
 /* Insert nodes filled .. to - 1, or fewer once told to quit. */
 static void fill_to(coord_grow *g, uint64_t to)
 {
-    uint64_t mask = g->slots - 1;
     uint64_t n = g->filled;
     for (; n < to; n++) {
         if (n % GROW_QUIT_CHECK == 0 && __atomic_load_n(&g->quit, __ATOMIC_RELAXED))
             break;
         if (n + GROW_PREFETCH_AHEAD < to)
             __builtin_prefetch(published_entry(g->s, n + GROW_PREFETCH_AHEAD));
-        put(g->table, mask, published_entry(g->s, n)->id, n);
+        put(g->table, g->slots, published_entry(g->s, n)->id, n);
     }
     __atomic_store_n(&g->filled, n, __ATOMIC_RELEASE);
 }

@@ -85,14 +85,10 @@ int coord_hash_insert(coord_store *s, uint64_t *table, uint64_t slots,
     /* F-HASH-2: the first empty slot on the probe path; slots are filled
      * once and never moved, so concurrent probes stay correct. */
     uint64_t h = layout_id_hash(id);
-    uint64_t mask = slots - 1;
-    uint64_t word = (h & 0xFFFFFFFF00000000ull) | ((uint64_t)node + 1);
-    for (uint64_t i = 0; i <= mask; i++) {
-        uint64_t *slot = &table[(h + i) & mask];
-        if (*slot == 0)
-            return s->io->store64(s->io, slot, word);
-    }
-    return SUTRA_EFULL; /* unreachable below the F-HASH-4 load limit */
+    uint64_t at = layout_hash_free_slot(table, slots, h);
+    if (at == slots)
+        return SUTRA_EFULL; /* unreachable below the F-HASH-4 load limit */
+    return s->io->store64(s->io, &table[at], layout_hash_word(h, node));
 }
 
 const layout_concept *coord_version_at(const coord_store *s, uint64_t off,

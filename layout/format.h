@@ -295,8 +295,34 @@ _Static_assert(sizeof(layout_region) == 64, "region header");
  * Hash slot (F-HASH-2): 0 = empty; otherwise (tag << 32) | (node + 1) where
  * tag is the high 32 bits of layout_id_hash(id).  Slots are only ever filled,
  * never cleared or moved, so a probe sees a superset of any snapshot's ids.
- * Linear probing from (hash & (slots - 1)).
+ * Linear probing from (hash & (slots - 1)).  layout_hash_word() is the slot
+ * word naming node `node` for an id of hash h.
  */
+static inline uint64_t layout_hash_word(uint64_t h, uint64_t node)
+{
+    return (h & 0xFFFFFFFF00000000ull) | (node + 1);
+}
+
+/*
+ * F-HASH-2's insertion probe: the index of the first empty slot on the probe
+ * path of hash h through a table of `slots` words (a power of two), or
+ * `slots` when none is empty.  The one probe every writer of a table uses:
+ * the committer, the next table's filler and recovery's rebuilds.  Relaxed
+ * loads, so a table other threads fill (never this one's caller) may be
+ * probed too.
+ */
+static inline uint64_t layout_hash_free_slot(const uint64_t *table,
+                                             uint64_t slots, uint64_t h)
+{
+    uint64_t mask = slots - 1;
+    for (uint64_t i = 0; i < slots; i++) {
+        uint64_t at = (h + i) & mask;
+        if (__atomic_load_n(&table[at], __ATOMIC_RELAXED) == 0)
+            return at;
+    }
+    return slots;
+}
+
 #define LAYOUT_HASH_MIN_SLOTS 1024u
 #define LAYOUT_HASH_MAX_LOAD_NUM 1u /* grow when nodes > slots * 1/2 */
 #define LAYOUT_HASH_MAX_LOAD_DEN 2u
