@@ -383,9 +383,13 @@ static int attach(coord_store *s, coord_error *err)
         s->rebuilt = true;
         rc = coord_rebuild(s, meta.roots.generation, err);
     }
-    if (rc)
-        return rc;
-    return mark_open(s, err);
+    if (!rc)
+        rc = mark_open(s, err);
+    /* F-META-6: the next table this slot's writer was filling, unless a
+     * rebuild or a roll-forward moved past the slot's generation */
+    if (!rc && !s->rebuilt && s->roots.generation == meta.roots.generation)
+        coord_grow_resume(s, meta.next_hash_root);
+    return rc;
 }
 
 /* clean_shutdown = 0, durable before any write can follow. */

@@ -277,7 +277,7 @@ static int ensure_size(coord_store *s, uint64_t need, coord_error *err)
 
 /* ---- 3. write --------------------------------------------------------- */
 
-static int write_zeros(coord_store *s, uint64_t from, uint64_t to)
+int coord_write_zeros(coord_store *s, uint64_t from, uint64_t to)
 {
     static const uint8_t zeros[1u << 16];
     while (from < to) {
@@ -306,12 +306,12 @@ int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
     r.arg2 = arg2;
     r.reserved[0] = reserved0;
     layout_rec_seal(&r.rec);
-    int rc = write_zeros(s, prev_end, off);
+    int rc = coord_write_zeros(s, prev_end, off);
     if (!rc)
         rc = s->io->pwrite(s->io, s->fd, &r, sizeof(r), off);
     uint64_t body = off + LAYOUT_REGION_BODY, end = body + body_len;
     if (!rc && body < dirty_end)
-        rc = write_zeros(s, body, end < dirty_end ? end : dirty_end);
+        rc = coord_write_zeros(s, body, end < dirty_end ? end : dirty_end);
     return rc;
 }
 
@@ -397,7 +397,7 @@ static int write_group(coord_store *s, const commit_plan *p, bool ranged,
         if (!rc)
             rc = write_regions(s, p, dirty_end, &cursor);
         if (!rc)
-            rc = write_zeros(s, cursor, p->commit_off);
+            rc = coord_write_zeros(s, cursor, p->commit_off);
         if (!rc)
             rc = s->io->pwrite(s->io, s->fd, g->buf + g->len, p->commit_len,
                                p->commit_off);
@@ -544,6 +544,9 @@ static int store_meta(coord_store *s, const commit_plan *p)
     layout_meta m = {0};
     m.roots = p->roots;
     m.file_size = s->file_size;
+    /* F-META-6: the next table, for a restart to take up again */
+    if (!p->hash_off)
+        m.next_hash_root = p->grow_off ? p->grow_off : coord_grow_region(s);
     layout_meta_seal(&m);
     uint64_t off = p->roots.generation % 2 ? LAYOUT_META_OFFSET_1
                                            : LAYOUT_META_OFFSET_0;
@@ -663,7 +666,7 @@ static void zero_ahead(coord_store *s)
     uint64_t want = s->roots.committed_end + ZERO_AHEAD;
     if (want > s->file_size)
         want = s->file_size;
-    while (from + ZERO_CHUNK <= want && write_zeros(s, from, from + ZERO_CHUNK) == 0)
+    while (from + ZERO_CHUNK <= want && coord_write_zeros(s, from, from + ZERO_CHUNK) == 0)
         from += ZERO_CHUNK;
     s->zeroed_end = from;
 }

@@ -167,6 +167,39 @@ int coord_grow_start(coord_store *s, uint64_t off, uint64_t slots)
     return 0;
 }
 
+uint64_t coord_grow_region(const coord_store *s)
+{
+    return s->grow ? s->grow->off : 0;
+}
+
+/*
+ * A restart, or a re-verification, ends the helper while its table is
+ * named by no roots.  Without the meta's note (F-META-6) the next group
+ * past three eighths would append another region and this one would stay
+ * dead space: twice the table's size in the file at each restart in the
+ * window.  Its slots are whatever the helper had stored, some perhaps for
+ * nodes a recovery since discarded, so they are zeroed through the io
+ * seam before the helper starts again: a power cut may then lose the
+ * zeros as any unsynced write, and F-REC-5 fills again a table named in
+ * the tail whatever it holds.
+ */
+void coord_grow_resume(coord_store *s, uint64_t off)
+{
+    uint64_t slots = s->roots.hash_slots * 2;
+    if (!off || s->grow || off <= s->roots.hash_root ||
+        s->roots.node_count * COORD_GROW_AT_DEN <=
+            s->roots.hash_slots * COORD_GROW_AT_NUM ||
+        slots > COORD_MAX_HASH_SLOTS ||
+        !coord_region_valid(s, off, s->roots.committed_end,
+                            LAYOUT_REC_HASH_TABLE, slots, 0, 0,
+                            slots * sizeof(uint64_t)))
+        return;
+    uint64_t body = off + LAYOUT_REGION_BODY;
+    if (coord_write_zeros(s, body, body + slots * sizeof(uint64_t)) != 0 ||
+        coord_grow_start(s, off, slots) != 0)
+        return; /* the region stays dead; the next one is appended */
+}
+
 void coord_grow_published(coord_store *s)
 {
     if (s->grow)

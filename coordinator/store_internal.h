@@ -218,6 +218,8 @@ const layout_commit *coord_commit_at(const coord_store *s, uint64_t off);
 
 /* ---- store_commit.c ---------------------------------------------------- */
 
+/* Zeros over [from, to) of the file, through the io seam.  0 or its error. */
+int coord_write_zeros(coord_store *s, uint64_t from, uint64_t to);
 /* Write a region's descriptor (reserved[0] = `reserved0`) at `off`, zeros
  * from `prev_end` up to it, and zeros over its body below `dirty_end`. */
 int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
@@ -268,6 +270,15 @@ const layout_concept *coord_version_at(const coord_store *s, uint64_t off,
  * roots) with the published nodes.  0 or an errno (no thread: the table
  * will double on the commit path instead). */
 int coord_grow_start(coord_store *s, uint64_t off, uint64_t slots);
+/* The region of the table being filled, or 0 (F-META-6). */
+uint64_t coord_grow_region(const coord_store *s);
+/* At open or after a re-verification: take up again the next table that
+ * the file's meta names (F-META-6), checked first, its slots zeroed, and
+ * start filling it.  Nothing happens when the note is 0, does not name
+ * such a table or the load has not passed COORD_GROW_AT_*; a failure to
+ * zero or to start leaves the region dead, as before the note.  Committer
+ * thread, between groups. */
+void coord_grow_resume(coord_store *s, uint64_t off);
 /* A generation was published: its nodes may be inserted. */
 void coord_grow_published(coord_store *s);
 /* Whether the table being filled can be named by a generation of `nodes`
@@ -279,7 +290,8 @@ bool coord_grow_ready(const coord_store *s, uint64_t nodes, uint64_t *off,
  * error.  Ends the fill either way. */
 int coord_grow_complete(coord_store *s, uint64_t nodes);
 /* Stop the helper at once (within a few thousand inserts) and forget the
- * table: its region stays dead space. */
+ * table: its region stays dead space unless coord_grow_resume() takes it
+ * up again. */
 void coord_grow_abandon(coord_store *s);
 
 /* ---- store_apply.c ---------------------------------------------------- */

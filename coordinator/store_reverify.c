@@ -69,8 +69,9 @@ int coord_store_reverify(coord_store *s, coord_error *err)
     coord_store_abort(s);
     /* Step 2 copies the table being filled ahead and writes the copy back:
      * a slot the helper stored in between would be lost while the helper
-     * counts it inserted.  Stop it first; the region stays dead space and
-     * the next table is allocated again (store_grow.c). */
+     * counts it inserted.  Stop it first, and take the table up again,
+     * zeroed, once the file is verified (F-META-6). */
+    uint64_t ahead = coord_grow_region(s);
     coord_grow_abandon(s);
     uint64_t gen = s->roots.generation;
     layout_meta *newer = meta_slot(s, gen + 1);
@@ -101,5 +102,6 @@ int coord_store_reverify(coord_store *s, coord_error *err)
     (void)coord_store_durable_words(s, &s->roots);
     coord_group_reset(s);
     coord_stat_publish(s);
+    coord_grow_resume(s, ahead);
     return 0;
 }

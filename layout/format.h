@@ -157,13 +157,15 @@ typedef struct layout_meta {
     uint64_t magic;          /*   0 LAYOUT_META_MAGIC                        */
     layout_roots roots;      /*   8                                          */
     uint64_t file_size;      /* 104 bytes the writer has extended the file to */
-    uint64_t reserved[17];   /* 112 zero                                     */
+    uint64_t next_hash_root; /* 112 the next table being filled, or 0 (F-META-6) */
+    uint64_t reserved[16];   /* 120 zero                                     */
     uint64_t checksum;       /* 248 XXH3-64 of bytes 0..248, seed 0          */
 } layout_meta;
 
 _Static_assert(sizeof(layout_meta) == LAYOUT_META_SIZE, "meta");
 _Static_assert(offsetof(layout_meta, roots) == 8, "meta");
 _Static_assert(offsetof(layout_meta, file_size) == 104, "meta");
+_Static_assert(offsetof(layout_meta, next_hash_root) == 112, "meta");
 _Static_assert(offsetof(layout_meta, checksum) == LAYOUT_META_CHECKSUMMED, "meta");
 
 /* ---- records ---------------------------------------------------------- */

@@ -682,6 +682,33 @@ static bool verify_record(verify_ctx *v, verify_scan *s, uint64_t off,
 
 /* The scan's end must be the snapshot's own commit record (F-COM-1), or for
  * generation 0 no commit and no data at all (F-META-5). */
+/* F-META-6: the snapshot's slot names no next table, or the newest
+ * HASH_TABLE region of the log, past the named one and twice its size. */
+static bool verify_next_table(verify_ctx *v, const verify_scan *s)
+{
+    int slot = (int)(v->generation % 2);
+    const layout_meta *m = &v->meta[slot];
+    if (!v->meta_stable || v->published != v->generation ||
+        !layout_meta_valid(m) || m->roots.generation != v->generation ||
+        m->next_hash_root == 0)
+        return true;
+    uint64_t off = m->next_hash_root;
+    bool newest = off == s->last_hash_region && off > v->hash_root;
+    VERIFY_REQUIRE(v, newest, (slot ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0) +
+                                  offsetof(layout_meta, next_hash_root),
+                   "F-META-6", "next_hash_root %llu is not the newest hash "
+                   "table region past hash_root %llu",
+                   (unsigned long long)off, (unsigned long long)v->hash_root);
+    if (!newest)
+        return true;
+    const layout_region *t = (const layout_region *)(v->map + off);
+    VERIFY_REQUIRE(v, t->arg0 == 2 * v->hash_slots, off, "F-META-6",
+                   "the next table has %llu slots, not twice %llu",
+                   (unsigned long long)t->arg0,
+                   (unsigned long long)v->hash_slots);
+    return true;
+}
+
 static bool verify_scan_end(verify_ctx *v, const verify_scan *s)
 {
     if (v->generation == 0)
@@ -698,7 +725,7 @@ static bool verify_scan_end(verify_ctx *v, const verify_scan *s)
                        (unsigned long long)s->prev_generation,
                        (unsigned long long)s->group_records,
                        (unsigned long long)v->generation);
-    return true;
+    return verify_next_table(v, s);
 }
 
 static bool verify_log(verify_ctx *v)

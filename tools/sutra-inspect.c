@@ -295,6 +295,9 @@ static void print_meta(int slot, const layout_meta *m)
            m->roots.generation % 2 == (uint64_t)slot ? "" : " (wrong parity, F-META-4)",
            m->roots.generation, m->roots.last_seq, m->roots.committed_end,
            m->file_size, m->roots.node_count, when);
+    if (m->next_hash_root)
+        printf("    next hash table at %" PRIu64 " (F-META-6)\n",
+               m->next_hash_root);
 }
 
 static int cmd_header(const inspect_args *a)

@@ -345,15 +345,21 @@ static inline const layout_header *sf_hdr_of(const sf_view *v)
     return (const layout_header *)v->map;
 }
 
-/* The meta of the published generation (asserted valid). */
-static inline layout_roots sf_roots_of(const sf_view *v)
+/* The meta slot of the published generation (asserted valid). */
+static inline const layout_meta *sf_meta_of(const sf_view *v)
 {
     uint64_t gen = sf_hdr_of(v)->generation;
     uint64_t off = gen % 2 ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
     const layout_meta *m = (const layout_meta *)(v->map + off);
     assert_true(layout_meta_valid(m));
     assert_int_equal(m->roots.generation, gen);
-    return m->roots;
+    return m;
+}
+
+/* The roots of the published generation. */
+static inline layout_roots sf_roots_of(const sf_view *v)
+{
+    return sf_meta_of(v)->roots;
 }
 
 /* Node entry n, in the node chunk the header names (asserted present and

@@ -664,6 +664,52 @@ static void test_store_rebuild_past_a_table_filled_ahead(void **state)
     sf_view_close(&v);
 }
 
+/* F-META-6: a restart in the window between three eighths and one half
+ * takes up the table being filled ahead again rather than leaving its
+ * region dead and appending another.  Its slots may hold anything (the
+ * old helper's, some for nodes a recovery discarded), so they are zeroed
+ * first: here every slot holds a word naming node 0, which would leave no
+ * empty slot for any insert. */
+static void test_store_restart_takes_up_the_table_filled_ahead(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    uint64_t no = commit_runs(s, 0, 384, 384, 1);
+    layout_roots first = sf_roots_of(&v);
+    assert_int_equal(sf_meta_of(&v)->next_hash_root, 0);
+    no = commit_runs(s, 384, 385, 1, no); /* allocates the next table */
+    uint64_t ahead = sf_meta_of(&v)->next_hash_root;
+    assert_true(ahead > first.committed_end &&
+                ahead < sf_roots_of(&v).committed_end);
+    no = commit_runs(s, 385, 450, 13, no);
+    assert_int_equal(sf_meta_of(&v)->next_hash_root, ahead);
+    verify_dir(f);
+    coord_store_close(s, false); /* killed: recovery runs */
+    int fd = open(f->path, O_RDWR);
+    static uint64_t stale[2048];
+    for (size_t i = 0; i < 2048; i++)
+        stale[i] = 1; /* tag 0, node 0 */
+    assert_int_equal(pwrite(fd, stale, sizeof(stale),
+                            (off_t)(ahead + LAYOUT_REGION_BODY)),
+                     (ssize_t)sizeof(stale));
+    close(fd);
+    s = sf_open(f->path, DIM, RESERVE, NULL);
+    layout_roots reopened = sf_roots_of(&v);
+    no = commit_runs(s, 450, 513, 21, no); /* names the table */
+    layout_roots r = sf_roots_of(&v);
+    assert_int_equal(r.hash_slots, 2048);
+    assert_int_equal(r.hash_root, ahead);
+    assert_int_equal(sf_meta_of(&v)->next_hash_root, 0);
+    /* three groups of records only: no second region was appended */
+    assert_true(r.committed_end - reopened.committed_end < 2048 * 8);
+    assert_int_equal(count_slots(&v, &r), 513);
+    assert_ids_numbered(&v, &r, 513);
+    coord_store_close(s, true);
+    verify_dir(f);
+    sf_view_close(&v);
+}
+
 /* The io of test_store_reverify_keeps_the_table_filled_ahead: its pwrites
  * that cover [watch_lo, watch_hi) wait, once armed, until the bytes being
  * written there no longer equal the mapping's (something stored into the
@@ -729,6 +775,9 @@ static void test_store_reverify_keeps_the_table_filled_ahead(void **state)
     no = commit_runs(s, 480, 513, 33, no); /* names the table */
     layout_roots r = sf_roots_of(&v);
     assert_int_equal(r.hash_slots, 2048);
+    /* the region filled before the re-verification, taken up again */
+    assert_true(r.hash_root > first.committed_end &&
+                r.hash_root < allocated.committed_end);
     assert_int_equal(count_slots(&v, &r), 513);
     assert_ids_numbered(&v, &r, 513);
     coord_store_close(s, true);
@@ -1804,6 +1853,7 @@ int main(void)
         STORE_TEST(test_store_recovery_refills_a_table_filled_ahead),
         STORE_TEST(test_store_rebuild_past_a_table_filled_ahead),
         STORE_TEST(test_store_reverify_keeps_the_table_filled_ahead),
+        STORE_TEST(test_store_restart_takes_up_the_table_filled_ahead),
         STORE_TEST(test_store_near_full_after_reopen_in_grow_window),
         STORE_TEST(test_store_hash_doubling_pause_1m),
         STORE_TEST(test_store_recovers_crash_before_meta),

@@ -757,6 +757,20 @@ static void test_verify_meta_slot_roots_differ(void **state)
     expect_first(f, off, "F-META-5");
 }
 
+/* F-META-6: a next table that is the named one, not a newer region. */
+static void test_verify_next_table_not_newer(void **state)
+{
+    sf_dir *f = *state;
+    build_standard(f);
+    raw r = raw_open(f);
+    layout_meta *m = raw_current(&r);
+    m->next_hash_root = m->roots.hash_root;
+    layout_meta_seal(m);
+    uint64_t off = raw_off(&r, &m->next_hash_root);
+    raw_close(&r);
+    expect_first(f, off, "F-META-6");
+}
+
 static void test_verify_meta_page_not_zero(void **state)
 {
     sf_dir *f = *state;
@@ -889,6 +903,7 @@ int main(void)
         T(test_verify_counts_wrong),
         T(test_verify_meta_slot_roots_differ),
         T(test_verify_meta_page_not_zero),
+        T(test_verify_next_table_not_newer),
         T(test_verify_head_names_older_version),
         T(test_verify_all_counts_every_problem),
         T(test_verify_survives_random_damage),
