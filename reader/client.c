@@ -420,8 +420,14 @@ static void client_slot_destroy(client_slot *s, bool touch_nng)
         s->window_no = 0;
     }
     client_window_leave(s);
-    pthread_cond_destroy(&s->done_cv);
-    pthread_mutex_destroy(&s->lock);
+    /* In a forked child the condition variable may still count a parent
+     * thread that was waiting on it (sutra_pending_wait) at the fork;
+     * glibc's pthread_cond_destroy waits for such waiters to leave, which
+     * never happens there.  The memory is freed all the same. */
+    if (touch_nng) {
+        pthread_cond_destroy(&s->done_cv);
+        pthread_mutex_destroy(&s->lock);
+    }
     sutra_client *c = s->client;
     free(s);
     client_release(c);

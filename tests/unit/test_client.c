@@ -16,6 +16,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -607,6 +608,78 @@ static void test_client_forked_child(void **state)
     sutra_client_close(c);
 }
 
+/* A parent thread waiting on a pending write when another thread forks:
+ * the child inherits the wait's condition variable with a waiter that
+ * does not exist there, and freeing the pending write (and closing the
+ * client) must still return at once instead of waiting for that waiter. */
+typedef struct fork_waiter {
+    sutra_pending *p;
+    int rc;
+    bool waiting; /* atomic */
+} fork_waiter;
+
+static void *fork_waiter_run(void *arg)
+{
+    fork_waiter *w = arg;
+    sutra_write_result res;
+    __atomic_store_n(&w->waiting, true, __ATOMIC_RELEASE);
+    w->rc = sutra_pending_wait(w->p, -1, &res);
+    return NULL;
+}
+
+static void test_client_forked_child_frees_a_waited_pending(void **state)
+{
+    (void)state;
+    alarm(60);
+    sutra_client_options o = {.timeout_ms = 3000};
+    sutra_client *c;
+    assert_int_equal(sutra_client_connect("/tmp/sutra-no-such-dir", &o, &c), 0);
+    sutra_batch *b;
+    assert_int_equal(sutra_batch_new(&b), 0);
+    sutra_concept_input in = good_input();
+    assert_int_equal(sutra_batch_learn_concept(b, &in), 0);
+    fork_waiter w = {0};
+    assert_int_equal(sutra_batch_submit(c, b, &w.p), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fork_waiter_run, &w), 0);
+    while (!__atomic_load_n(&w.waiting, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    usleep(200 * 1000); /* inside pthread_cond_wait by now */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (sutra_pending_wait(w.p, 0, NULL) != SUTRA_EFORKED)
+            _exit(1);
+        sutra_pending_free(w.p);
+        sutra_client_close(c);
+        sutra_batch_free(b);
+        _exit(0);
+    }
+    int status = 0;
+    pid_t got = 0;
+    for (uint64_t t0 = mono_ms(); got == 0 && mono_ms() - t0 < 10000;) {
+        got = waitpid(pid, &status, WNOHANG);
+        if (got == 0)
+            usleep(10 * 1000);
+    }
+    if (got == 0) { /* still blocked: fail, without leaving it behind */
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    assert_int_equal(got, pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    /* The parent's wait ends at the request's deadline, as without a fork. */
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(w.rc == SUTRA_ETIMEDOUT || w.rc == SUTRA_ECLOSED);
+    sutra_pending_free(w.p);
+    sutra_batch_free(b);
+    sutra_client_close(c);
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -617,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_client_unanswered_requests_time_out),
         cmocka_unit_test(test_client_open_requests_stay_in_the_window),
         cmocka_unit_test(test_client_forked_child),
+        cmocka_unit_test(test_client_forked_child_frees_a_waited_pending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
