@@ -205,7 +205,8 @@ static int rebuild_dedup(coord_store *store, coord_dedup **out)
                                     coord_dedup_rebuild_visit, *out);
     if (rc)  /* resends across this restart may apply twice: say so */
         coord_log_warn("duplicate table: commit history unreadable (%s); "
-                       "starting empty", sutra_strerror(rc));
+                       "only the newer records restored: resends across "
+                       "this restart may apply twice", sutra_strerror(rc));
     coord_log_info("duplicate table: %llu requests of %u clients restored",
                    (unsigned long long)coord_dedup_entry_count(*out),
                    coord_dedup_client_count(*out));
