@@ -65,8 +65,8 @@ struct coord_committer {
     coord_dedup *dedup;
     coord_counters *counters;
     coord_committer_config cfg;
-    uint64_t last_sync_ns;      /* interval policy: when the last sync began */
-    struct syncer {             /* interval policy: the sync thread          */
+    uint64_t last_sync_ns;      /* when the last full sync began             */
+    struct syncer {             /* the thread of syncs beside the committer  */
         pthread_t thread;
         pthread_mutex_t lock;
         pthread_cond_t cond;
@@ -189,27 +189,40 @@ static void note_read_only(coord_committer *c, const coord_error *err)
     }
 }
 
-/* ---- the interval policy's syncs -------------------------------------- */
+/* ---- syncs beside the committer --------------------------------------- */
 
 /*
- * Under --sync interval the fdatasync runs on a thread of its own, and the
- * committer goes on committing while the disk writes what was published:
- * a sync of several MB takes milliseconds, and on the committer thread it
- * held every write back that long (docs/performance.md).  One sync at most
- * is in flight, and one is started when due after every group, whether
- * the queue emptied or the group was full.  When the next is due and the
- * last has not returned, the committer waits for it: an acknowledged write
- * is so on disk at most one interval and two syncs later, however slow the
- * disk, instead of the unsynced part of the log growing without bound.
- * Every other sync (a flush, a checkpoint, a re-verification, the last one
- * at a stop) first waits for the one in flight and takes its result
- * (coord_store_sync_end() explains why two must not overlap).  A failed
- * sync's result is taken before the next group commits, and the store is
- * read-only from then on.
+ * The interval policy's syncs and the commit policy's checkpoints run on a
+ * thread of their own, and the committer goes on committing while the disk
+ * writes what was published: a whole-file fdatasync of several MB takes
+ * milliseconds (130 ms while a bulk load fills the next hash table), and
+ * on the committer thread it held every write back that long
+ * (docs/performance.md).  One sync at most is in flight, and one is
+ * started when due after every group, whether the queue emptied or the
+ * group was full.
+ *
+ * Interval policy: when the next sync is due and the last has not
+ * returned, the committer waits for it, so an acknowledged write is on
+ * disk at most one interval and two syncs later, however slow the disk,
+ * instead of the unsynced part of the log growing without bound.
+ *
+ * Commit policy: every group is durable before it is answered, by its own
+ * ranged sync (F-COM-6), which may run while a checkpoint is in flight
+ * (store.h explains why that is safe); a checkpoint only makes the index
+ * words durable, so one that is due while the last still runs waits for
+ * it to end rather than holding the writes.
+ *
+ * Every whole-file sync of the committer (a group that cannot sync by
+ * range, a flush with nothing to commit, a re-verification, the last one
+ * at a stop) first waits for the one in flight and takes its result.  A
+ * failed sync's result is taken before the next group commits, and the
+ * store is read-only from then on.  The thread wakes the committer when a
+ * sync ends, so an idle committer takes the result at once.
  */
 static void *syncer_main(void *arg)
 {
-    struct syncer *y = arg;
+    coord_committer *c = arg;
+    struct syncer *y = &c->syncer;
     pthread_mutex_lock(&y->lock);
     for (;;) {
         while (!y->posted && !y->quit)
@@ -224,16 +237,18 @@ static void *syncer_main(void *arg)
         y->result = rc;
         y->done = true;
         pthread_cond_broadcast(&y->cond);
+        wake(c);
     }
     pthread_mutex_unlock(&y->lock);
     return NULL;
 }
 
-static int syncer_start(struct syncer *y)
+static int syncer_start(coord_committer *c)
 {
+    struct syncer *y = &c->syncer;
     pthread_mutex_init(&y->lock, NULL);
     pthread_cond_init(&y->cond, NULL);
-    int rc = pthread_create(&y->thread, NULL, syncer_main, y);
+    int rc = pthread_create(&y->thread, NULL, syncer_main, c);
     if (rc) {
         pthread_cond_destroy(&y->cond);
         pthread_mutex_destroy(&y->lock);
@@ -297,7 +312,10 @@ static int sync_collect(coord_committer *c, bool wait, coord_error *err)
     y->in_flight = false;
     rc = coord_store_sync_end(c->store, &y->ticket, rc, err);
     if (rc) {
-        coord_log_error("interval sync failed: %s", err->message);
+        coord_log_error("%s failed: %s",
+                        c->cfg.sync_policy == COORD_SYNC_INTERVAL
+                            ? "interval sync" : "checkpoint",
+                        err->message);
         note_read_only(c, err);
     }
     return rc;
@@ -431,7 +449,7 @@ static void process(coord_committer *c, group *g, coord_request *r)
         return;
     }
     if (!g->requests) {
-        /* a failed interval sync turns the store read-only: learn it
+        /* a failed sync beside turns the store read-only: learn it
          * before acknowledging more */
         coord_error serr = { 0 };
         (void)sync_collect(c, false, &serr);
@@ -465,6 +483,12 @@ static bool group_needs_sync(const coord_committer *c, const group *g)
     return c->cfg.sync_policy == COORD_SYNC_COMMIT && !g->all_sync_none;
 }
 
+/* The store's gate before a group's whole-file sync (store.h). */
+static int full_sync_gate(void *arg, coord_error *err)
+{
+    return sync_collect(arg, true, err);
+}
+
 /* Sync after publish when the commit itself did not. */
 static int sync_published(coord_committer *c, coord_error *err)
 {
@@ -487,10 +511,10 @@ static void group_commit(coord_committer *c, group *g)
     bool pending = coord_store_group_pending(c->store);
     coord_commit_info info = { 0 };
     coord_error err = { 0 };
-    /* a sync of this group waits for the one in flight; any group takes
-     * its result if it is in, so that no group commits once a failed
-     * interval sync is known (the store is then read-only) */
-    int rc = sync_collect(c, sync, &err);
+    /* any group takes the result of the sync in flight if it is in, so
+     * that no group commits once a failed sync is known (the store is then
+     * read-only); one that syncs the whole file waits for it (the gate) */
+    int rc = sync_collect(c, false, &err);
     if (!rc)
         rc = coord_store_commit(c->store, sync, &info, &err);
     if (rc) {
@@ -538,31 +562,33 @@ static void group_commit(coord_committer *c, group *g)
  * bytes were synced before it was acknowledged (F-COM-6), and a full sync
  * now and then makes the index words durable too, so that recovery replays
  * at most an interval of the log (F-HDR-7).
- * Returns how long to sleep at most (0 = no deadline).  A store that turned
- * read-only is not retried: it stays unsynced until restart. */
+ * Both run beside the committer (above).  Returns how long to sleep at
+ * most (0 = no deadline: the sync thread wakes the committer when it
+ * ends).  A store that turned read-only is not retried: it stays unsynced
+ * until restart. */
 static uint64_t interval_tick(coord_committer *c)
 {
     if (c->cfg.sync_policy == COORD_SYNC_NONE)
         return 0;
-    bool background = c->cfg.sync_policy == COORD_SYNC_INTERVAL;
+    bool interval_policy = c->cfg.sync_policy == COORD_SYNC_INTERVAL;
     coord_error err = { 0 };
-    if (background)
-        (void)sync_collect(c, false, &err); /* logged */
+    (void)sync_collect(c, false, &err); /* logged */
     if (c->read_only_logged || coord_store_synced(c->store))
         return 0;
-    uint64_t interval = (background ? c->cfg.sync_interval_ms
-                                    : c->cfg.checkpoint_ms) * 1000000u;
+    uint64_t interval = (interval_policy ? c->cfg.sync_interval_ms
+                                         : c->cfg.checkpoint_ms) * 1000000u;
     uint64_t elapsed = now_ns() - c->last_sync_ns;
     if (elapsed < interval)
         return interval - elapsed;
-    if (!background) {
-        (void)sync_published(c, &err); /* logged; read-only from now on */
-        return 0;
+    if (c->syncer.in_flight) {
+        /* a checkpoint still running: the next one starts when it ends */
+        if (!interval_policy)
+            return 0;
+        /* an interval sync still running: wait for it (the bound on what
+         * an acknowledged write waits for) */
+        if (sync_collect(c, true, &err) != 0 || coord_store_synced(c->store))
+            return 0;
     }
-    /* due: wait for the last sync if it is still running (the bound on
-     * what an acknowledged write waits for), then start the next */
-    if (sync_collect(c, true, &err) != 0 || coord_store_synced(c->store))
-        return 0;
     sync_post(c);
     return interval;
 }
@@ -625,12 +651,13 @@ int coord_committer_start(coord_store *store, coord_dedup *dedup,
     if (c->cfg.checkpoint_ms == 0)
         c->cfg.checkpoint_ms = COORD_CHECKPOINT_MS;
     c->last_sync_ns = now_ns();
-    int rc = c->cfg.sync_policy == COORD_SYNC_INTERVAL
-                 ? syncer_start(&c->syncer)
-                 : 0;
-    if (!rc)
+    int rc = c->cfg.sync_policy != COORD_SYNC_NONE ? syncer_start(c) : 0;
+    if (!rc) {
+        coord_store_set_sync_gate(store, full_sync_gate, c);
         rc = pthread_create(&c->thread, NULL, committer_main, c);
+    }
     if (rc) {
+        coord_store_set_sync_gate(store, NULL, NULL);
         syncer_stop(&c->syncer);
         free(c);
         return rc;
@@ -648,6 +675,7 @@ int coord_committer_stop(coord_committer *c)
     wake(c);
     pthread_join(c->thread, NULL);
     syncer_stop(&c->syncer); /* idle: the committer collected its last sync */
+    coord_store_set_sync_gate(c->store, NULL, NULL);
     int rc = c->final_status;
     free(c);
     return rc;

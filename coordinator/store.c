@@ -237,6 +237,8 @@ static int map_file(coord_store *s, const char *path,
                     const coord_store_options *o, coord_error *err)
 {
     int rc = s->io->open(s->io, path, O_RDWR, 0, &s->fd);
+    if (!rc)
+        rc = s->io->open(s->io, path, O_RDWR, 0, &s->sync_fd);
     if (rc)
         return coord_fail(err, rc, "cannot open %s: %s", path, strerror(rc));
     struct stat st;
@@ -418,6 +420,8 @@ static void store_free(coord_store *s)
         munmap(s->map, s->map_reserve);
     if (s->fd >= 0)
         s->io->close(s->io, s->fd);
+    if (s->sync_fd >= 0)
+        s->io->close(s->io, s->sync_fd);
     coord_group_free(&s->group);
     coord_assoc_free(&s->assoc_index);
     free(s);
@@ -445,6 +449,7 @@ int coord_store_open(const char *path, const coord_store_options *opts,
         return coord_fail(err, ENOMEM, "no memory for the store");
     s->io = io;
     s->fd = -1;
+    s->sync_fd = -1;
     rc = map_file(s, path, &o, err);
     if (!rc)
         rc = attach(s, err);
@@ -487,7 +492,7 @@ int coord_store_sync(coord_store *s, coord_error *err)
 
 void coord_store_sync_begin(coord_store *s, coord_sync_ticket *t)
 {
-    *t = (coord_sync_ticket){ .io = s->io, .fd = s->fd,
+    *t = (coord_sync_ticket){ .io = s->io, .fd = s->sync_fd,
                               .committed_end = s->roots.committed_end,
                               .last_commit = s->roots.last_commit };
 }
@@ -522,6 +527,14 @@ int coord_store_sync_end(coord_store *s, const coord_sync_ticket *t, int rc,
     covered.last_commit = t->last_commit;
     (void)coord_store_durable_words(s, &covered);
     return 0;
+}
+
+void coord_store_set_sync_gate(coord_store *s,
+                               int (*gate)(void *arg, coord_error *err),
+                               void *arg)
+{
+    s->sync_gate = gate;
+    s->sync_gate_arg = arg;
 }
 
 bool coord_store_synced(const coord_store *s)

@@ -156,7 +156,8 @@ int coord_store_sync(coord_store *s, coord_error *err);
 
 /*
  * The same sync in three steps, so that the fdatasync can run on another
- * thread while the writer goes on committing (the interval policy):
+ * thread while the writer goes on committing (the interval policy's syncs
+ * and the commit policy's checkpoints):
  *
  *   coord_store_sync_begin()  writer thread, no group open: records what
  *                             is published now, which is what the sync
@@ -173,10 +174,16 @@ int coord_store_sync(coord_store *s, coord_error *err);
  *                             published since.
  *
  * Only one sync may be between begin and end at a time, and the writer
- * must not sync by any other means meanwhile (coord_store_commit with
- * `sync`, coord_store_sync, coord_store_reverify): one file description's
- * writeback errors are reported to one sync call only, so two calls in
- * flight could each miss the other's failure.
+ * must not make a whole-file sync meanwhile (coord_store_sync,
+ * coord_store_reverify, a coord_store_commit with `sync` that is not
+ * ranged: the gate below): the durable words must follow the syncs in
+ * order.  The ranged syncs of coord_store_commit (F-COM-6) may overlap it.
+ * That is safe because the ticket syncs through a second open file
+ * description of the file: Linux reports a writeback error once to each
+ * open file description (errseq), so a failure that the sync beside takes
+ * is still reported to the writer's next ranged sync, and the other way
+ * round; through one shared description, whichever call came first would
+ * take it and the other would acknowledge a write whose pages were lost.
  */
 typedef struct coord_sync_ticket {
     coord_io *io;
@@ -187,6 +194,17 @@ typedef struct coord_sync_ticket {
 
 /** Start a sync of what is published now.  Never fails. */
 void coord_store_sync_begin(coord_store *s, coord_sync_ticket *t);
+
+/**
+ * Set the function coord_store_commit() calls before a whole-file sync of
+ * a group (not before a ranged one): a caller with a sync begun beside
+ * ends it there (waits for it and applies its result).  A non-zero return
+ * fails the commit before anything is written, with that error and `err`
+ * as the gate filled it.  NULL (the default): no gate.  Writer thread.
+ */
+void coord_store_set_sync_gate(coord_store *s,
+                               int (*gate)(void *arg, coord_error *err),
+                               void *arg);
 
 /** The fdatasync of a begun sync; safe on any thread (it touches only the
  * file descriptor).  @return 0 or errno. */

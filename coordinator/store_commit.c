@@ -724,6 +724,9 @@ int coord_store_commit(coord_store *s, bool sync, coord_commit_info *out,
     if (!rc)
         rc = ensure_size(s, p.roots.committed_end, err);
     bool ranged = sync && can_sync_range(s, &p);
+    /* a whole-file sync must not overlap a sync begun beside (store.h) */
+    if (!rc && sync && !ranged && s->sync_gate)
+        rc = s->sync_gate(s->sync_gate_arg, err);
     if (!rc) {
         rc = write_group(s, &p, ranged, err);
         if (rc)

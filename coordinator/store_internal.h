@@ -168,6 +168,10 @@ typedef struct coord_grow coord_grow;
 struct coord_store { /* NOLINT(clang-analyzer-optin.performance.Padding) */
     coord_io *io;
     int fd;
+    int sync_fd;           /* a second open file description of the file,
+                              for syncs beside the writer (store.h)       */
+    int (*sync_gate)(void *arg, coord_error *err); /* store.h             */
+    void *sync_gate_arg;
     uint8_t *map;          /* map_reserve bytes, shared, writable           */
     uint64_t map_reserve;
     uint64_t file_size;

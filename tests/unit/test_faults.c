@@ -91,6 +91,8 @@ typedef struct gen_watch {
     coord_io io;
     coord_io *inner;
     unsigned published, unslotted;
+    atomic_bool hold_syncs;    /* whole-file syncs wait while set        */
+    atomic_uint syncs_held;    /* how many began waiting                  */
 } gen_watch;
 
 static int gw_open(coord_io *io, const char *path, int flags, unsigned mode,
@@ -112,8 +114,13 @@ static int gw_extend(coord_io *io, int fd, uint64_t from, uint64_t to)
 }
 static int gw_sync(coord_io *io, int fd)
 {
-    coord_io *in = ((gen_watch *)io->ctx)->inner;
-    return in->sync(in, fd);
+    gen_watch *w = io->ctx;
+    if (atomic_load(&w->hold_syncs)) {
+        atomic_fetch_add(&w->syncs_held, 1);
+        while (atomic_load(&w->hold_syncs))
+            usleep(1000);
+    }
+    return w->inner->sync(w->inner, fd);
 }
 static int gw_pwrite_sync(coord_io *io, int fd, const void *buf, size_t len,
                           uint64_t off)
@@ -1335,6 +1342,60 @@ static void test_faults_committer_checkpoints(void **state)
     rig_close(&r);
 }
 
+/* Under --sync commit the checkpoint's whole-file fdatasync runs beside the
+ * committer: groups synced by range are committed and answered while it
+ * is in flight, instead of waiting behind it (F-COM-6; its durable words
+ * follow once it ends). */
+static void test_faults_checkpoint_beside_commits(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 98, 3); /* three full syncs: the file is checkpointed */
+    coord_committer_config cfg = { .sync_policy = COORD_SYNC_COMMIT,
+                                   .checkpoint_ms = 20 };
+    committer_rig cr;
+    committer_rig_start(&cr, r.s, &cfg);
+    uint64_t no = 300;
+    atomic_store(&r.w.hold_syncs, true);
+    assert_int_equal(submit_one(cr.c, 0, ++no), 0); /* synced by range */
+    for (int i = 0; i < 2000 && atomic_load(&r.w.syncs_held) == 0; i++)
+        usleep(1000); /* its checkpoint falls due 20 ms later, and holds */
+    unsigned held = atomic_load(&r.w.syncs_held);
+    enum { N = 4 };
+    cf_waiter *w[N];
+    fx_req msg[N];
+    int answered = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        w[i] = calloc(1, sizeof(*w[i]));
+        msg[i] = (fx_req){ 0 };
+        fx_req_learn(&msg[i], NULL, 1 + i, 1);
+        cf_submit(cr.c, w[i], fx_req_done(&msg[i], 9, ++no));
+        for (int k = 0; k < 1000 && !atomic_load(&w[i]->done); k++)
+            usleep(1000);
+        answered += atomic_load(&w[i]->done) && w[i]->status == 0;
+    }
+    atomic_store(&r.w.hold_syncs, false);
+    for (uint32_t i = 0; i < N; i++) {
+        assert_int_equal(cf_wait(w[i], 5000), 0);
+        fx_req_free(&msg[i]);
+        free(w[i]);
+    }
+    assert_int_equal(held, 1);
+    assert_int_equal(answered, N);
+    /* once it ends, and the next one, the words name the newest group */
+    coord_store_stats st = stats_of(r.s);
+    uint64_t durable = 0;
+    for (int i = 0; i < 500 && durable != st.committed_end; i++) {
+        usleep(10000);
+        uint8_t *img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
+        durable = ((const layout_header *)img)->durable_end;
+        free(img);
+    }
+    assert_int_equal(durable, st.committed_end);
+    committer_rig_stop(&cr);
+    rig_close(&r);
+}
+
 static int summary(void **state)
 {
     (void)state;
@@ -1363,6 +1424,7 @@ int main(void)
         cmocka_unit_test(test_faults_both_slots_torn_recover_from_checkpoint),
         cmocka_unit_test(test_faults_roll_forward_names_a_table_filled_ahead),
         cmocka_unit_test(test_faults_committer_checkpoints),
+        cmocka_unit_test(test_faults_checkpoint_beside_commits),
         cmocka_unit_test(test_faults_discarded_group_stays_discarded),
         cmocka_unit_test(test_faults_power_cut_sync_none),
         cmocka_unit_test(test_faults_power_cut_sync_interval),
