@@ -462,6 +462,21 @@ static void dump_concept(const uint8_t *map, uint64_t end, uint64_t off,
     (void)off;
 }
 
+/* An ADJ_BLOCK's descriptor, and its count word when the record is long
+ * enough to hold one: a damaged region may be a single 64-byte unit, and
+ * the bytes after it may lie past the committed end, outside the map. */
+static void dump_adj_block(const layout_region *r, uint64_t size)
+{
+    printf(" owner=%" PRIu64 " dir=%s capacity=%" PRIu64,
+           r->arg0 & 0xFFFFFFFFu, r->arg0 >> 32 ? "in" : "out", r->arg1);
+    if (size >= LAYOUT_ADJ_COUNT_OFFSET + sizeof(uint64_t))
+        printf(" count=%" PRIu64,
+               __atomic_load_n((const uint64_t *)((const uint8_t *)r +
+                                                  LAYOUT_ADJ_COUNT_OFFSET),
+                               __ATOMIC_ACQUIRE));
+    printf(" prev_block=%" PRIu64, r->arg2);
+}
+
 static void dump_fields(const uint8_t *map, uint64_t end, uint64_t off,
                         const layout_rec *rec)
 {
@@ -499,13 +514,7 @@ static void dump_fields(const uint8_t *map, uint64_t end, uint64_t off,
             printf(" chunk=%" PRIu64 " entries=%" PRIu64 " first_node=%" PRIu64,
                    r->arg0, r->arg1, r->arg2);
         else if (rec->type == LAYOUT_REC_ADJ_BLOCK)
-            printf(" owner=%" PRIu64 " dir=%s capacity=%" PRIu64
-                   " count=%" PRIu64 " prev_block=%" PRIu64,
-                   r->arg0 & 0xFFFFFFFFu, r->arg0 >> 32 ? "in" : "out", r->arg1,
-                   __atomic_load_n((const uint64_t *)((const uint8_t *)r +
-                                                      LAYOUT_ADJ_COUNT_OFFSET),
-                                   __ATOMIC_ACQUIRE),
-                   r->arg2);
+            dump_adj_block(r, size);
     }
 }
 

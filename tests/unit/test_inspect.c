@@ -295,6 +295,39 @@ static void test_inspect_verify_clean_and_damaged(void **state)
     assert_non_null(strstr(f->out, "BAD-CHECKSUM"));
 }
 
+/* A region record of one 64-byte unit is as short as a region can be
+ * (F-LOG-5); typed ADJ_BLOCK it has no count word, and dump must not
+ * read one from the bytes after it (past the committed end, that is past
+ * the tool's mapping). */
+static void test_inspect_dump_short_adjacency_region(void **state)
+{
+    fixture *f = *state;
+    uint8_t *map;
+    size_t len;
+    uint64_t off = first_concept(f, &map, &len);
+    assert_int_equal(off % LAYOUT_REGION_ALIGN, 0);
+    layout_region *r = (layout_region *)(map + off);
+    uint64_t size = layout_align_up(layout_rec_size(&r->rec), 8);
+    assert_true(size >= LAYOUT_REGION_BODY + 8);
+    memset(r, 0, size);
+    r->rec.type = LAYOUT_REC_ADJ_BLOCK;
+    r->rec.flags = LAYOUT_REC_F_REGION;
+    r->rec.length = 1; /* 64 bytes */
+    layout_rec_seal(&r->rec);
+    uint64_t after = 0x0123456789abcdefull; /* what a count read would see */
+    memcpy(map + off + LAYOUT_REGION_BODY, &after, sizeof(after));
+    munmap(map, len);
+    char from[32], line[64], leaked[64];
+    snprintf(from, sizeof(from), "%llu", (unsigned long long)off);
+    snprintf(line, sizeof(line), "%llu ADJ_BLOCK seq=0 len=64",
+             (unsigned long long)off);
+    snprintf(leaked, sizeof(leaked), "count=%llu", (unsigned long long)after);
+    assert_int_equal(run(f, (const char *[]){"dump", f->d.dir, "--from", from,
+                                             "--limit", "1", NULL}), 0);
+    assert_non_null(strstr(f->out, line));
+    assert_null(strstr(f->out, leaked));
+}
+
 static void test_inspect_unopenable_file(void **state)
 {
     fixture *f = *state;
@@ -380,6 +413,7 @@ int main(void)
         T(test_inspect_stats_human_and_json),
         T(test_inspect_dump),
         T(test_inspect_verify_clean_and_damaged),
+        T(test_inspect_dump_short_adjacency_region),
         T(test_inspect_unopenable_file),
         T(test_inspect_follow_prints_each_generation),
         T(test_inspect_follow_stops_on_sigterm),
