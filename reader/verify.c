@@ -423,9 +423,12 @@ static bool verify_region(verify_ctx *v, verify_scan *s, uint64_t off,
                    off, "F-LOG-5", "region with a seq or reserved words set");
     if (rec->type == LAYOUT_REC_HASH_TABLE) {
         uint64_t slots = r->arg0;
+        /* size >= 64 (verify_rec_header); the slots bound first, so that
+         * slots * 8 cannot wrap to a size that matches */
         VERIFY_REQUIRE(v, slots >= LAYOUT_HASH_MIN_SLOTS &&
                               (slots & (slots - 1)) == 0 && r->arg1 == 0 &&
                               r->arg2 == 0 &&
+                              slots <= (size - LAYOUT_REGION_BODY) / 8 &&
                               size == LAYOUT_REGION_BODY + slots * 8,
                        off, "F-LOG-6", "hash table of %llu slots in %llu bytes",
                        (unsigned long long)slots, (unsigned long long)size);

@@ -638,6 +638,30 @@ static void test_verify_long_zero_run(void **state)
     expect_first(f, off, "F-LOG-4");
 }
 
+/* F-LOG-6: a region's size must be 64 plus the body its descriptor
+ * implies.  A one-unit HASH_TABLE region claiming 2^61 slots implies
+ * 2^64 body bytes, which wraps to 0 in 64 bits: it must still be caught.
+ * alpha's first version (64-aligned) becomes that region. */
+static void test_verify_hash_region_size_wraps(void **state)
+{
+    sf_dir *f = *state;
+    build_standard(f);
+    raw r = raw_open(f);
+    uint64_t off = raw_find(&r, LAYOUT_REC_CONCEPT, 0);
+    assert_int_equal(off % LAYOUT_REGION_ALIGN, 0);
+    layout_region *reg = (layout_region *)(r.map + off);
+    uint64_t size = layout_align_up(layout_rec_size(&reg->rec), 8);
+    assert_true(size >= LAYOUT_REGION_BODY);
+    memset(reg, 0, size);
+    reg->rec.type = LAYOUT_REC_HASH_TABLE;
+    reg->rec.flags = LAYOUT_REC_F_REGION;
+    reg->rec.length = 1; /* 64 bytes: no slots at all */
+    reg->arg0 = 1ull << 61;
+    layout_rec_seal(&reg->rec);
+    raw_close(&r);
+    expect_first(f, off, "F-LOG-6");
+}
+
 static void test_verify_broken_prev_link(void **state)
 {
     sf_dir *f = *state;
@@ -895,6 +919,7 @@ int main(void)
         T(test_verify_flipped_content_byte),
         T(test_verify_bad_record_length),
         T(test_verify_long_zero_run),
+        T(test_verify_hash_region_size_wraps),
         T(test_verify_broken_prev_link),
         T(test_verify_overlapping_versions),
     T(test_verify_hash_slot_names_wrong_node),
