@@ -228,8 +228,11 @@ typedef struct sutra_concept {
 } sutra_concept;
 
 /**
- * Look up the version of `id` visible at the snapshot.  Lock-free, no system
- * call, no allocation.
+ * Look up the version of `id` visible at the snapshot.  Lock-free, no
+ * allocation, and no system call, except one fstat(2) when the writer has
+ * already stored a newer version past the file size this handle last saw
+ * (the lookup walks back from it, and must not touch bytes past the end of
+ * the file).
  * @return 0 and *out; SUTRA_ENOTFOUND (never learned, or forgotten, as of
  *         the snapshot); SUTRA_ECORRUPT (a record failed validation; the
  *         file is damaged); SUTRA_EMAPFULL (a newer version lies past a
@@ -391,7 +394,9 @@ typedef struct sutra_neighbor_iter {
  *         SUTRA_EINVAL (bad direction); SUTRA_ECORRUPT; SUTRA_EMAPFULL (a
  *         newer block of the list lies past a mapping opened smaller than
  *         the file grew: reopen).
- * Thread rules: any thread; lock-free; no allocation, no system call.
+ * Thread rules: any thread; lock-free; no allocation; no system call but
+ * the one fstat(2) of sutra_get(), when a newer version or adjacency block
+ * lies past the file size this handle last saw.
  */
 int sutra_neighbors_begin(const struct sutra_snapshot *snap, const sutra_id *id,
                           enum sutra_direction dir, uint32_t type_filter,
