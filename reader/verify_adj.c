@@ -43,8 +43,12 @@ static const layout_region *adj_block_at(const verify_ctx *v,
 {
     if (off % LAYOUT_REGION_ALIGN || off < LAYOUT_DATA_START)
         return NULL;
-    bool inside = off < v->end && LAYOUT_ADJ_MIN_BLOCK <= v->end - off;
-    if (!inside && !reader_range_readable(v->db, off, LAYOUT_ADJ_MIN_BLOCK))
+    /* A block that starts below the committed end belongs to the snapshot
+     * and must end below it too (F-ADJ-1), as readers require; only one
+     * at or past the end is newer, and is read inside the file. */
+    bool inside = off < v->end;
+    if (inside ? LAYOUT_ADJ_MIN_BLOCK > v->end - off
+               : !reader_range_readable(v->db, off, LAYOUT_ADJ_MIN_BLOCK))
         return NULL;
     const layout_region *r = (const layout_region *)(v->map + off);
     uint64_t size = layout_rec_size(&r->rec);

@@ -598,6 +598,48 @@ static void test_verify_adjacency_foreign_block(void **state)
     expect_first(f, word, "F-ADJ-1");
 }
 
+/* F-ADJ-1: a block of the snapshot lies wholly below its committed end.
+ * Node 1's in-list is pointed at a copy of its block that starts inside
+ * the last (commit) record, less than a minimum block before the end, and
+ * runs past the end into the file's zeros: readers refuse the list as
+ * damage, and verification must report it, not take the block for one
+ * the writer appended after the snapshot. */
+static void test_verify_adjacency_block_straddles_end(void **state)
+{
+    sf_dir *f = *state;
+    build_standard(f);
+    uint64_t out_block = graft_association(f);
+    raw r = raw_open(f);
+    uint64_t in_block = out_block + LAYOUT_ADJ_MIN_BLOCK;
+    uint64_t end = raw_current(&r)->roots.committed_end;
+    uint64_t copy = layout_align_up(end - LAYOUT_ADJ_MIN_BLOCK + 1,
+                                    LAYOUT_REGION_ALIGN);
+    assert_true(copy < end && end - copy >= LAYOUT_ADJ_ENTRIES_OFFSET);
+    assert_true(copy + LAYOUT_ADJ_MIN_BLOCK <= r.len);
+    memmove(r.map + copy, r.map + in_block, LAYOUT_ADJ_MIN_BLOCK);
+    layout_node *n1 = raw_node(&r, 1);
+    n1->in_adj = copy;
+    uint64_t word = raw_off(&r, &n1->in_adj);
+    sutra_id target;
+    memcpy(target.bytes, n1->id, sizeof(target.bytes));
+    raw_close(&r);
+
+    sutra_db *db = NULL;
+    assert_int_equal(sutra_open(f->dir, NULL, &db), 0);
+    struct sutra_snapshot snap;
+    assert_int_equal(sutra_snapshot(db, &snap), 0);
+    uint64_t degree;
+    assert_int_equal(sutra_degree(&snap, &target, SUTRA_IN, SUTRA_ANY_TYPE,
+                                  &degree), SUTRA_ECORRUPT);
+    sutra_close(db);
+
+    sutra_verify_report rep;
+    seen problems = {0};
+    assert_int_equal(verify_dir(f, SUTRA_VERIFY_ALL, &rep, &problems),
+                     SUTRA_ECORRUPT);
+    assert_true(seen_has(&problems, word, "F-ADJ-1"));
+}
+
 /* ---- targeted corruptions --------------------------------------------- */
 
 static void test_verify_flipped_content_byte(void **state)
@@ -916,6 +958,7 @@ int main(void)
         T(test_verify_adjacency_count_beyond_capacity),
         T(test_verify_adjacency_superseded_before_entry),
         T(test_verify_adjacency_foreign_block),
+        T(test_verify_adjacency_block_straddles_end),
         T(test_verify_flipped_content_byte),
         T(test_verify_bad_record_length),
         T(test_verify_long_zero_run),
