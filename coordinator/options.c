@@ -104,7 +104,8 @@ void coord_options_usage(FILE *to)
         "  --events URL          generation events (default ipc://DIR/events.sock)\n"
         "  --sync POLICY         commit (default), interval:MS or none\n"
         "  --max-message BYTES   largest request (default 64M; K/M/G suffixes)\n"
-        "  --max-content BYTES   largest concept content (default 16M)\n"
+        "  --max-content BYTES   largest concept content (default 16M, or\n"
+        "                        --max-message when that is smaller)\n"
         "  --max-batch N         most ops per request (default %u)\n"
         "  --dim N               embedding dimension of a new file (default %u)\n"
         "  --contexts N          requests served concurrently (default %u)\n"
@@ -288,9 +289,11 @@ static int apply_flag(coord_options *o, const char *flag, const char *v,
         o->max_message = n;
         return 0;
     }
-    if (strcmp(flag, "--max-content") == 0)
+    if (strcmp(flag, "--max-content") == 0) {
+        o->max_content_explicit = true;
         return parse_u32(flag, v, true, 0, LAYOUT_MAX_CONTENT,
                          &o->max_content, err, err_size);
+    }
     if (strcmp(flag, "--max-batch") == 0)
         return parse_u32(flag, v, false, 1, UINT32_MAX, &o->max_batch, err,
                          err_size);
@@ -407,6 +410,10 @@ int coord_options_parse(int argc, char *const argv[], coord_options *out,
     if (rc)
         return rc;
     if (!o.help && !o.version) {
+        /* the default content limit follows a smaller --max-message down;
+         * only an explicit one can contradict it */
+        if (!o.max_content_explicit && o.max_content > o.max_message)
+            o.max_content = (uint32_t)o.max_message;
         if (o.max_content > o.max_message)
             return fail(err, err_size, "--max-content (%u) is larger than "
                         "--max-message (%llu)", o.max_content,

@@ -56,6 +56,8 @@ typedef struct coord_options {
     uint64_t sync_interval_ms;   /* interval policy only, >= 1             */
     uint64_t max_message;        /* whole request bytes                    */
     uint32_t max_content;        /* content bytes per concept              */
+    bool max_content_explicit;   /* --max-content given; otherwise the
+                                    default, lowered to max_message        */
     uint32_t max_batch;          /* ops per request                        */
     uint32_t dim;                /* vector dim for a new file              */
     bool dim_explicit;           /* --dim given: must match an old file    */
@@ -78,6 +80,8 @@ typedef struct coord_options {
  * A relative DIR is made absolute against the current directory; default
  * socket URLs are ipc://DIR/coordinator.sock and ipc://DIR/events.sock.
  * An ipc:// path longer than 107 bytes is refused (the kernel's limit).
+ * Without --max-content the content limit is its default or max_message,
+ * whichever is smaller; an explicit one above max_message is refused.
  * --allow-uid/--allow-gid take comma-separated names or numbers, may be
  * repeated (the lists add up), and need an ipc:// request socket: only IPC
  * carries the peer's credentials.

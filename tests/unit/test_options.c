@@ -216,6 +216,38 @@ static void test_options_bad_flags(void **state)
     expect_bad(ARGC(a19), a19, "--max-batch");
 }
 
+/* A --max-message below the default --max-content (docs/operations.md's
+ * "--max-message 8M --max-connections 256") is a valid command line: the
+ * default content limit follows it down.  Only an explicit --max-content
+ * above --max-message contradicts it. */
+static void test_options_max_message_below_default_content(void **state)
+{
+    (void)state;
+    char *a[] = { "c", "/d", "--max-message", "8M", "--max-connections",
+                  "256" };
+    coord_options o;
+    assert_int_equal(parse(ARGC(a), a, &o), 0);
+    assert_int_equal(o.max_message, 8u << 20);
+    assert_int_equal(o.max_content, 8u << 20);
+    assert_int_equal(o.max_connections, 256);
+
+    char *b[] = { "c", "/d", "--max-message=1K" };
+    assert_int_equal(parse(ARGC(b), b, &o), 0);
+    assert_int_equal(o.max_content, 1024);
+
+    /* explicit, in either order, and not larger: kept as given */
+    char *c[] = { "c", "/d", "--max-content", "4K", "--max-message", "8K" };
+    assert_int_equal(parse(ARGC(c), c, &o), 0);
+    assert_int_equal(o.max_content, 4096);
+    /* a larger default --max-message leaves the default content limit */
+    char *d[] = { "c", "/d", "--max-message", "1G" };
+    assert_int_equal(parse(ARGC(d), d, &o), 0);
+    assert_int_equal(o.max_content, COORD_DEFAULT_MAX_CONTENT);
+    /* explicit and larger: refused (test_options_bad_flags, a8) */
+    char *e[] = { "c", "/d", "--max-content", "16M", "--max-message", "8M" };
+    expect_bad(ARGC(e), e, "larger than");
+}
+
 static void test_options_socket_path_too_long(void **state)
 {
     (void)state;
@@ -328,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_options_sync_policies),
         cmocka_unit_test(test_options_every_flag),
         cmocka_unit_test(test_options_bad_flags),
+        cmocka_unit_test(test_options_max_message_below_default_content),
         cmocka_unit_test(test_options_socket_path_too_long),
         cmocka_unit_test(test_options_allow_lists),
         cmocka_unit_test(test_options_help_and_version),
