@@ -11,7 +11,8 @@
  * that was already handed to the committer.
  *
  * Exit status: 0 after a clean shutdown, 1 on a runtime failure (storage,
- * sockets, final sync), 2 for a usage error or a directory in use.
+ * sockets, final sync), 2 for a usage error (an address that can never be
+ * listened on included) or a directory in use.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -259,13 +260,32 @@ static void log_allow_lists(const coord_options *o)
     coord_log_info("writers: only %s (P-AUTH-1)", text);
 }
 
+/* The exit status for a request or event socket that cannot listen: an
+ * address that can never be served (a scheme NNG does not know, one it
+ * cannot parse, an ipc:// path in a directory that is missing or may not
+ * be written) is a bad argument; an address in use may pass. */
+static int exit_for_listen(int rv)
+{
+    switch (rv) {
+    case NNG_ENOTSUP:
+    case NNG_EADDRINVAL:
+    case NNG_ENOENT:
+    case NNG_EPERM:
+        return EXIT_USAGE;
+    default:
+        return (rv & NNG_ESYSERR) ? exit_for_errno(rv & ~NNG_ESYSERR)
+                                  : EXIT_FAILURE_RUNTIME;
+    }
+}
+
 static int start_serving(const coord_options *o, daemon_state *d)
 {
     char err[512] = "";
-    if (coord_server_open(o, d->store, &d->counters, &d->server, err,
-                          sizeof(err)) != 0) {
+    int src = coord_server_open(o, d->store, &d->counters, &d->server, err,
+                                sizeof(err));
+    if (src != 0) {
         coord_log_error("%s", err);
-        return EXIT_FAILURE_RUNTIME;
+        return exit_for_listen(src);
     }
     /* before any request is taken: a metrics address that cannot be
      * served stops the start-up.  Status 2 (a supervisor should not

@@ -315,9 +315,10 @@ static void test_restart_resend_while_stopping_gets_the_truth(void **state)
     harness_rmdir(dir);
 }
 
-/* Start a coordinator on dir (with --dim dim unless NULL) that is expected
- * to refuse to start; its exit status. */
-static int start_status(const char *dir, const char *dim)
+/* Start a coordinator on dir with up to two flags (flag, value; NULL for
+ * none) that is expected to refuse to start; its exit status. */
+static int start_status_with(const char *dir, const char *flag,
+                             const char *value)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -326,13 +327,19 @@ static int start_status(const char *dir, const char *dim)
         const char *exe = harness_coordinator_path();
         if (!freopen("/dev/null", "w", stderr))
             _exit(126);
-        if (dim)
-            execl(exe, exe, dir, "--dim", dim, (char *)NULL);
+        if (flag)
+            execl(exe, exe, dir, flag, value, (char *)NULL);
         else
             execl(exe, exe, dir, (char *)NULL);
         _exit(127);
     }
     return harness_wait(pid);
+}
+
+/* The same with --dim dim unless NULL. */
+static int start_status(const char *dir, const char *dim)
+{
+    return start_status_with(dir, dim ? "--dim" : NULL, dim);
 }
 
 static void test_restart_second_coordinator_refused(void **state)
@@ -395,6 +402,21 @@ static void test_restart_second_coordinator_refused(void **state)
     bad[2] = junk_dir;
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(start_status(bad[i], NULL), 2);
+
+    /* a request or event address that can never be listened on is a bad
+     * argument too (status 2, as for --metrics): no scheme NNG knows, no
+     * port, a socket in a directory that does not exist */
+    const char *flags[] = { "--socket", "--events" };
+    const char *addresses[] = { "nosuch://where", "tcp://127.0.0.1:noport",
+                                "ipc:///nonexistent-sutra/c.sock" };
+    for (size_t k = 0; k < 2; k++)
+        for (size_t a = 0; a < 3; a++) {
+            int status = start_status_with(dir, flags[k], addresses[a]);
+            if (status != 2)
+                print_error("%s %s: exit %d\n", flags[k], addresses[a],
+                            status);
+            assert_int_equal(status, 2);
+        }
     struct stat junk_st;
     assert_int_equal(stat(junk, &junk_st), 0);
     assert_int_equal(junk_st.st_size, 2000 * 17); /* left as it was */
