@@ -8,10 +8,10 @@
  * written (generation, concepts, tombstones, associations, commits,
  * requests), answer other paths with 404, and keep answering while writes
  * go on.  A second coordinator asked to serve metrics on the same port must
- * refuse to start, with status 2 and the address named, rather than run
- * without them.  The
- * test process never uses NNG (clients live in forked children); the
- * scrapes are plain sockets.
+ * refuse to start, with status 1 (a port in use may be freed, so a
+ * supervisor retries) and the address named, rather than run without
+ * them.  The test process never uses NNG (clients live in forked
+ * children); the scrapes are plain sockets.
  */
 #include <setjmp.h>
 #include <stdarg.h>
