@@ -343,7 +343,12 @@ static int shut_down(daemon_state *d, int status)
         coord_store_stats st;
         coord_store_stats_get(d->store, &st);
         healthy = !st.read_only;
-        coord_store_close(d->store, healthy);
+        int rc = coord_store_close(d->store, healthy);
+        if (rc) {
+            coord_log_error("cannot mark the storage closed cleanly: %s; "
+                            "the next start runs recovery", sutra_strerror(rc));
+            healthy = false;
+        }
         coord_log_info("storage closed %s at generation %llu",
                        healthy ? "cleanly" : "without the clean mark",
                        (unsigned long long)st.generation);

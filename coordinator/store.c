@@ -463,20 +463,27 @@ int coord_store_open(const char *path, const coord_store_options *opts,
     return 0;
 }
 
-void coord_store_close(coord_store *s, bool clean)
+int coord_store_close(coord_store *s, bool clean)
 {
     if (!s)
-        return;
+        return 0;
     /* F-HDR-6: clean_shutdown = 1 only once every published word is
      * durable, so an open that trusts it never skips a needed repair. */
+    int rc = 0;
+    if (clean && s->read_only)
+        rc = SUTRA_EREADONLY;
     if (clean && !s->read_only) {
         coord_group_reset(s);
-        if (s->io->sync(s->io, s->fd) == 0 &&
-            coord_store_durable_words(s, &s->roots) == 0 &&
-            s->io->store32(s->io, &s->hdr->clean_shutdown, 1) == 0)
-            s->io->sync(s->io, s->fd);
+        rc = s->io->sync(s->io, s->fd);
+        if (!rc)
+            rc = coord_store_durable_words(s, &s->roots);
+        if (!rc)
+            rc = s->io->store32(s->io, &s->hdr->clean_shutdown, 1);
+        if (!rc)
+            rc = s->io->sync(s->io, s->fd);
     }
     store_free(s);
+    return rc;
 }
 
 /* ---- queries ---------------------------------------------------------- */

@@ -64,9 +64,12 @@ int coord_store_open(const char *path, const coord_store_options *opts,
 
 /**
  * Mark the file cleanly closed (clean_shutdown = 1, synced) if `clean` and
- * the store is healthy, unmap and free.  NULL is a no-op.
+ * the store is healthy, unmap and free, whatever the result.  NULL is a
+ * no-op.  @return 0; with `clean`: SUTRA_EREADONLY (the store was
+ * read-only) or the errno of the sync or store that failed, in which case
+ * the file is not marked clean (the next open runs recovery).
  */
-void coord_store_close(coord_store *s, bool clean);
+int coord_store_close(coord_store *s, bool clean);
 
 /** The outcome of applying one request into the open group. */
 typedef struct coord_apply_result {

@@ -525,6 +525,35 @@ static void test_faults_interval_sync_fails(void **state)
     rig_close(&r);
 }
 
+/* F-HDR-6 at a stop: a close whose sync fails leaves the file unmarked and
+ * says so, so the coordinator does not report a clean stop; a read-only
+ * store is never marked clean. */
+static void test_faults_close_reports_a_failed_clean_mark(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 52, 2);
+    commit_next(&r, false);
+    coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 1, EIO, false);
+    assert_int_equal(coord_store_close(r.s, true), EIO);
+    r.s = NULL;
+    uint8_t *img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
+    assert_int_equal(((const layout_header *)img)->clean_shutdown, 0);
+    free(img);
+    coord_error err = { 0 };
+    r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
+    assert_non_null(r.s);
+    commit_next(&r, false);
+    coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 1, EIO, false);
+    assert_int_equal(coord_store_sync(r.s, &err), EIO); /* read-only now */
+    assert_int_equal(coord_store_close(r.s, true), SUTRA_EREADONLY);
+    r.s = NULL;
+    img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
+    assert_int_equal(((const layout_header *)img)->clean_shutdown, 0);
+    free(img);
+    rig_close(&r);
+}
+
 /* The io model itself: a failed sync loses its writes until they are
  * written again (what makes the rewrite in coord_store_reverify needed). */
 /* The io model, page by page: a lost write is on the disk again where a
@@ -1424,6 +1453,7 @@ int main(void)
         cmocka_unit_test(test_faults_both_slots_torn_recover_from_checkpoint),
         cmocka_unit_test(test_faults_roll_forward_names_a_table_filled_ahead),
         cmocka_unit_test(test_faults_committer_checkpoints),
+        cmocka_unit_test(test_faults_close_reports_a_failed_clean_mark),
         cmocka_unit_test(test_faults_checkpoint_beside_commits),
         cmocka_unit_test(test_faults_discarded_group_stays_discarded),
         cmocka_unit_test(test_faults_power_cut_sync_none),
