@@ -355,12 +355,14 @@ static int write_regions(coord_store *s, const commit_plan *p,
 /* Whether the group can be made durable by syncing its own bytes (F-COM-6):
  * one contiguous write (no region allocated) that continues a durable log,
  * in a file whose durable checkpoint lets recovery do without the meta
- * slots (F-REC-9). */
+ * slots (F-REC-9).  A group that names the table filled ahead qualifies:
+ * its slots need not be durable with it, since recovery fills again a
+ * table that the durable checkpoint's commit does not name (F-REC-5). */
 static bool can_sync_range(const coord_store *s, const commit_plan *p)
 {
     const coord_group *g = &s->group;
     return s->checkpointed && p->commit_off == g->base + g->len &&
-           !p->hash_off && s->log_durable_end == g->base;
+           (!p->hash_off || p->hash_filled) && s->log_durable_end == g->base;
 }
 
 static int write_group(coord_store *s, const commit_plan *p, bool ranged,

@@ -19,9 +19,10 @@
  * counts (complete and never changed, F-NODE-1) and writes only the
  * region no roots name, which no reader and no recovery reads; its stores
  * are plain stores, outside the io seam: nothing depends on them reaching
- * the disk until the naming commit, which syncs the whole file when it
- * syncs at all (it is never a ranged sync, F-COM-6), and recovery fills a
- * table named in its tail again (F-REC-5).
+ * the disk, even after the naming commit (which may sync by range,
+ * F-COM-6): recovery fills a table again unless the commit of a durable
+ * checkpoint named it (F-REC-5), and such a checkpoint's whole-file sync
+ * wrote every slot stored before it.
  *
  * Concurrency: coord_grow_* are called by the committer thread only; the
  * helper shares `published`, `filled` and `stop` with it through atomics
