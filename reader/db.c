@@ -232,7 +232,9 @@ static int reader_open_file(const char *dir, int *fd_out, uint64_t *size_out,
     int n = snprintf(path, sizeof(path), "%s/storage.dat", dir);
     if (n < 0 || (size_t)n >= sizeof(path))
         return ENAMETOOLONG;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO or device in its place must not block the open
+     * before the regular-file check below; a regular file ignores it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return reader_errno();
     struct stat st;

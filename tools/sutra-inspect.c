@@ -243,7 +243,7 @@ static int raw_open(const char *dir, raw_file *f)
     int n = snprintf(f->path, sizeof(f->path), "%s/storage.dat", dir);
     if (n < 0 || (size_t)n >= sizeof(f->path))
         return ENAMETOOLONG;
-    f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    f->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* see db.c */
     if (f->fd < 0)
         return errno;
     struct stat st;

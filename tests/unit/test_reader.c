@@ -244,6 +244,17 @@ static void test_reader_open_errors(void **state)
     expect_open_fails(dir, SUTRA_ECORRUPT); /* empty */
     remove_dir(dir);
 
+    /* Not a regular file: refused at once, even a FIFO nobody writes to
+     * (a blocking open would wait for a writer forever; the alarm makes
+     * that a failure). */
+    make_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    expect_open_fails(dir, SUTRA_ECORRUPT);
+    alarm(0);
+    remove_dir(dir);
+
     /* Truncated: the header page alone, without the meta pages. */
     copy_file(f->path, dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/storage.dat", dir);
