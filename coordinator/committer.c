@@ -140,12 +140,20 @@ static coord_request *dequeue(coord_committer *c)
     return req;
 }
 
-/* Sleep until work arrives, a stop is asked, or `timeout_ns` (0 = none). */
+static bool sync_result_ready(coord_committer *c);
+
+/* Sleep until work arrives, a stop is asked, the sync in flight ends, or
+ * `timeout_ns` (0 = none).  The sync thread sets its result under its lock
+ * and then wakes the committer only if `sleeping` is set: a sync that ended
+ * after the committer last looked for its result, but before `sleeping`
+ * was stored, is seen here instead (its lock orders the two), or the
+ * committer could sleep without a deadline with the result uncollected. */
 static void wait_for_work(coord_committer *c, uint64_t timeout_ns)
 {
     atomic_store(&c->sleeping, 1);
     atomic_thread_fence(memory_order_seq_cst);
-    if (!cds_wfcq_empty(&c->head, &c->tail) || atomic_load(&c->stopping)) {
+    if (!cds_wfcq_empty(&c->head, &c->tail) || atomic_load(&c->stopping) ||
+        sync_result_ready(c)) {
         atomic_store(&c->sleeping, 0);
         return;
     }
@@ -287,6 +295,18 @@ static void sync_post(coord_committer *c)
     pthread_mutex_unlock(&y->lock);
     y->in_flight = true;
     c->last_sync_ns = now_ns();
+}
+
+/* Whether the sync in flight has ended and its result awaits collection. */
+static bool sync_result_ready(coord_committer *c)
+{
+    struct syncer *y = &c->syncer;
+    if (!y->in_flight)
+        return false;
+    pthread_mutex_lock(&y->lock);
+    bool done = y->done;
+    pthread_mutex_unlock(&y->lock);
+    return done;
 }
 
 /* Apply the result of the sync in flight, if there is one and it is ready,

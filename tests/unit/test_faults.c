@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "coordinator/committer.h"
@@ -1425,6 +1426,64 @@ static void test_faults_checkpoint_beside_commits(void **state)
     rig_close(&r);
 }
 
+/* A clock that acts at one chosen moment: the first CLOCK_MONOTONIC
+ * reading after `g_release_at_clock` is set lets the held syncs of
+ * `g_clock_watch` go and gives their thread 50 ms to end before it
+ * answers.  The committer reads this clock right after it looked for the
+ * result of the sync in flight and before it sleeps (interval_tick), so
+ * the sync ends, and its thread wakes the committer, exactly in between.
+ * Every other reading is the kernel's. */
+static atomic_int g_release_at_clock;
+static gen_watch *g_clock_watch;
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+    if (id == CLOCK_MONOTONIC && atomic_load(&g_release_at_clock) &&
+        atomic_exchange(&g_release_at_clock, 0)) {
+        atomic_store(&g_clock_watch->hold_syncs, false);
+        usleep(50000);
+    }
+    return (int)syscall(SYS_clock_gettime, id, ts);
+}
+
+/* Under --sync commit an idle committer sleeps without a deadline while a
+ * checkpoint is in flight, and the sync thread wakes it when the
+ * checkpoint ends.  A checkpoint that ends between the committer's last
+ * look at it and its sleep must still be taken at once: its durable words
+ * stored (F-HDR-7), its error learnt, the next one started when due. */
+static void test_faults_checkpoint_ending_before_idle_sleep(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 99, 3); /* three full syncs: the file is checkpointed */
+    coord_committer_config cfg = { .sync_policy = COORD_SYNC_COMMIT,
+                                   .checkpoint_ms = 20 };
+    committer_rig cr;
+    committer_rig_start(&cr, r.s, &cfg);
+    atomic_store(&r.w.hold_syncs, true);
+    assert_int_equal(submit_one(cr.c, 0, 401), 0); /* synced by range */
+    for (int i = 0; i < 2000 && atomic_load(&r.w.syncs_held) == 0; i++)
+        usleep(1000); /* its checkpoint falls due 20 ms later, and holds */
+    assert_int_equal(atomic_load(&r.w.syncs_held), 1);
+    uint64_t syncs = stats_of(r.s).syncs;
+    g_clock_watch = &r.w;
+    atomic_store(&g_release_at_clock, 1);
+    coord_store_stats st = stats_of(r.s);
+    for (int i = 0; i < 100 && st.syncs == syncs; i++) {
+        usleep(10000);
+        st = stats_of(r.s);
+    }
+    assert_int_equal(atomic_load(&g_release_at_clock), 0); /* it acted */
+    assert_false(atomic_load(&r.w.hold_syncs));
+    assert_int_equal(st.syncs, syncs + 1); /* the checkpoint was taken */
+    uint8_t *img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
+    assert_int_equal(((const layout_header *)img)->durable_end,
+                     st.committed_end);
+    free(img);
+    committer_rig_stop(&cr);
+    rig_close(&r);
+}
+
 static int summary(void **state)
 {
     (void)state;
@@ -1455,6 +1514,7 @@ int main(void)
         cmocka_unit_test(test_faults_committer_checkpoints),
         cmocka_unit_test(test_faults_close_reports_a_failed_clean_mark),
         cmocka_unit_test(test_faults_checkpoint_beside_commits),
+        cmocka_unit_test(test_faults_checkpoint_ending_before_idle_sleep),
         cmocka_unit_test(test_faults_discarded_group_stays_discarded),
         cmocka_unit_test(test_faults_power_cut_sync_none),
         cmocka_unit_test(test_faults_power_cut_sync_interval),
