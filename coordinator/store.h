@@ -187,6 +187,9 @@ int coord_store_sync(coord_store *s, coord_error *err);
  * is still reported to the writer's next ranged sync, and the other way
  * round; through one shared description, whichever call came first would
  * take it and the other would acknowledge a write whose pages were lost.
+ * The same error so reaches both descriptions, and once the store has
+ * turned read-only over it, coord_store_reverify() takes it from both
+ * before it rewrites the file, so that it is not reported again after.
  */
 typedef struct coord_sync_ticket {
     coord_io *io;

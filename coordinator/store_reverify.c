@@ -91,6 +91,14 @@ int coord_store_reverify(coord_store *s, coord_error *err)
                           "F-META-3: the slot of published generation %llu is "
                           "invalid", (unsigned long long)gen);
     layout_meta meta = *cur;
+    /* The kernel reports a writeback error once to each open file
+     * description, and the store has two (store.h): the error that turned
+     * it read-only, reported through one, still waits on the other, where
+     * it would fail the sync below or the next sync beside the writer
+     * although step 2 writes every page again.  Take it from both first;
+     * whatever those syncs say, only the pages step 2 rewrites matter. */
+    (void)s->io->sync(s->io, s->fd);
+    (void)s->io->sync(s->io, s->sync_fd);
     rc = rewrite_published(s, s->roots.committed_end, err);
     if (!rc)
         rc = coord_recover(s, &meta, true, true, err); /* repairs, verifies, syncs */

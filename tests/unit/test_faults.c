@@ -94,13 +94,32 @@ typedef struct gen_watch {
     unsigned published, unslotted;
     atomic_bool hold_syncs;    /* whole-file syncs wait while set        */
     atomic_uint syncs_held;    /* how many began waiting                  */
+    /* Linux's errseq: a writeback error of the file is reported once to
+     * each open file description, by its next sync (fsync, fdatasync or a
+     * write with RWF_DSYNC), whichever description the failed writeback
+     * came through.  wb_errors counts the errors; wb_seen, per fd, how
+     * many that description has reported. */
+    atomic_uint wb_errors;
+    atomic_uint wb_seen[64];
 } gen_watch;
+
+/* The writeback error `fd`'s description has yet to report, or 0. */
+static int gw_wb_error(gen_watch *w, int fd)
+{
+    if (fd < 0 || fd >= 64)
+        return 0;
+    unsigned now = atomic_load(&w->wb_errors);
+    return atomic_exchange(&w->wb_seen[fd], now) != now ? EIO : 0;
+}
 
 static int gw_open(coord_io *io, const char *path, int flags, unsigned mode,
                    int *fd)
 {
-    coord_io *in = ((gen_watch *)io->ctx)->inner;
-    return in->open(in, path, flags, mode, fd);
+    gen_watch *w = io->ctx;
+    int rc = w->inner->open(w->inner, path, flags, mode, fd);
+    if (!rc && *fd >= 0 && *fd < 64)
+        atomic_store(&w->wb_seen[*fd], atomic_load(&w->wb_errors));
+    return rc;
 }
 static int gw_pwrite(coord_io *io, int fd, const void *buf, size_t len,
                      uint64_t off)
@@ -121,13 +140,15 @@ static int gw_sync(coord_io *io, int fd)
         while (atomic_load(&w->hold_syncs))
             usleep(1000);
     }
-    return w->inner->sync(w->inner, fd);
+    int rc = w->inner->sync(w->inner, fd);
+    return rc ? rc : gw_wb_error(w, fd);
 }
 static int gw_pwrite_sync(coord_io *io, int fd, const void *buf, size_t len,
                           uint64_t off)
 {
-    coord_io *in = ((gen_watch *)io->ctx)->inner;
-    return in->pwrite_sync(in, fd, buf, len, off);
+    gen_watch *w = io->ctx;
+    int rc = w->inner->pwrite_sync(w->inner, fd, buf, len, off);
+    return rc ? rc : gw_wb_error(w, fd);
 }
 static int gw_sync_dir(coord_io *io, const char *path)
 {
@@ -1426,6 +1447,73 @@ static void test_faults_checkpoint_beside_commits(void **state)
     rig_close(&r);
 }
 
+/* Wait up to a second for the store's read-only state to become `want`. */
+static bool read_only_becomes(coord_store *s, bool want)
+{
+    for (int i = 0; i < 100 && stats_of(s).read_only != want; i++)
+        usleep(10000);
+    return stats_of(s).read_only == want;
+}
+
+/* The committer syncs through two open file descriptions of the file (the
+ * writer's, and the one its syncs beside run on, store.h), and the kernel
+ * reports one writeback error to each.  After a re-verification has
+ * rewritten and synced the file, the error it recovered from is dealt
+ * with: the description that has not reported it yet must not turn the
+ * store read-only again (the next checkpoint under --sync commit), nor
+ * fail the re-verification itself (after a failed interval sync). */
+static void check_error_reported_twice(enum coord_sync_policy policy)
+{
+    rig r;
+    rig_open(&r, 111 + (uint64_t)policy, 3); /* checkpointed */
+    coord_committer_config cfg = { .sync_policy = policy,
+                                   .checkpoint_ms = 20,
+                                   .sync_interval_ms = 20,
+                                   .reverify_ms = 20 };
+    committer_rig cr;
+    committer_rig_start(&cr, r.s, &cfg);
+    uint64_t no = 500;
+    assert_int_equal(submit_one(cr.c, 0, ++no), 0);
+    /* its checkpoint (or interval sync) ends: nothing is in flight */
+    uint64_t durable = 0, end = stats_of(r.s).committed_end;
+    for (int i = 0; i < 100 && durable != end; i++) {
+        usleep(10000);
+        uint8_t *img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
+        durable = ((const layout_header *)img)->durable_end;
+        free(img);
+    }
+    assert_int_equal(durable, end);
+
+    atomic_fetch_add(&r.w.wb_errors, 1); /* a page failed its writeback */
+    if (policy == COORD_SYNC_COMMIT) {
+        assert_int_equal(submit_one(cr.c, 1, ++no), EIO); /* its own sync */
+    } else {
+        assert_int_equal(submit_one(cr.c, 1, ++no), 0);
+        assert_true(read_only_becomes(r.s, true)); /* the interval sync */
+    }
+    assert_true(stats_of(r.s).read_only);
+    usleep(30000); /* past reverify_ms */
+    assert_int_equal(submit_one(cr.c, 2, ++no), 0); /* re-verified */
+    assert_false(stats_of(r.s).read_only);
+    usleep(100000); /* several checkpoints or interval syncs fall due */
+    assert_false(stats_of(r.s).read_only);
+    assert_int_equal(submit_one(cr.c, 3, ++no), 0);
+    committer_rig_stop(&cr);
+    rig_close(&r);
+}
+
+static void test_faults_error_reported_twice_commit(void **state)
+{
+    (void)state;
+    check_error_reported_twice(COORD_SYNC_COMMIT);
+}
+
+static void test_faults_error_reported_twice_interval(void **state)
+{
+    (void)state;
+    check_error_reported_twice(COORD_SYNC_INTERVAL);
+}
+
 /* A clock that acts at one chosen moment: the first CLOCK_MONOTONIC
  * reading after `g_release_at_clock` is set lets the held syncs of
  * `g_clock_watch` go and gives their thread 50 ms to end before it
@@ -1515,6 +1603,8 @@ int main(void)
         cmocka_unit_test(test_faults_close_reports_a_failed_clean_mark),
         cmocka_unit_test(test_faults_checkpoint_beside_commits),
         cmocka_unit_test(test_faults_checkpoint_ending_before_idle_sleep),
+        cmocka_unit_test(test_faults_error_reported_twice_commit),
+        cmocka_unit_test(test_faults_error_reported_twice_interval),
         cmocka_unit_test(test_faults_discarded_group_stays_discarded),
         cmocka_unit_test(test_faults_power_cut_sync_none),
         cmocka_unit_test(test_faults_power_cut_sync_interval),
