@@ -18,9 +18,12 @@
  * can lose them at a power cut.
  *
  * Conventions: every int-returning hook returns 0 or a positive errno.
- * Hooks are called by the committer thread only; a table may keep state in
- * `ctx` without locking.  A table is borrowed by the store: it must outlive
- * every store opened with it.
+ * Hooks are called by the committer thread, except `sync`, which the
+ * thread of syncs beside the committer (the interval policy's syncs, the
+ * commit policy's checkpoints) also calls, at the same time as the
+ * committer's other hooks: a table that keeps state in `ctx` must guard
+ * it (io_fault.c holds a mutex).  A table is borrowed by the store: it
+ * must outlive every store opened with it.
  */
 #ifndef SUTRA_COORD_IO_H
 #define SUTRA_COORD_IO_H
