@@ -1350,6 +1350,24 @@ static void test_faults_committer_replies(void **state)
     fx_dir_remove(&d);
 }
 
+/* Poll the header of the file at `path` every 10 ms, up to `tries` times,
+ * until its durable_end reaches `end`; returns the last durable_end read
+ * and, when `commit` is not NULL, the durable_commit read with it. */
+static uint64_t wait_durable_end(const char *path, uint64_t end, int tries,
+                                 uint64_t *commit)
+{
+    uint64_t durable = 0;
+    for (int i = 0; i < tries && durable != end; i++) {
+        usleep(10000);
+        uint8_t *img = image_of(path, LAYOUT_PAGE_SIZE);
+        durable = ((const layout_header *)img)->durable_end;
+        if (commit)
+            *commit = ((const layout_header *)img)->durable_commit;
+        free(img);
+    }
+    return durable;
+}
+
 /* F-COM-6 at the committer: under --sync commit each acknowledged group is
  * synced by range (the header's durable words stay where the last full
  * sync left them), and a checkpoint follows within checkpoint_ms, after
@@ -1378,15 +1396,9 @@ static void test_faults_committer_checkpoints(void **state)
     assert_int_equal(st.generation, 8);
     assert_true(full_before < st.committed_end);
 
-    uint64_t durable = 0, commit = 0;
-    for (int i = 0; i < 500 && durable != st.committed_end; i++) {
-        usleep(10000);
-        img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
-        durable = ((const layout_header *)img)->durable_end;
-        commit = ((const layout_header *)img)->durable_commit;
-        free(img);
-    }
-    assert_int_equal(durable, st.committed_end);
+    uint64_t commit = 0;
+    assert_int_equal(wait_durable_end(r.d.path, st.committed_end, 500, &commit),
+                     st.committed_end);
     assert_true(commit >= LAYOUT_DATA_START && commit < st.committed_end);
     assert_int_equal(coord_io_fault_count(r.f, COORD_FAULT_SYNC), syncs + 6);
     committer_rig_stop(&cr);
@@ -1435,14 +1447,8 @@ static void test_faults_checkpoint_beside_commits(void **state)
     assert_int_equal(answered, N);
     /* once it ends, and the next one, the words name the newest group */
     coord_store_stats st = stats_of(r.s);
-    uint64_t durable = 0;
-    for (int i = 0; i < 500 && durable != st.committed_end; i++) {
-        usleep(10000);
-        uint8_t *img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
-        durable = ((const layout_header *)img)->durable_end;
-        free(img);
-    }
-    assert_int_equal(durable, st.committed_end);
+    assert_int_equal(wait_durable_end(r.d.path, st.committed_end, 500, NULL),
+                     st.committed_end);
     committer_rig_stop(&cr);
     rig_close(&r);
 }
@@ -1475,14 +1481,8 @@ static void check_error_reported_twice(enum coord_sync_policy policy)
     uint64_t no = 500;
     assert_int_equal(submit_one(cr.c, 0, ++no), 0);
     /* its checkpoint (or interval sync) ends: nothing is in flight */
-    uint64_t durable = 0, end = stats_of(r.s).committed_end;
-    for (int i = 0; i < 100 && durable != end; i++) {
-        usleep(10000);
-        uint8_t *img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
-        durable = ((const layout_header *)img)->durable_end;
-        free(img);
-    }
-    assert_int_equal(durable, end);
+    uint64_t end = stats_of(r.s).committed_end;
+    assert_int_equal(wait_durable_end(r.d.path, end, 100, NULL), end);
 
     atomic_fetch_add(&r.w.wb_errors, 1); /* a page failed its writeback */
     if (policy == COORD_SYNC_COMMIT) {
