@@ -195,10 +195,10 @@ void coord_grow_resume(coord_store *s, uint64_t off)
                             LAYOUT_REC_HASH_TABLE, slots, 0, 0,
                             slots * sizeof(uint64_t)))
         return;
+    /* on a failure the region stays dead; the next one is appended */
     uint64_t body = off + LAYOUT_REGION_BODY;
-    if (coord_write_zeros(s, body, body + slots * sizeof(uint64_t)) != 0 ||
-        coord_grow_start(s, off, slots) != 0)
-        return; /* the region stays dead; the next one is appended */
+    if (coord_write_zeros(s, body, body + slots * sizeof(uint64_t)) == 0)
+        (void)coord_grow_start(s, off, slots);
 }
 
 void coord_grow_published(coord_store *s)
