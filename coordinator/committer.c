@@ -399,7 +399,7 @@ static bool group_full(const coord_committer *c, const group *g)
 static void group_fail(coord_committer *c, group *g, int rc,
                        const char *message)
 {
-    coord_dedup_abort(c->dedup);
+    coord_dedup_abort(c->dedup, rc); /* resends get this failure too */
     for (coord_request *r = g->first, *next; r; r = next) {
         next = r->group_next;
         reply_error(c, r, rc, WIRE_NO_FAILED_OP, message);
@@ -448,6 +448,11 @@ static void process(coord_committer *c, group *g, coord_request *r)
                         (unsigned long long)h->request_no,
                         (unsigned long long)h->client_id,
                         dup.pending ? " (original in this group)" : "");
+        if (dup.status) {
+            reply_error(c, r, dup.status, dup.failed_op,
+                        COORD_DEDUP_FAILED_MESSAGE);
+            return;
+        }
         if (!dup.pending) {
             reply_ok(r, dup.first_seq, dup.generation, dup.op_count);
             return;
@@ -483,6 +488,10 @@ static void process(coord_committer *c, group *g, coord_request *r)
             note_read_only(c, &err);
         if (res.group_dropped && g->requests)
             restage(c, g);
+        if (coord_dedup_add_failed(c->dedup, h->client_id, h->request_no, rc,
+                                   res.failed_op) == ENOMEM)
+            coord_log_warn("out of memory: request %llu may be applied if "
+                           "resent", (unsigned long long)h->request_no);
         reply_error(c, r, rc, res.failed_op, err.message);
         return;
     }

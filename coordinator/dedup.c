@@ -13,7 +13,8 @@
  * slot, which is exactly the request `window` numbers older.
  *
  * Pending entries (applied, group not yet committed) are also listed in a
- * side array so commit and abort touch only them.
+ * side array so commit and abort touch only them.  A failed request keeps
+ * its status where an applied one keeps its generation and seqs.
  */
 #include "coordinator/dedup.h"
 
@@ -30,9 +31,12 @@ typedef struct dedup_slot {
     uint64_t request_no; /* 0 = empty (request numbers are nonzero, P-IDEM-1) */
     uint64_t first_seq;
     uint64_t generation;
-    uint32_t op_count;
-    uint32_t pending;
+    uint32_t op_count;   /* the failed op's index when status != 0          */
+    int16_t status;      /* 0 = applied; else the failure (SUTRA_E*, errno) */
+    uint16_t pending;
 } dedup_slot;
+
+_Static_assert(sizeof(dedup_slot) == 32, "a slot is half a cache line");
 
 typedef struct dedup_client {
     uint64_t client_id;
@@ -258,10 +262,12 @@ bool coord_dedup_peek(const coord_dedup *d, uint64_t client_id,
     const dedup_slot *s = slot_of(c, request_no);
     if (s->request_no != request_no)
         return false;
-    out->first_seq = s->first_seq;
-    out->generation = s->generation;
-    out->op_count = s->op_count;
-    out->pending = s->pending != 0;
+    *out = (coord_dedup_reply){ .status = s->status,
+                                .failed_op = s->status ? s->op_count : WIRE_NO_FAILED_OP,
+                                .first_seq = s->first_seq,
+                                .generation = s->generation,
+                                .op_count = s->status ? 0 : s->op_count,
+                                .pending = s->pending != 0 };
     return true;
 }
 
@@ -321,6 +327,23 @@ int coord_dedup_add_pending(coord_dedup *d, uint64_t client_id,
     return rc;
 }
 
+int coord_dedup_add_failed(coord_dedup *d, uint64_t client_id,
+                           uint64_t request_no, int32_t status,
+                           uint32_t failed_op)
+{
+    if (request_no == 0 || status == 0 || status < INT16_MIN ||
+        status > INT16_MAX)
+        return SUTRA_EINVAL;
+    dedup_client *c = client_find(d, client_id);
+    if (c)
+        lru_touch(d, c);
+    else if (!(c = client_add(d, client_id, false)))
+        return ENOMEM;
+    dedup_slot e = { .request_no = request_no, .op_count = failed_op,
+                     .status = (int16_t)status };
+    return client_store(d, c, &e, false);
+}
+
 /* The pending slot of key k, or NULL if it was evicted meanwhile. */
 static dedup_slot *pending_slot(coord_dedup *d, const dedup_key *k,
                                 dedup_client **client)
@@ -348,12 +371,19 @@ void coord_dedup_commit(coord_dedup *d, uint64_t generation)
     d->pending_count = 0;
 }
 
-void coord_dedup_abort(coord_dedup *d)
+void coord_dedup_abort(coord_dedup *d, int32_t status)
 {
+    bool keep = status != 0 && status >= INT16_MIN && status <= INT16_MAX;
     for (size_t i = 0; i < d->pending_count; i++) {
         dedup_client *c;
         dedup_slot *s = pending_slot(d, &d->pending[i], &c);
-        if (s) {
+        if (!s)
+            continue;
+        if (keep) {
+            *s = (dedup_slot){ .request_no = s->request_no,
+                               .op_count = WIRE_NO_FAILED_OP,
+                               .status = (int16_t)status };
+        } else {
             memset(s, 0, sizeof(*s));
             c->used--;
         }

@@ -5,7 +5,7 @@
  * and a client may resend after a coordinator restart; every request carries
  * (client_id, request_no) so the coordinator can answer a resend with the
  * original reply instead of applying it twice.  This table remembers, per
- * client, the replies of its most recent applied requests: a direct-mapped
+ * client, the replies of its most recent requests: a direct-mapped
  * window indexed by request_no that grows from 8 slots up to `window` slots,
  * so short-lived clients cost little and a client's last `window`
  * consecutive request numbers are always kept.  At most `max_clients` are
@@ -13,9 +13,12 @@
  *
  * An entry is *pending* from the moment its request is applied into the
  * open group until that group commits (coord_dedup_commit fills in the
- * generation) or fails (coord_dedup_abort forgets it: nothing was applied).
- * Only applied requests are ever added: a failed request changed nothing, so
- * a resend must be tried again.
+ * generation) or fails (coord_dedup_abort).  A request the committer
+ * refused, or whose group failed, is remembered with its status: it changed
+ * nothing, but a copy of it that NNG resent while the first was queued
+ * could otherwise be applied after the client was told it failed
+ * (P-IDEM-2).  Requests refused before the committer (malformed, not
+ * allowed) are not added: the same bytes are refused the same way.
  *
  * Concurrency: committer thread only (no internal locking).
  */
@@ -31,12 +34,20 @@
 #define COORD_DEDUP_WINDOW WIRE_IDEM_WINDOW /* clients stay inside it */
 #define COORD_DEDUP_MAX_CLIENTS 65536u
 
+/* The message of a resend answered with its original failure: the table
+ * keeps the status and failed op, not the first reply's message. */
+#define COORD_DEDUP_FAILED_MESSAGE \
+    "this request failed when first received; its first reply said why " \
+    "(P-IDEM-2)"
+
 typedef struct coord_dedup coord_dedup;
 
-/** The original reply of an applied request. */
+/** The original reply of a request: applied (status 0) or failed. */
 typedef struct coord_dedup_reply {
-    uint64_t first_seq;
-    uint64_t generation;  /* 0 while pending                            */
+    int32_t status;       /* 0, or the failure it was answered with       */
+    uint32_t failed_op;   /* with a failure; else WIRE_NO_FAILED_OP       */
+    uint64_t first_seq;   /* applied: its seqs and generation             */
+    uint64_t generation;  /* 0 while pending                              */
     uint32_t op_count;
     bool pending;         /* applied in the open group, not yet committed */
 } coord_dedup_reply;
@@ -93,12 +104,30 @@ int coord_dedup_add_pending(coord_dedup *d, uint64_t client_id,
                             uint64_t request_no, uint64_t first_seq,
                             uint32_t op_count);
 
+/**
+ * Remember a request that was answered with a failure without being
+ * applied (nothing of it reached the open group), so that a resend gets
+ * the same failure.  Evicts as coord_dedup_add_pending() does.
+ * @param status     the failure, nonzero and within int16_t (every SUTRA_E*
+ *                   code and errno value is).
+ * @param failed_op  the index of the op that failed, or WIRE_NO_FAILED_OP.
+ * @return 0; SUTRA_EINVAL for request_no 0 or a status out of range;
+ *         ENOMEM (then the request is simply not remembered).
+ */
+int coord_dedup_add_failed(coord_dedup *d, uint64_t client_id,
+                           uint64_t request_no, int32_t status,
+                           uint32_t failed_op);
+
 /** The open group committed as `generation`: every pending entry becomes a
  * committed reply with that generation. */
 void coord_dedup_commit(coord_dedup *d, uint64_t generation);
 
-/** The open group failed: forget every pending entry. */
-void coord_dedup_abort(coord_dedup *d);
+/**
+ * The open group failed with `status`: every pending entry becomes a failed
+ * reply with that status (failed_op WIRE_NO_FAILED_OP).  With status 0 (or
+ * one out of int16_t range) the entries are forgotten instead.
+ */
+void coord_dedup_abort(coord_dedup *d, int32_t status);
 
 /**
  * Rebuild visitor for coord_store_recent_commits() (its coord_commit_visit

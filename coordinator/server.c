@@ -442,7 +442,7 @@ static void handle_write(coord_ctx *x)
 }
 
 /* While stopping, a request is answered without the committer: a resend
- * of one the committer applied gets its original reply (P-IDEM-2), any
+ * of one the committer answered gets its original status (P-IDEM-2), any
  * other SUTRA_ECLOSED, which then means "not applied".  Only once the
  * committer has stopped is its table final and readable from here, so a
  * write received before that waits, parked, for coord_server_freeze(). */
@@ -456,10 +456,12 @@ static void closing_answer(coord_ctx *x)
         !d.pending) {
         atomic_fetch_add_explicit(&s->counters->duplicates, 1,
                                   memory_order_relaxed);
-        coord_reply r = { .status = 0, .failed_op = WIRE_NO_FAILED_OP,
+        coord_reply r = { .status = d.status, .failed_op = d.failed_op,
                           .first_seq = d.first_seq,
                           .generation = d.generation,
-                          .op_count = d.op_count, .message = "" };
+                          .op_count = d.op_count,
+                          .message = d.status ? COORD_DEDUP_FAILED_MESSAGE
+                                              : "" };
         ctx_reply(&x->request, &r);
         return;
     }

@@ -5,6 +5,7 @@
  * clients leave in LRU order, and the table rebuilds from commit entries
  * visited newest first (P-IDEM-2, P-IDEM-3).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,6 +79,8 @@ static void test_dedup_pending_then_committed_reply(void **state)
     coord_dedup_destroy(d);
 }
 
+/* abort(0) forgets the pending entries: the group's requests may be
+ * applied again. */
 static void test_dedup_abort_forgets_only_pending(void **state)
 {
     (void)state;
@@ -86,7 +89,7 @@ static void test_dedup_abort_forgets_only_pending(void **state)
     coord_dedup_commit(d, 5);
     assert_int_equal(coord_dedup_add_pending(d, 1, 2, 11, 1), 0);
     assert_int_equal(coord_dedup_add_pending(d, 2, 1, 12, 1), 0);
-    coord_dedup_abort(d);
+    coord_dedup_abort(d, 0);
     assert_true(has(d, 1, 1));   /* committed earlier: kept      */
     assert_false(has(d, 1, 2));  /* failed group: never applied  */
     assert_false(has(d, 2, 1));
@@ -98,6 +101,84 @@ static void test_dedup_abort_forgets_only_pending(void **state)
     assert_true(coord_dedup_lookup(d, 1, 2, &r));
     assert_int_equal(r.first_seq, 20);
     assert_int_equal(r.generation, 6);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.failed_op, WIRE_NO_FAILED_OP);
+    coord_dedup_destroy(d);
+}
+
+/* A failed group's requests keep its status (P-IDEM-2): a resend gets
+ * the failure, and is not applied after the client was told it failed.
+ * Committed entries are untouched. */
+static void test_dedup_abort_keeps_the_failure(void **state)
+{
+    (void)state;
+    coord_dedup *d = make(16, 4);
+    assert_int_equal(coord_dedup_add_pending(d, 1, 1, 10, 1), 0);
+    coord_dedup_commit(d, 5);
+    assert_int_equal(coord_dedup_add_pending(d, 1, 2, 11, 3), 0);
+    assert_int_equal(coord_dedup_add_pending(d, 2, 1, 14, 1), 0);
+    coord_dedup_abort(d, EIO);
+    coord_dedup_reply r;
+    assert_true(coord_dedup_lookup(d, 1, 1, &r));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.generation, 5);
+    for (uint64_t client = 1; client <= 2; client++) {
+        assert_true(coord_dedup_lookup(d, client, client == 1 ? 2 : 1, &r));
+        assert_int_equal(r.status, EIO);
+        assert_int_equal(r.failed_op, WIRE_NO_FAILED_OP);
+        assert_false(r.pending);
+        assert_int_equal(r.first_seq, 0);
+        assert_int_equal(r.generation, 0);
+        assert_int_equal(r.op_count, 0);
+    }
+    assert_int_equal(coord_dedup_entry_count(d), 3);
+    /* a later group commits only its own pending entries */
+    assert_int_equal(coord_dedup_add_pending(d, 1, 3, 20, 1), 0);
+    coord_dedup_commit(d, 6);
+    assert_true(coord_dedup_lookup(d, 1, 2, &r));
+    assert_int_equal(r.status, EIO);
+    assert_int_equal(r.generation, 0);
+    coord_dedup_destroy(d);
+}
+
+/* A request refused without being applied is remembered with its status
+ * and failed op; it takes a slot like any other request and leaves the
+ * window as the newest number. */
+static void test_dedup_failed_request_remembered(void **state)
+{
+    (void)state;
+    coord_dedup *d = make(16, 4);
+    coord_dedup_reply r = { .first_seq = 99 };
+    assert_int_equal(coord_dedup_add_failed(d, 3, 0, SUTRA_ENOTFOUND, 2),
+                     SUTRA_EINVAL);
+    assert_int_equal(coord_dedup_add_failed(d, 3, 1, 0, 2), SUTRA_EINVAL);
+    assert_int_equal(coord_dedup_add_failed(d, 3, 1, 1 << 20, 2),
+                     SUTRA_EINVAL);
+    assert_false(coord_dedup_lookup(d, 3, 1, &r));
+    assert_int_equal(r.first_seq, 99); /* untouched on a miss */
+
+    assert_int_equal(coord_dedup_add_failed(d, 3, 1, SUTRA_ENOTFOUND, 2), 0);
+    assert_true(coord_dedup_lookup(d, 3, 1, &r));
+    assert_int_equal(r.status, SUTRA_ENOTFOUND);
+    assert_int_equal(r.failed_op, 2);
+    assert_int_equal(r.op_count, 0);
+    assert_false(r.pending);
+    assert_int_equal(coord_dedup_add_pending(d, 3, 2, 7, 1), 0);
+    coord_dedup_commit(d, 9);
+    assert_true(coord_dedup_lookup(d, 3, 2, &r));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.op_count, 1);
+    assert_true(coord_dedup_lookup(d, 3, 1, &r));
+    assert_int_equal(r.status, SUTRA_ENOTFOUND);
+    /* 16 numbers later its slot goes to the newer request */
+    for (uint64_t n = 3; n <= 17; n++)
+        assert_int_equal(coord_dedup_add_failed(d, 3, n, ENOSPC,
+                                                WIRE_NO_FAILED_OP), 0);
+    assert_false(coord_dedup_lookup(d, 3, 1, &r));
+    assert_false(coord_dedup_in_window(d, 3, 1));
+    assert_true(coord_dedup_lookup(d, 3, 17, &r));
+    assert_int_equal(r.status, ENOSPC);
+    assert_int_equal(r.failed_op, WIRE_NO_FAILED_OP);
     coord_dedup_destroy(d);
 }
 
@@ -259,6 +340,8 @@ int main(void)
         cmocka_unit_test(test_dedup_create_rejects_bad_sizes),
         cmocka_unit_test(test_dedup_pending_then_committed_reply),
         cmocka_unit_test(test_dedup_abort_forgets_only_pending),
+        cmocka_unit_test(test_dedup_abort_keeps_the_failure),
+        cmocka_unit_test(test_dedup_failed_request_remembered),
         cmocka_unit_test(test_dedup_window_keeps_last_n),
         cmocka_unit_test(test_dedup_window_sparse_numbers),
         cmocka_unit_test(test_dedup_in_window),

@@ -1350,6 +1350,59 @@ static void test_faults_committer_replies(void **state)
     fx_dir_remove(&d);
 }
 
+/* P-IDEM-2: a request answered with a failure is answered the same way
+ * when a copy of it comes again (NNG resends a request still queued after
+ * its resend time), and is not applied: its client was told it failed.
+ * Both kinds: one the store refused (a forget of an id learned only
+ * afterwards), and one failed with its group (a failed sync, the store
+ * writable again when the copy comes). */
+static void test_faults_resent_failed_request_is_not_applied(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 83, 1);
+    coord_committer_config cfg = { .sync_policy = COORD_SYNC_COMMIT,
+                                   .reverify_ms = 20 };
+    committer_rig cr;
+    committer_rig_start(&cr, r.s, &cfg);
+    coord_committer *c = cr.c;
+    uint32_t item = 0;
+    while (r.m->gen[1].version[item])
+        item++;
+    assert_true(item < FX_ITEMS);
+
+    uint64_t no = 100;
+    fx_req forget = { 0 };
+    fx_req_forget(&forget, NULL, item);
+    const wire_request *copy = fx_req_done(&forget, 9, ++no);
+    cf_waiter first = { 0 }, again = { 0 };
+    cf_submit(c, &first, copy);
+    assert_int_equal(cf_wait(&first, 5000), SUTRA_ENOTFOUND);
+    assert_int_equal(submit_one(c, item, ++no), 0);
+    coord_store_stats st = stats_of(r.s);
+    cf_submit(c, &again, copy);
+    assert_int_equal(cf_wait(&again, 5000), SUTRA_ENOTFOUND);
+    fx_req_free(&forget);
+    assert_int_equal(stats_of(r.s).concept_count, st.concept_count);
+    assert_int_equal(stats_of(r.s).generation, st.generation);
+    assert_int_equal(atomic_load(&cr.counters.duplicates), 1);
+
+    coord_io_fault_fail(r.f, COORD_FAULT_SYNC, 1, EIO, true);
+    uint64_t failed_no = ++no;
+    assert_int_equal(submit_one(c, item + 1, failed_no), EIO);
+    coord_io_fault_disarm(r.f);
+    usleep(30000); /* past reverify_ms: the store may be written again */
+    st = stats_of(r.s);
+    assert_int_equal(submit_one(c, item + 1, failed_no), EIO);
+    assert_int_equal(stats_of(r.s).generation, st.generation);
+    assert_int_equal(atomic_load(&cr.counters.duplicates), 2);
+    assert_int_equal(submit_one(c, item + 1, ++no), 0); /* a new request */
+    st = stats_of(r.s);
+    assert_false(st.read_only);
+    committer_rig_stop(&cr);
+    rig_close(&r);
+}
+
 /* Poll the header of the file at `path` every 10 ms, up to `tries` times,
  * until its durable_end reaches `end`; returns the last durable_end read
  * and, when `commit` is not NULL, the durable_commit read with it. */
@@ -1612,6 +1665,7 @@ int main(void)
         cmocka_unit_test(test_faults_crash_at_every_commit_operation),
         cmocka_unit_test(test_faults_crash_at_every_ranged_commit_operation),
         cmocka_unit_test(test_faults_committer_replies),
+        cmocka_unit_test(test_faults_resent_failed_request_is_not_applied),
     };
     if (getenv("SUTRA_TEST_FILTER")) /* local soak: run only matching tests */
         cmocka_set_test_filter(getenv("SUTRA_TEST_FILTER"));
