@@ -492,6 +492,16 @@ int coord_assoc_plan_placed(coord_store *s, coord_adj_place place, void *ctx,
     return 0;
 }
 
+/* The descriptor of new block b of list l (F-ADJ-1). */
+static layout_region block_header(const coord_adj_list *l,
+                                  const coord_adj_new_block *b)
+{
+    return coord_region_header(LAYOUT_REC_ADJ_BLOCK,
+                               (uint64_t)l->node | (uint64_t)l->dir << 32,
+                               layout_adj_capacity(b->bytes), b->prev,
+                               b->older, b->bytes - LAYOUT_REGION_BODY);
+}
+
 int coord_assoc_write_blocks(coord_store *s, uint64_t dirty_end,
                              uint64_t *cursor)
 {
@@ -500,10 +510,9 @@ int coord_assoc_write_blocks(coord_store *s, uint64_t dirty_end,
         const coord_adj_list *l = &a->lists[i];
         for (uint32_t j = 0; j < l->block_count; j++) {
             const coord_adj_new_block *b = &a->blocks[l->first_block + j];
-            int rc = coord_write_region(s, *cursor, b->off, LAYOUT_REC_ADJ_BLOCK,
-                                        (uint64_t)l->node | (uint64_t)l->dir << 32,
-                                        layout_adj_capacity(b->bytes), b->prev,
-                                        b->older, b->bytes - LAYOUT_REGION_BODY,
+            layout_region r = block_header(l, b);
+            int rc = coord_write_region(s, *cursor, b->off, &r,
+                                        b->bytes - LAYOUT_REGION_BODY,
                                         dirty_end);
             if (rc)
                 return rc;
@@ -511,6 +520,20 @@ int coord_assoc_write_blocks(coord_store *s, uint64_t dirty_end,
         }
     }
     return 0;
+}
+
+void coord_assoc_lay_out_blocks(const coord_store *s, uint8_t *buf,
+                                uint64_t base)
+{
+    const coord_assoc_group *a = &s->group.assoc;
+    for (uint32_t i = 0; i < a->list_count; i++) {
+        const coord_adj_list *l = &a->lists[i];
+        for (uint32_t j = 0; j < l->block_count; j++) {
+            const coord_adj_new_block *b = &a->blocks[l->first_block + j];
+            layout_region r = block_header(l, b);
+            memcpy(buf + (b->off - base), &r, sizeof(r));
+        }
+    }
 }
 
 /* Where the staged entry at `pos` of list `l` goes. */

@@ -12,7 +12,8 @@
  *   3. write the records and the commit record — one pwrite when no region
  *      is allocated, which is nearly always; when that write continues a
  *      durable log in a checkpointed file and the group must be durable,
- *      it is a pwrite_sync (RWF_DSYNC) and step 5 is skipped (F-COM-6).
+ *      it is a pwrite_sync (RWF_DSYNC), which also carries the group's new
+ *      adjacency blocks, and step 5 is skipped (F-COM-6).
  *   4. store the words only the group's own regions and new nodes are
  *      reached through: new chunk offsets, new node entries (written whole
  *      with pwrite before any hash slot names the node), hash slots; then
@@ -292,10 +293,9 @@ int coord_write_zeros(coord_store *s, uint64_t from, uint64_t to)
 
 /* A region: zero padding from `prev_end`, its descriptor, and zeros over
  * any part of the body that lies where stale bytes may remain. */
-int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
-                       uint16_t type, uint64_t arg0, uint64_t arg1,
-                       uint64_t arg2, uint64_t reserved0, uint64_t body_len,
-                       uint64_t dirty_end)
+layout_region coord_region_header(uint16_t type, uint64_t arg0, uint64_t arg1,
+                                  uint64_t arg2, uint64_t reserved0,
+                                  uint64_t body_len)
 {
     layout_region r = {0};
     r.rec.type = type;
@@ -306,9 +306,16 @@ int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
     r.arg2 = arg2;
     r.reserved[0] = reserved0;
     layout_rec_seal(&r.rec);
+    return r;
+}
+
+int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
+                       const layout_region *r, uint64_t body_len,
+                       uint64_t dirty_end)
+{
     int rc = coord_write_zeros(s, prev_end, off);
     if (!rc)
-        rc = s->io->pwrite(s->io, s->fd, &r, sizeof(r), off);
+        rc = s->io->pwrite(s->io, s->fd, r, sizeof(*r), off);
     uint64_t body = off + LAYOUT_REGION_BODY, end = body + body_len;
     if (!rc && body < dirty_end)
         rc = coord_write_zeros(s, body, end < dirty_end ? end : dirty_end);
@@ -323,9 +330,11 @@ static int write_regions(coord_store *s, const commit_plan *p,
             continue;
         uint64_t entries = layout_node_chunk_entries(k);
         uint64_t body = entries * sizeof(layout_node);
-        int rc = coord_write_region(s, *cursor, p->chunk_off[k],
-                                    LAYOUT_REC_NODE_CHUNK, k, entries,
-                                    layout_node_chunk_first(k), 0, body,
+        layout_region r = coord_region_header(LAYOUT_REC_NODE_CHUNK, k,
+                                              entries,
+                                              layout_node_chunk_first(k), 0,
+                                              body);
+        int rc = coord_write_region(s, *cursor, p->chunk_off[k], &r, body,
                                     dirty_end);
         if (rc)
             return rc;
@@ -342,9 +351,10 @@ static int write_regions(coord_store *s, const commit_plan *p,
     }
     if (table_off) {
         uint64_t body = table_slots * sizeof(uint64_t);
-        int rc = coord_write_region(s, *cursor, table_off,
-                                    LAYOUT_REC_HASH_TABLE, table_slots, 0, 0,
-                                    0, body, dirty_end);
+        layout_region r = coord_region_header(LAYOUT_REC_HASH_TABLE,
+                                              table_slots, 0, 0, 0, body);
+        int rc = coord_write_region(s, *cursor, table_off, &r, body,
+                                    dirty_end);
         if (rc)
             return rc;
         *cursor = table_off + LAYOUT_REGION_BODY + body;
@@ -352,17 +362,49 @@ static int write_regions(coord_store *s, const commit_plan *p,
     return coord_assoc_write_blocks(s, dirty_end, cursor); /* F-ADJ-1 */
 }
 
+/* Whether the only regions the group allocates are adjacency blocks. */
+static bool only_adjacency_blocks(const commit_plan *p)
+{
+    for (uint32_t k = 0; k < LAYOUT_NODE_CHUNKS; k++)
+        if (p->chunk_off[k])
+            return false;
+    return !p->grow_off && (!p->hash_off || p->hash_filled);
+}
+
 /* Whether the group can be made durable by syncing its own bytes (F-COM-6):
- * one contiguous write (no region allocated) that continues a durable log,
- * in a file whose durable checkpoint lets recovery do without the meta
- * slots (F-REC-9).  A group that names the table filled ahead qualifies:
- * its slots need not be durable with it, since recovery fills again a
- * table that the durable checkpoint's commit does not name (F-REC-5). */
+ * one contiguous write that continues a durable log, in a file whose
+ * durable checkpoint lets recovery do without the meta slots (F-REC-9).
+ * The write holds the records and the commit record, and between them any
+ * adjacency blocks the group allocates (lay_out_blocks), up to
+ * COORD_RANGED_BLOCK_BYTES of them: small regions whose zero bodies cost
+ * less to write than a whole-file sync.  Node chunks and hash tables are
+ * written as before, with a whole-file sync.  A group that names the table
+ * filled ahead qualifies: its slots need not be durable with it, since
+ * recovery fills again a table that the durable checkpoint's commit does
+ * not name (F-REC-5). */
 static bool can_sync_range(const coord_store *s, const commit_plan *p)
 {
     const coord_group *g = &s->group;
-    return s->checkpointed && p->commit_off == g->base + g->len &&
-           (!p->hash_off || p->hash_filled) && s->log_durable_end == g->base;
+    uint64_t records_end = g->base + g->len;
+    return s->checkpointed && s->log_durable_end == g->base &&
+           only_adjacency_blocks(p) &&
+           p->commit_off - records_end <= COORD_RANGED_BLOCK_BYTES;
+}
+
+/* For a ranged group that allocates adjacency blocks: lay the blocks out in
+ * the group's buffer between the records and the commit record (moved to
+ * its planned offset), with the zeros before and inside each, so the whole
+ * group is one write.  0 or ENOMEM. */
+static int lay_out_blocks(coord_store *s, const commit_plan *p)
+{
+    coord_group *g = &s->group;
+    uint64_t records = g->len, commit = p->commit_off - g->base;
+    if (coord_group_reserve(g, commit + p->commit_len))
+        return ENOMEM;
+    memmove(g->buf + commit, g->buf + records, p->commit_len);
+    memset(g->buf + records, 0, commit - records);
+    coord_assoc_lay_out_blocks(s, g->buf, g->base);
+    return 0;
 }
 
 static int write_group(coord_store *s, const commit_plan *p, bool ranged,
@@ -375,7 +417,10 @@ static int write_group(coord_store *s, const commit_plan *p, bool ranged,
         s->dirty_end = p->roots.committed_end;
     int rc;
     if (ranged) {
-        rc = s->io->pwrite_sync(s->io, s->fd, g->buf, g->len + p->commit_len,
+        if (p->commit_off != g->base + g->len && lay_out_blocks(s, p) != 0)
+            return coord_fail(err, ENOMEM, "no memory to lay out the group");
+        rc = s->io->pwrite_sync(s->io, s->fd, g->buf,
+                                p->commit_off + p->commit_len - g->base,
                                 g->base);
         /* Any error, ENOSPC included, may be the sync's: it reports every
          * writeback error of the file since the last one (pages it

@@ -30,6 +30,10 @@ _Static_assert(LAYOUT_NODE_CHUNK0 * ((1ull << (COORD_MAX_NODE_CHUNK + 1)) - 1) -
                    <= LAYOUT_MAX_NODES,
                "node numbers fit the hash slot's 32 bits");
 #define COORD_GROW_MIN (64ull << 20) /* smallest file growth step */
+/* Adjacency block bytes a group may allocate and still be synced by its
+ * own write (F-COM-6): a group's blocks are written whole, zero bodies
+ * included. */
+#define COORD_RANGED_BLOCK_BYTES (1ull << 20)
 
 /* The newest state of one id as the open group sees it: either copied from
  * the file on first touch, or created by the group (is_new). */
@@ -224,11 +228,14 @@ const layout_commit *coord_commit_at(const coord_store *s, uint64_t off);
 
 /* Zeros over [from, to) of the file, through the io seam.  0 or its error. */
 int coord_write_zeros(coord_store *s, uint64_t from, uint64_t to);
-/* Write a region's descriptor (reserved[0] = `reserved0`) at `off`, zeros
- * from `prev_end` up to it, and zeros over its body below `dirty_end`. */
+/* A region's sealed descriptor (reserved[0] = `reserved0`). */
+layout_region coord_region_header(uint16_t type, uint64_t arg0, uint64_t arg1,
+                                  uint64_t arg2, uint64_t reserved0,
+                                  uint64_t body_len);
+/* Write a region's descriptor `r` at `off`, zeros from `prev_end` up to
+ * it, and zeros over its `body_len` bytes of body below `dirty_end`. */
 int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
-                       uint16_t type, uint64_t arg0, uint64_t arg1,
-                       uint64_t arg2, uint64_t reserved0, uint64_t body_len,
+                       const layout_region *r, uint64_t body_len,
                        uint64_t dirty_end);
 /* Whether the open group, grown by `more_bytes` record bytes and
  * `more_blocks` bytes of adjacency blocks to `nodes` nodes and `entries`
@@ -397,6 +404,11 @@ int coord_assoc_group_add_list(coord_store *s, uint32_t node, uint32_t dir,
                                const coord_adj_block *head);
 int coord_assoc_write_blocks(coord_store *s, uint64_t dirty_end,
                              uint64_t *cursor);
+/* The descriptors of the group's new blocks into `buf`, which holds the
+ * file from offset `base` and is zero over the blocks (store_commit.c's
+ * ranged write, F-COM-6). */
+void coord_assoc_lay_out_blocks(const coord_store *s, uint8_t *buf,
+                                uint64_t base);
 int coord_assoc_publish(coord_store *s);
 void coord_assoc_merge(coord_store *s);
 

@@ -783,6 +783,85 @@ static void test_store_assoc_blocks_double(void **state)
     sf_view_close(&v);
 }
 
+/* The real POSIX layer, counting whole-file syncs and ranged sync writes. */
+typedef struct sync_count_io {
+    coord_io io; /* first: the store sees only this */
+    coord_io *real;
+    int syncs, ranged;
+} sync_count_io;
+
+static int count_sync(coord_io *io, int fd)
+{
+    sync_count_io *c = (sync_count_io *)io;
+    c->syncs++;
+    return c->real->sync(c->real, fd);
+}
+
+static int count_pwrite_sync(coord_io *io, int fd, const void *buf,
+                             size_t len, uint64_t off)
+{
+    sync_count_io *c = (sync_count_io *)io;
+    c->ranged++;
+    return c->real->pwrite_sync(c->real, fd, buf, len, off);
+}
+
+/* F-COM-6: a synced group that allocates adjacency blocks, in a file with
+ * a durable checkpoint, is made durable by one ranged write that carries
+ * the blocks; one whose new blocks pass COORD_RANGED_BLOCK_BYTES syncs the
+ * whole file.  Both leave lists a reader can follow. */
+static void test_store_assoc_new_blocks_synced_by_range(void **state)
+{
+    sf_dir *f = *state;
+    sync_count_io c = { .io = *coord_io_posix(), .real = coord_io_posix() };
+    c.io.sync = count_sync;
+    c.io.pwrite_sync = count_pwrite_sync;
+    coord_store *s = sf_open(f->path, 0, RESERVE, &c.io);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    learn_range(s, 0, 4);
+    coord_error err = {0};
+    /* the second sync finds the first one's checkpoint durable (F-HDR-8) */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(coord_store_sync(s, &err), 0);
+
+    c.syncs = c.ranged = 0;
+    sf_req q = {0};
+    req_assoc(&q, 0, 1, 7, 0.5f); /* a first block for four lists */
+    req_assoc(&q, 2, 3, 7, 0.25f);
+    apply_only(s, &q);
+    coord_commit_info info;
+    assert_int_equal(coord_store_commit(s, true, &info, &err), 0);
+    assert_true(info.durable);
+    assert_int_equal(c.ranged, 1);
+    assert_int_equal(c.syncs, 0);
+    uint32_t n0 = node_id(&v, 0), n1 = node_id(&v, 1), n2 = node_id(&v, 2),
+             n3 = node_id(&v, 3);
+    uint64_t n;
+    const layout_adj_entry **e = list_entries(&v, n0, LAYOUT_ADJ_OUT, &n);
+    assert_int_equal(n, 1);
+    expect_entry(e[0], n1, 7, 0.5f, 0, info.first_seq, 0);
+    free(e);
+    e = list_entries(&v, n3, LAYOUT_ADJ_IN, &n);
+    assert_int_equal(n, 1);
+    expect_entry(e[0], n2, 7, 0.25f, 0, info.first_seq + 1, 0);
+    free(e);
+
+    c.syncs = c.ranged = 0;
+    uint32_t many = (uint32_t)(COORD_RANGED_BLOCK_BYTES /
+                               sizeof(layout_adj_entry));
+    for (uint32_t t = 100; t < 100 + many; t++)
+        req_assoc(&q, 2, 3, t, 0.5f);
+    apply_only(s, &q);
+    assert_int_equal(coord_store_commit(s, true, &info, &err), 0);
+    assert_true(info.durable);
+    assert_int_equal(c.ranged, 0);
+    assert_int_equal(c.syncs, 1);
+    e = list_entries(&v, n2, LAYOUT_ADJ_OUT, &n);
+    assert_int_equal(n, 1 + many);
+    free(e);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
 /* A first group with edges; then a second that re-learns, forgets and adds
  * enough edges to allocate blocks, and "crashes" after its sync and every
  * index word, before the generation is published (its meta slot is then
@@ -1190,6 +1269,7 @@ int main(void)
         ASSOC_TEST(test_store_assoc_self_loop),
         ASSOC_TEST(test_store_assoc_group_sees_staged_keys),
         ASSOC_TEST(test_store_assoc_blocks_double),
+        ASSOC_TEST(test_store_assoc_new_blocks_synced_by_range),
         ASSOC_TEST(test_store_assoc_new_block_bytes),
         ASSOC_TEST(test_store_assoc_block_past_the_end_fails_alone),
         ASSOC_TEST(test_store_assoc_block_past_the_end_in_a_group),
