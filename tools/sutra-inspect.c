@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "layout/format.h"
+#include "reader/history_internal.h"
 #include "sutra/sutra.h"
 
 #define EXIT_DAMAGED 1
@@ -664,28 +665,36 @@ static void on_signal(int sig)
     follow_stop = 1;
 }
 
-static void print_generation(sutra_db *db, uint64_t g, uint64_t *prev_seq)
+/* Where follow is: the last seq printed, to show each generation's new
+ * seqs as a range. */
+typedef struct follow_state {
+    uint64_t prev_seq;
+} follow_state;
+
+/* reader_history_visit: one line for generation g. */
+static int print_generation(void *ctx, uint64_t g, int rc,
+                            const struct sutra_snapshot *s)
 {
-    struct sutra_snapshot s;
-    int rc = sutra_snapshot_at(db, g, &s);
+    follow_state *fs = ctx;
     if (rc) {
         printf("generation %" PRIu64 ": (%s)\n", g, sutra_strerror(rc));
-        return;
+        return 0;
     }
     sutra_stats st;
-    sutra_stats_get(&s, &st);
+    sutra_stats_get(s, &st);
     char when[48];
     format_time(st.commit_ns, when, sizeof(when));
     printf("generation %" PRIu64 " at %s: ", g, when);
-    if (st.last_seq > *prev_seq)
-        printf("seqs %" PRIu64 "..%" PRIu64 ", ", *prev_seq + 1, st.last_seq);
+    if (st.last_seq > fs->prev_seq)
+        printf("seqs %" PRIu64 "..%" PRIu64 ", ", fs->prev_seq + 1, st.last_seq);
     else
         printf("no seqs, ");
     printf("concepts %" PRIu64 ", versions %" PRIu64 ", tombstones %" PRIu64
            ", associations %" PRIu64 ", nodes %" PRIu64 ", committed end %" PRIu64
            "\n", st.concept_count, st.version_count, st.tombstone_count,
            st.assoc_count, st.node_count, st.committed_end);
-    *prev_seq = st.last_seq;
+    fs->prev_seq = st.last_seq;
+    return 0;
 }
 
 static int cmd_follow(const inspect_args *a)
@@ -701,7 +710,9 @@ static int cmd_follow(const inspect_args *a)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    uint64_t seen = snap.generation, prev_seq = snap.last_seq, printed = 0;
+    uint64_t seen = snap.generation, printed = 0;
+    follow_state fs = {.prev_seq = snap.last_seq};
+    const char *what = "wait";
     printf("following %s from generation %" PRIu64 "\n", a->dir, seen);
     fflush(stdout);
     while (!follow_stop && (!a->has_count || printed < a->count)) {
@@ -710,15 +721,23 @@ static int cmd_follow(const inspect_args *a)
             continue;
         if (rc)
             break;
-        uint64_t now = sutra_generation(db);
-        for (uint64_t g = seen + 1; g <= now && (!a->has_count || printed < a->count);
-             g++, printed++)
-            print_generation(db, g, &prev_seq);
+        /* Everything published since the last wake-up, for one walk of
+         * the commit chain however many generations that is. */
+        uint64_t now = sutra_generation(db), last = now;
+        if (a->has_count && a->count - printed < now - seen)
+            last = seen + (a->count - printed);
+        rc = reader_snapshots_between(db, seen + 1, last, print_generation,
+                                      &fs);
+        if (rc) {
+            what = "cannot read the new generations";
+            break;
+        }
+        printed += last - seen;
         seen = now;
         fflush(stdout);
     }
     sutra_close(db);
-    return rc && rc != SUTRA_ETIMEDOUT ? report_error(a->dir, "wait", rc) : 0;
+    return rc && rc != SUTRA_ETIMEDOUT ? report_error(a->dir, what, rc) : 0;
 }
 
 /* ---- main ------------------------------------------------------------- */

@@ -392,6 +392,56 @@ static void test_inspect_follow_prints_each_generation(void **state)
     assert_int_equal(count_lines(f->out), 3);
 }
 
+/* Many generations published between two wake-ups of the tool (it is
+ * stopped while they are committed) come out as one burst: each printed
+ * once, oldest first, with its own seq range and counts. */
+static void test_inspect_follow_prints_a_burst_in_order(void **state)
+{
+    enum { BURST = 150 };
+    fixture *f = *state;
+    int fd;
+    char count[16];
+    snprintf(count, sizeof(count), "%d", BURST);
+    pid_t pid = spawn(f, (const char *[]){"follow", f->d.dir, "--count", count,
+                                          NULL}, &fd);
+    f->out[0] = '\0';
+    size_t len = expect_output(f, fd, 0, "from generation 4\n");
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+    assert_true(WIFSTOPPED(status));
+    coord_store *s = sample_open(f->d.path, RESERVE);
+    assert_non_null(s);
+    for (int i = 0; i < BURST; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "burst%d", i);
+        commit_one(s, name, 100 + (uint64_t)i);
+    }
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    char last[32];
+    snprintf(last, sizeof(last), "generation %d at ", 4 + BURST);
+    expect_output(f, fd, len, last);
+    assert_int_equal(wait_exit(pid), 0);
+    close(fd);
+    coord_store_close(s, true);
+    assert_int_equal(count_lines(f->out), 1 + BURST);
+
+    /* after the standard sample: seq 8, 4 concepts, 7 versions */
+    const char *line = strchr(f->out, '\n') + 1;
+    for (int i = 0; i < BURST; i++) {
+        char head[32], body[96];
+        snprintf(head, sizeof(head), "generation %d at ", 5 + i);
+        snprintf(body, sizeof(body), ": seqs %d..%d, concepts %d, versions %d, ",
+                 9 + i, 9 + i, 5 + i, 8 + i);
+        const char *end = strchr(line, '\n');
+        assert_non_null(end);
+        assert_memory_equal(line, head, strlen(head));
+        const char *found = strstr(line, body);
+        assert_true(found && found < end);
+        line = end + 1;
+    }
+}
+
 static void test_inspect_follow_stops_on_sigterm(void **state)
 {
     fixture *f = *state;
@@ -416,6 +466,7 @@ int main(void)
         T(test_inspect_dump_short_adjacency_region),
         T(test_inspect_unopenable_file),
         T(test_inspect_follow_prints_each_generation),
+        T(test_inspect_follow_prints_a_burst_in_order),
         T(test_inspect_follow_stops_on_sigterm),
 #undef T
     };

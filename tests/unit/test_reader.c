@@ -30,6 +30,7 @@
 #include "coordinator/store.h"
 #include "layout/format.h"
 #include "layout/wire.h"
+#include "reader/history_internal.h"
 #include "sutra/sutra.h"
 
 #define DIM 8
@@ -658,6 +659,149 @@ static void test_reader_snapshot_at_generation_zero(void **state)
     sutra_close(db);
 }
 
+/* ---- a run of generations for one walk ------------------------------- */
+
+#define RUN_MAX 64
+
+/* What reader_snapshots_between() handed out, in call order. */
+typedef struct run_log {
+    unsigned visits;
+    uint64_t generation[RUN_MAX];
+    int rc[RUN_MAX];
+    struct sutra_snapshot snap[RUN_MAX];
+    uint64_t stop_at; /* return 7 at this generation (0: never) */
+} run_log;
+
+static int log_visit(void *ctx, uint64_t generation, int rc,
+                     const struct sutra_snapshot *snap)
+{
+    run_log *log = ctx;
+    assert_true(log->visits < RUN_MAX);
+    assert_true((rc == 0) == (snap != NULL));
+    log->generation[log->visits] = generation;
+    log->rc[log->visits] = rc;
+    if (snap)
+        log->snap[log->visits] = *snap;
+    log->visits++;
+    return log->stop_at && generation == log->stop_at ? 7 : 0;
+}
+
+/* Each visit answers as sutra_snapshot_at() does for its generation. */
+static void expect_run_matches_snapshot_at(sutra_db *db, const run_log *log)
+{
+    for (unsigned i = 0; i < log->visits; i++) {
+        struct sutra_snapshot one;
+        memset(&one, 0, sizeof(one));
+        int rc = sutra_snapshot_at(db, log->generation[i], &one);
+        assert_int_equal(log->rc[i], rc);
+        if (rc == 0)
+            assert_memory_equal(&log->snap[i], &one, sizeof(one));
+    }
+}
+
+/* A burst of generations, as `sutra-inspect follow` meets it after a
+ * wake-up: every one visited once, oldest first, each snapshot the one
+ * sutra_snapshot_at() gives; generation 0 (gone) and generations not yet
+ * published answer SUTRA_ESTALE in their place. */
+static void test_reader_snapshots_between(void **state)
+{
+    fixture *f = *state;
+    uint64_t newest = 0;
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "c%d", i);
+        sutra_id id = id_of(name);
+        newest = learn(f, &id, name, NULL, 1.0f);
+    }
+    assert_int_equal(newest, 40);
+    sutra_db *db = open_dir(f->dir);
+
+    run_log *log = calloc(1, sizeof(*log));
+    assert_int_equal(reader_snapshots_between(db, 0, newest + 2, log_visit, log),
+                     0);
+    assert_int_equal(log->visits, newest + 3);
+    for (unsigned i = 0; i < log->visits; i++)
+        assert_int_equal(log->generation[i], i);
+    assert_int_equal(log->rc[0], SUTRA_ESTALE);
+    for (uint64_t g = 1; g <= newest; g++) {
+        assert_int_equal(log->rc[g], 0);
+        assert_int_equal(log->snap[g].generation, g);
+        assert_int_equal(log->snap[g].last_seq, g); /* one op per commit */
+        assert_int_equal(log->snap[g].concept_count, g);
+    }
+    assert_int_equal(log->rc[newest + 1], SUTRA_ESTALE);
+    assert_int_equal(log->rc[newest + 2], SUTRA_ESTALE);
+    expect_run_matches_snapshot_at(db, log);
+
+    /* a run inside the history, and the visitor stopping it */
+    memset(log, 0, sizeof(*log));
+    log->stop_at = 12;
+    assert_int_equal(reader_snapshots_between(db, 10, 30, log_visit, log), 7);
+    assert_int_equal(log->visits, 3);
+    assert_int_equal(log->generation[0], 10);
+    assert_int_equal(log->generation[2], 12);
+    expect_run_matches_snapshot_at(db, log);
+
+    assert_int_equal(reader_snapshots_between(db, 5, 4, log_visit, log),
+                     SUTRA_EINVAL);
+    assert_int_equal(reader_snapshots_between(db, 1, 1, NULL, log),
+                     SUTRA_EINVAL);
+    free(log);
+    sutra_close(db);
+}
+
+/* The offset of generation g's commit record, walking the chain. */
+static uint64_t commit_offset(const uint8_t *map, uint64_t g)
+{
+    const layout_header *h = (const layout_header *)map;
+    const layout_meta *m = (const layout_meta *)(
+        map + (h->generation % 2 ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0));
+    uint64_t off = m->roots.last_commit;
+    while (((const layout_commit *)(map + off))->roots.generation != g)
+        off = ((const layout_commit *)(map + off))->prev_commit;
+    return off;
+}
+
+/* A damaged link cuts the run: generations newer than it still answer,
+ * the damaged one and every older one answer SUTRA_ECORRUPT, each in its
+ * place. */
+static void test_reader_snapshots_between_broken_link(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a");
+    for (int i = 0; i < 5; i++)
+        learn(f, &a, "again", NULL, (float)i);
+
+    char dir[64];
+    copy_file(f->path, dir, sizeof(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    uint8_t *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+                        MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    close(fd);
+    map[commit_offset(map, 3) + sizeof(layout_commit) - 1] ^= 0x40;
+    munmap(map, (size_t)st.st_size);
+
+    sutra_db *db = open_dir(dir);
+    run_log *log = calloc(1, sizeof(*log));
+    assert_int_equal(reader_snapshots_between(db, 1, 5, log_visit, log), 0);
+    assert_int_equal(log->visits, 5);
+    const int want[5] = {SUTRA_ECORRUPT, SUTRA_ECORRUPT, SUTRA_ECORRUPT, 0, 0};
+    for (unsigned i = 0; i < 5; i++) {
+        assert_int_equal(log->generation[i], i + 1);
+        assert_int_equal(log->rc[i], want[i]);
+    }
+    expect_run_matches_snapshot_at(db, log);
+    free(log);
+    sutra_close(db);
+    remove_dir(dir);
+}
+
 /* ---- waiting for generations ----------------------------------------- */
 
 static uint64_t mono_ms(void)
@@ -851,6 +995,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at_overlapping_commit,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at_generation_zero, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_snapshots_between, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_snapshots_between_broken_link, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_wait_generation, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_corrupt_head_word, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_chunk_word_changes_under_open_handle, fixture_setup, fixture_teardown),
