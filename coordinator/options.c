@@ -190,9 +190,65 @@ static int parse_u32(const char *flag, const char *v, bool size, uint32_t min,
     return 0;
 }
 
+/* One getgrnam_r/getpwnam_r into `buf`: 0 with *id, SUTRA_ENOTFOUND, or
+ * the lookup's errno (ERANGE: `buf` is too small).  POSIX lets a backend
+ * report "no such name" as ENOENT or ESRCH instead of a NULL result. */
+static int principal_lookup_once(bool group, const char *name, char *buf,
+                                 size_t size, uint32_t *id)
+{
+    int rc;
+    if (group) {
+        struct group g, *found = NULL;
+        rc = getgrnam_r(name, &g, buf, size, &found);
+        if (rc == 0 && found)
+            *id = (uint32_t)found->gr_gid;
+        else if (rc == 0)
+            rc = SUTRA_ENOTFOUND;
+    } else {
+        struct passwd pw, *found = NULL;
+        rc = getpwnam_r(name, &pw, buf, size, &found);
+        if (rc == 0 && found)
+            *id = (uint32_t)found->pw_uid;
+        else if (rc == 0)
+            rc = SUTRA_ENOTFOUND;
+    }
+    return rc == ENOENT || rc == ESRCH ? SUTRA_ENOTFOUND : rc;
+}
+
+int coord_principal_lookup(bool group, const char *name, size_t initial_size,
+                           uint32_t *id)
+{
+    size_t size = initial_size ? initial_size : 1;
+    for (;;) {
+        if (size > COORD_PRINCIPAL_BUFFER_MAX)
+            size = COORD_PRINCIPAL_BUFFER_MAX;
+        char *buf = malloc(size);
+        if (!buf)
+            return ENOMEM;
+        uint32_t found = 0;
+        int rc = principal_lookup_once(group, name, buf, size, &found);
+        free(buf);
+        if (rc == 0)
+            *id = found;
+        /* ERANGE: the entry (a group's member list) needs a bigger buffer */
+        if (rc != ERANGE || size == COORD_PRINCIPAL_BUFFER_MAX)
+            return rc;
+        size *= 2;
+    }
+}
+
+/* The first buffer size to try: what the C library suggests, but no less
+ * than 16 KiB, which holds every ordinary entry in one call. */
+static size_t principal_buffer_size(bool group)
+{
+    long hint = sysconf(group ? _SC_GETGR_R_SIZE_MAX : _SC_GETPW_R_SIZE_MAX);
+    return hint > 16384 ? (size_t)hint : 16384;
+}
+
 /* A user (or group) as a decimal id or a name from the user (group)
  * database.  (uid_t)-1 is not an id: chown() and setreuid() read it as
- * "unchanged". */
+ * "unchanged".  Returns 0; SUTRA_EINVAL for a bad number; otherwise as
+ * coord_principal_lookup(). */
 static int principal_parse(bool group, const char *text, uint32_t *out)
 {
     if (*text >= '0' && *text <= '9') {
@@ -203,19 +259,28 @@ static int principal_parse(bool group, const char *text, uint32_t *out)
         *out = (uint32_t)n;
         return 0;
     }
-    char buf[16384];
-    if (group) {
-        struct group g, *found = NULL;
-        if (getgrnam_r(text, &g, buf, sizeof(buf), &found) != 0 || !found)
-            return SUTRA_EINVAL;
-        *out = (uint32_t)found->gr_gid;
-    } else {
-        struct passwd pw, *found = NULL;
-        if (getpwnam_r(text, &pw, buf, sizeof(buf), &found) != 0 || !found)
-            return SUTRA_EINVAL;
-        *out = (uint32_t)found->pw_uid;
-    }
-    return 0;
+    return coord_principal_lookup(group, text, principal_buffer_size(group),
+                                  out);
+}
+
+/* Why `item` of a --allow-uid/-gid list could not be used: a bad number,
+ * a name the database does not hold, or a database that could not answer
+ * (then the name may well exist: say so rather than call it unknown). */
+static int principal_fail(const char *flag, bool group, const char *item,
+                          int rc, char *err, size_t err_size)
+{
+    const char *kind = group ? "group" : "user";
+    if (rc == SUTRA_EINVAL)
+        return fail(err, err_size, "%s: '%s' is not a %s name or number",
+                    flag, item, kind);
+    if (rc == SUTRA_ENOTFOUND)
+        return fail(err, err_size, "%s: no %s named '%s'", flag, kind, item);
+    if (rc == ERANGE)
+        return fail(err, err_size, "%s: cannot look up %s '%s': its entry is "
+                    "larger than %u KiB", flag, kind, item,
+                    COORD_PRINCIPAL_BUFFER_MAX / 1024);
+    return fail(err, err_size, "%s: cannot look up %s '%s': %s", flag, kind,
+                item, strerror(rc));
 }
 
 /* "--allow-uid a,b,c": add each entry (once) to the list. */
@@ -233,9 +298,9 @@ static int allow_list_add(const char *flag, const char *v, uint32_t *list,
         memcpy(item, p, len);
         item[len] = '\0';
         uint32_t id;
-        if (principal_parse(group, item, &id) != 0)
-            return fail(err, err_size, "%s: '%s' is not a %s name or number",
-                        flag, item, group ? "group" : "user");
+        int rc = principal_parse(group, item, &id);
+        if (rc != 0)
+            return principal_fail(flag, group, item, rc, err, err_size);
         bool known = false;
         for (uint32_t i = 0; i < *count; i++)
             known = known || list[i] == id;

@@ -46,6 +46,9 @@ enum coord_sync_policy {
 #define COORD_URL_MAX (COORD_IPC_PATH_MAX + 16u)
 /* Entries of each writer allow-list (--allow-uid, --allow-gid). */
 #define COORD_ALLOW_MAX 64u
+/* Largest buffer a user or group lookup may grow to (a group entry holds
+ * its member list). */
+#define COORD_PRINCIPAL_BUFFER_MAX (1u << 20)
 
 typedef struct coord_options {
     char dir[PATH_MAX];          /* absolute data directory, no trailing / */
@@ -84,7 +87,9 @@ typedef struct coord_options {
  * whichever is smaller; an explicit one above max_message is refused.
  * --allow-uid/--allow-gid take comma-separated names or numbers, may be
  * repeated (the lists add up), and need an ipc:// request socket: only IPC
- * carries the peer's credentials.
+ * carries the peer's credentials.  A name is resolved with
+ * coord_principal_lookup(); err tells a name the database does not hold
+ * from a lookup that failed.
  * @param err  receives a one-line reason on failure (may be NULL).
  * @return 0; SUTRA_EINVAL for a bad or missing argument (the caller prints
  *         usage and exits 2); *out written only on success.
@@ -103,6 +108,23 @@ int coord_sync_parse(const char *text, enum coord_sync_policy *policy,
 
 /** The policy's name as written on the command line ("interval"...). */
 const char *coord_sync_policy_name(enum coord_sync_policy policy);
+
+/**
+ * Resolve a user name (group false) or a group name (group true) with
+ * getpwnam_r/getgrnam_r, so through NSS.  The entry is read into a heap
+ * buffer of `initial_size` bytes (0 counts as 1), doubled on ERANGE up to
+ * COORD_PRINCIPAL_BUFFER_MAX: a group with many members outgrows any
+ * fixed buffer.  The options parser starts at the C library's suggested
+ * size (at least 16 KiB); tests start small to make the lookup grow.
+ * @param id  receives the uid or gid, on success only.
+ * @return 0; SUTRA_ENOTFOUND (the database holds no such name); or a
+ *         positive errno from the lookup: ERANGE (the entry needs more than
+ *         COORD_PRINCIPAL_BUFFER_MAX), ENOMEM, EIO, EMFILE, ... (the name
+ *         may exist: the database could not be read).
+ * Thread rules: any thread; allocates and frees within the call.
+ */
+int coord_principal_lookup(bool group, const char *name, size_t initial_size,
+                           uint32_t *id);
 
 /** Print the usage text. */
 void coord_options_usage(FILE *to);

@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -301,9 +304,9 @@ static void test_options_allow_lists(void **state)
     assert_int_equal(o.allow_gids[1], 5);
 
     char *b1[] = { "c", "/d", "--allow-uid", "no-such-user-here" };
-    expect_bad(ARGC(b1), b1, "not a user name or number");
+    expect_bad(ARGC(b1), b1, "no user named 'no-such-user-here'");
     char *b2[] = { "c", "/d", "--allow-gid", "no-such-group-here" };
-    expect_bad(ARGC(b2), b2, "not a group name or number");
+    expect_bad(ARGC(b2), b2, "no group named 'no-such-group-here'");
     char *b3[] = { "c", "/d", "--allow-uid", "1,,2" };
     expect_bad(ARGC(b3), b3, "empty");
     char *b4[] = { "c", "/d", "--allow-uid", "" };
@@ -313,7 +316,7 @@ static void test_options_allow_lists(void **state)
     char *b6[] = { "c", "/d", "--allow-uid", "4294967295" }; /* (uid_t)-1 */
     expect_bad(ARGC(b6), b6, "--allow-uid");
     char *b7[] = { "c", "/d", "--allow-gid", "1K" };
-    expect_bad(ARGC(b7), b7, "--allow-gid");
+    expect_bad(ARGC(b7), b7, "'1K' is not a group name or number");
     char *b8[] = { "c", "/d", "--allow-uid", "-1" };
     expect_bad(ARGC(b8), b8, "--allow-uid");
     char *b9[] = { "c", "/d", "--allow-uid" };
@@ -336,6 +339,40 @@ static void test_options_allow_lists(void **state)
     many[strlen(many) - 4] = '\0'; /* drop the last entry: exactly 64 */
     assert_int_equal(parse(ARGC(b11), b11, &o), 0);
     assert_int_equal(o.allow_uid_count, COORD_ALLOW_MAX);
+}
+
+/* A group with many members does not fit a fixed buffer (getgrnam_r
+ * says ERANGE); the lookup grows its buffer instead of calling the name
+ * unknown.  Started at 1 byte it must grow for any real entry. */
+static void test_options_principal_lookup_grows_its_buffer(void **state)
+{
+    (void)state;
+    char tiny[1];
+    struct group g, *gfound = NULL;
+    assert_int_equal(getgrnam_r("root", &g, tiny, sizeof(tiny), &gfound),
+                     ERANGE);
+    struct passwd pw, *pfound = NULL;
+    assert_int_equal(getpwnam_r("root", &pw, tiny, sizeof(tiny), &pfound),
+                     ERANGE);
+
+    uint32_t id = 7;
+    assert_int_equal(coord_principal_lookup(true, "root", 1, &id), 0);
+    assert_int_equal(id, 0);
+    id = 7;
+    assert_int_equal(coord_principal_lookup(false, "root", 1, &id), 0);
+    assert_int_equal(id, 0);
+    assert_int_equal(coord_principal_lookup(true, "nogroup", 0, &id), 0);
+    assert_int_equal(id, 65534);
+    assert_int_equal(coord_principal_lookup(false, "nobody", 3, &id), 0);
+    assert_int_equal(id, 65534);
+
+    /* a name the database does not hold is not a lookup error */
+    id = 7;
+    assert_int_equal(coord_principal_lookup(true, "no-such-group-here", 1, &id),
+                     SUTRA_ENOTFOUND);
+    assert_int_equal(coord_principal_lookup(false, "no-such-user-here", 1, &id),
+                     SUTRA_ENOTFOUND);
+    assert_int_equal(id, 7);
 }
 
 static void test_options_help_and_version(void **state)
@@ -363,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_options_max_message_below_default_content),
         cmocka_unit_test(test_options_socket_path_too_long),
         cmocka_unit_test(test_options_allow_lists),
+        cmocka_unit_test(test_options_principal_lookup_grows_its_buffer),
         cmocka_unit_test(test_options_help_and_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
