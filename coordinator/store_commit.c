@@ -313,12 +313,18 @@ int coord_write_region(coord_store *s, uint64_t prev_end, uint64_t off,
                        const layout_region *r, uint64_t body_len,
                        uint64_t dirty_end)
 {
+    /* The body's zeros before the descriptor: a power cut can keep a page
+     * as it was between two writes, and a descriptor that checks over the
+     * bytes of a discarded group (an adjacency block's count word holding
+     * a region header, say) would let recovery accept the group and then
+     * refuse the block.  Without the descriptor the group does not verify
+     * and is discarded again (F-REC-7). */
     int rc = coord_write_zeros(s, prev_end, off);
-    if (!rc)
-        rc = s->io->pwrite(s->io, s->fd, r, sizeof(*r), off);
     uint64_t body = off + LAYOUT_REGION_BODY, end = body + body_len;
     if (!rc && body < dirty_end)
         rc = coord_write_zeros(s, body, end < dirty_end ? end : dirty_end);
+    if (!rc)
+        rc = s->io->pwrite(s->io, s->fd, r, sizeof(*r), off);
     return rc;
 }
 
