@@ -65,7 +65,8 @@ struct coord_committer {
     coord_dedup *dedup;
     coord_counters *counters;
     coord_committer_config cfg;
-    uint64_t last_sync_ns;      /* when the last full sync began             */
+    uint64_t last_sync_ns;      /* when the last sync beside began           */
+    uint64_t last_checkpoint_ns; /* ... the last whole-file one               */
     struct syncer {             /* the thread of syncs beside the committer  */
         pthread_t thread;
         pthread_mutex_t lock;
@@ -281,12 +282,17 @@ static void syncer_stop(struct syncer *y)
     y->running = false;
 }
 
-/* Hand a sync of what is published now to the sync thread. */
-static void sync_post(coord_committer *c)
+/* Hand a sync of what is published now to the sync thread: of the log
+ * only when `log_only` and the store can (coord_store_sync_begin_log),
+ * else of the whole file. */
+static void sync_post(coord_committer *c, bool log_only)
 {
     struct syncer *y = &c->syncer;
     coord_sync_ticket t;
-    coord_store_sync_begin(c->store, &t);
+    if (!log_only || !coord_store_sync_begin_log(c->store, &t)) {
+        coord_store_sync_begin(c->store, &t);
+        c->last_checkpoint_ns = now_ns();
+    }
     pthread_mutex_lock(&y->lock);
     y->ticket = t;
     y->done = false;
@@ -586,7 +592,11 @@ static void group_commit(coord_committer *c, group *g)
 
 /* ---- the thread ------------------------------------------------------- */
 
-/* Interval policy: sync if data is unsynced and the interval has passed.
+/* Interval policy: sync if data is unsynced and the interval has passed:
+ * the log written since the last sync, by range, and the whole file once
+ * a checkpoint interval, as for the commit policy.  A whole-file sync every
+ * interval would write every index page a bulk load dirtied (a hash slot
+ * and a node entry per new concept, scattered) each time again.
  * Commit policy: the same with the checkpoint interval — each group's log
  * bytes were synced before it was acknowledged (F-COM-6), and a full sync
  * now and then makes the index words durable too, so that recovery replays
@@ -604,9 +614,17 @@ static uint64_t interval_tick(coord_committer *c)
     (void)sync_collect(c, false, &err); /* logged */
     if (c->read_only_logged || coord_store_synced(c->store))
         return 0;
+    uint64_t now = now_ns();
     uint64_t interval = (interval_policy ? c->cfg.sync_interval_ms
                                          : c->cfg.checkpoint_ms) * 1000000u;
-    uint64_t elapsed = now_ns() - c->last_sync_ns;
+    uint64_t checkpoint = c->cfg.checkpoint_ms * 1000000u;
+    uint64_t since_checkpoint = now - c->last_checkpoint_ns;
+    /* Interval policy: between checkpoints, only the log (as the commit
+     * policy's groups do, F-COM-6); the index words once a checkpoint. */
+    bool log_only = interval_policy && since_checkpoint < checkpoint;
+    if (log_only && coord_store_log_durable(c->store))
+        return checkpoint - since_checkpoint; /* only words left: they wait */
+    uint64_t elapsed = now - c->last_sync_ns;
     if (elapsed < interval)
         return interval - elapsed;
     if (c->syncer.in_flight) {
@@ -617,8 +635,10 @@ static uint64_t interval_tick(coord_committer *c)
          * an acknowledged write waits for) */
         if (sync_collect(c, true, &err) != 0 || coord_store_synced(c->store))
             return 0;
+        if (log_only && coord_store_log_durable(c->store))
+            return checkpoint - since_checkpoint;
     }
-    sync_post(c);
+    sync_post(c, log_only);
     return interval;
 }
 
@@ -679,7 +699,7 @@ int coord_committer_start(coord_store *store, coord_dedup *dedup,
         c->cfg.reverify_ms = 1000;
     if (c->cfg.checkpoint_ms == 0)
         c->cfg.checkpoint_ms = COORD_CHECKPOINT_MS;
-    c->last_sync_ns = now_ns();
+    c->last_sync_ns = c->last_checkpoint_ns = now_ns();
     int rc = c->cfg.sync_policy != COORD_SYNC_NONE ? syncer_start(c) : 0;
     if (!rc) {
         coord_store_set_sync_gate(store, full_sync_gate, c);

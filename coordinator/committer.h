@@ -104,8 +104,9 @@ typedef struct coord_committer_config {
     uint64_t reverify_ms;              /* a read-only store is re-verified
                                           (coord_store_reverify) at most
                                           this often; 0 = 1000            */
-    uint64_t checkpoint_ms;            /* commit policy: full sync at most
-                                          this long after a commit; 0 =
+    uint64_t checkpoint_ms;            /* commit and interval policies:
+                                          full sync at most this long
+                                          after a commit; 0 =
                                           COORD_CHECKPOINT_MS             */
     /* Called on the committer thread after each published generation
      * (events); may be NULL.  Must not block. */

@@ -1,8 +1,8 @@
 /*
  * coordinator/io.c — the POSIX implementation of the coordinator's I/O seam
  * (coordinator/io.h): plain open/pwrite/fallocate/fdatasync, pwritev2 with
- * RWF_DSYNC for a write synced by itself, and atomic release stores into
- * the shared mapping.  It holds no state, so one static
+ * RWF_DSYNC for a write synced by itself, msync for a range synced as it
+ * is, and atomic release stores into the shared mapping.  It holds no state, so one static
  * table serves every store.
  */
 #include "coordinator/io.h"
@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -118,6 +119,22 @@ static int posix_pwrite_sync(coord_io *io, int fd, const void *buf,
     return rc ? rc : posix_sync(io, fd);
 }
 
+/* msync(MS_SYNC) syncs the mapped range of the mapping's file
+ * (vfs_fsync_range with datasync), so only those pages are written. */
+static int posix_sync_range(coord_io *io, int fd, const void *addr,
+                            uint64_t offset, uint64_t len)
+{
+    (void)io;
+    (void)fd;
+    (void)offset;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)addr & ~(page - 1);
+    if (len == 0)
+        return 0;
+    return msync((void *)start, (size_t)((uintptr_t)addr - start + len),
+                 MS_SYNC) < 0 ? errno : 0;
+}
+
 static int posix_sync_dir(coord_io *io, const char *path)
 {
     (void)io;
@@ -160,6 +177,7 @@ static coord_io posix_io = {
     .extend = posix_extend,
     .sync = posix_sync,
     .pwrite_sync = posix_pwrite_sync,
+    .sync_range = posix_sync_range,
     .sync_dir = posix_sync_dir,
     .store64 = posix_store64,
     .store32 = posix_store32,

@@ -55,6 +55,16 @@ struct coord_io {
      * fdatasync would. */
     int (*pwrite_sync)(coord_io *io, int fd, const void *buf, size_t len,
                        uint64_t offset);
+    /* Make the `len` bytes at `offset` durable as they are now, however
+     * they were written (pwrite or stores through a mapping): the pages
+     * that hold them and what is needed to read them back, and nothing
+     * else of the file, as pwrite_sync does for its own write.  `addr`
+     * maps the file at `offset`; it must be a shared mapping made from
+     * `fd`, whose open file description is the one a writeback error is
+     * reported to (msync(2) with MS_SYNC syncs through the mapping's
+     * file).  An error means the same as a failed fdatasync. */
+    int (*sync_range)(coord_io *io, int fd, const void *addr, uint64_t offset,
+                      uint64_t len);
     /* fsync the directory holding `path`, so a new file's name is durable. */
     int (*sync_dir)(coord_io *io, const char *path);
     /* Store an in-place word in the shared mapping with release ordering

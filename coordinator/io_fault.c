@@ -11,8 +11,9 @@
  * Such a lost operation is on the disk again, page by page, once a later
  * sync that succeeds writes its pages (the kernel writes whole pages, as
  * memory holds them, when a later write dirtied them again).
- * A ranged sync (pwrite_sync) empties nothing; it pins the pages it wrote:
- * at the cut, each keeps at least the operations logged before the pin.
+ * A ranged sync (pwrite_sync, sync_range) empties nothing; it pins the
+ * pages of its range: at the cut, each keeps at least the operations
+ * logged before the pin.
  * At the cut, the log is walked from newest to oldest and each operation
  * the chosen mode says never reached the disk is rewound, so each byte ends
  * up as it was at some point of its own history: exactly what a disk that
@@ -600,6 +601,26 @@ static int f_pwrite_sync(coord_io *io, int fd, const void *buf, size_t len,
     return rc;
 }
 
+/* A ranged sync of what is there: as pwrite_sync's sync, without the
+ * write. */
+static int f_sync_range(coord_io *io, int fd, const void *addr,
+                        uint64_t offset, uint64_t len)
+{
+    (void)addr;
+    coord_io_fault *f = of(io);
+    pthread_mutex_lock(&f->lock);
+    int rc = decide(f, COORD_FAULT_SYNC);
+    if (!rc)
+        rc = coord_io_posix()->sync(coord_io_posix(), fd);
+    if (!rc) {
+        f->syncs_done++;
+        rc = pin_range(f, offset, len);
+    } else if (!f->dead)
+        mark_lost(f); /* as a failed fdatasync: assume the worst */
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
 static int f_sync_dir(coord_io *io, const char *path)
 {
     coord_io_fault *f = of(io);
@@ -935,6 +956,7 @@ int coord_io_fault_new(uint64_t seed, coord_io_fault **out)
         return ENOMEM;
     f->io = (coord_io){ .open = f_open, .pwrite = f_pwrite, .extend = f_extend,
                         .sync = f_sync, .pwrite_sync = f_pwrite_sync,
+                        .sync_range = f_sync_range,
                         .sync_dir = f_sync_dir,
                         .store64 = f_store64, .store32 = f_store32,
                         .close = f_close, .changed = f_changed, .ctx = f };

@@ -273,6 +273,12 @@ static int map_file(coord_store *s, const char *path,
     s->map = map;
     s->map_reserve = len; /* the limit this process can grow the file to */
     s->hdr = (layout_header *)map;
+    /* msync syncs through the mapping's file: this one reports writeback
+     * errors to sync_fd's description, like every sync beside the writer
+     * (store.h).  Without it, syncs beside are whole-file ones. */
+    map = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_NORESERVE, s->sync_fd,
+               0);
+    s->sync_map = map == MAP_FAILED ? NULL : map;
     return 0;
 }
 
@@ -418,6 +424,8 @@ static void store_free(coord_store *s)
     coord_grow_abandon(s);
     if (s->map)
         munmap(s->map, s->map_reserve);
+    if (s->sync_map)
+        munmap((void *)s->sync_map, s->map_reserve);
     if (s->fd >= 0)
         s->io->close(s->io, s->fd);
     if (s->sync_fd >= 0)
@@ -504,8 +512,28 @@ void coord_store_sync_begin(coord_store *s, coord_sync_ticket *t)
                               .last_commit = s->roots.last_commit };
 }
 
+bool coord_store_sync_begin_log(coord_store *s, coord_sync_ticket *t)
+{
+    coord_store_sync_begin(s, t);
+    uint64_t from = s->log_durable_end, to = s->roots.committed_end;
+    if (!s->checkpointed || !s->sync_map || from < LAYOUT_DATA_START ||
+        from >= to)
+        return false;
+    t->log_from = from;
+    t->log_addr = s->sync_map + from;
+    return true;
+}
+
+bool coord_store_log_durable(const coord_store *s)
+{
+    return s->synced || s->log_durable_end == s->roots.committed_end;
+}
+
 int coord_sync_run(const coord_sync_ticket *t)
 {
+    if (t->log_addr)
+        return t->io->sync_range(t->io, t->fd, t->log_addr, t->log_from,
+                                 t->committed_end - t->log_from);
     return t->io->sync(t->io, t->fd);
 }
 
@@ -523,12 +551,14 @@ int coord_store_sync_end(coord_store *s, const coord_sync_ticket *t, int rc,
         coord_stat_publish(s);
         return coord_fail(err, rc, "fdatasync failed: %s", strerror(rc));
     }
-    /* what was published when the sync began is durable, with every word
-     * stored before it; generations published since are not known to be */
-    s->synced = s->roots.last_commit == t->last_commit;
     if (t->committed_end > s->log_durable_end)
         s->log_durable_end = t->committed_end;
     coord_count_sync(s);
+    if (t->log_addr)
+        return 0; /* only the log: the words wait for a checkpoint */
+    /* what was published when the sync began is durable, with every word
+     * stored before it; generations published since are not known to be */
+    s->synced = s->roots.last_commit == t->last_commit;
     layout_roots covered = s->roots;
     covered.committed_end = t->committed_end;
     covered.last_commit = t->last_commit;

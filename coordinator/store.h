@@ -165,9 +165,11 @@ int coord_store_sync(coord_store *s, coord_error *err);
  *   coord_store_sync_begin()  writer thread, no group open: records what
  *                             is published now, which is what the sync
  *                             will be known to cover;
- *   coord_sync_run()          any thread, once: the fdatasync; it may
- *                             overlap commits, and then also writes some
- *                             of their pages, which nothing relies on;
+ *   coord_sync_run()          any thread, once: the fdatasync (or, for
+ *                             coord_store_sync_begin_log(), the ranged
+ *                             sync of the log); it may overlap commits,
+ *                             and then also writes some of their pages,
+ *                             which nothing relies on;
  *   coord_store_sync_end()    writer thread, no group open: applies the
  *                             result, as coord_store_sync() does, but
  *                             for the published state begin recorded:
@@ -196,10 +198,29 @@ typedef struct coord_sync_ticket {
     int fd;
     uint64_t committed_end;  /* the published state the sync covers */
     uint64_t last_commit;
+    const void *log_addr;    /* a sync of the log only: log_from mapped */
+    uint64_t log_from;       /* ... from here to committed_end          */
 } coord_sync_ticket;
 
 /** Start a sync of what is published now.  Never fails. */
 void coord_store_sync_begin(coord_store *s, coord_sync_ticket *t);
+
+/**
+ * Start a sync of the log only: the bytes from the end of the log known to
+ * be durable to the published end, by range (coord_io's sync_range),
+ * without the index words and meta slots the commits dirtied.  Recovery
+ * rolls forward over such a log from the last checkpoint, as it does over
+ * groups synced by their own write (docs/format.md F-COM-6, F-REC-7,
+ * F-REC-9); the words follow at the next whole-file sync.  Only in a file
+ * with a durable checkpoint: otherwise (or with nothing to sync, or no
+ * second mapping) it starts a whole-file sync as coord_store_sync_begin()
+ * does.  @return true for a sync of the log.  Writer thread.
+ */
+bool coord_store_sync_begin_log(coord_store *s, coord_sync_ticket *t);
+
+/** Whether the log of everything published is durable (the index words
+ * need not be).  Writer thread. */
+bool coord_store_log_durable(const coord_store *s);
 
 /**
  * Set the function coord_store_commit() calls before a whole-file sync of
@@ -218,7 +239,8 @@ int coord_sync_run(const coord_sync_ticket *t);
 
 /**
  * Apply the result `rc` of coord_sync_run() for ticket `t`.  On success the
- * durable words name t's generation and the log below it counts as durable.
+ * log below t's generation's end counts as durable and, unless t synced
+ * only the log, the durable words name t's generation.
  * On failure (rc != 0) the store turns read-only, as coord_store_sync()'s
  * failure does.  A store that turned read-only meanwhile only counts the
  * sync.  @return rc; with rc != 0, err says why.

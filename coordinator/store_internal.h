@@ -176,6 +176,9 @@ struct coord_store { /* NOLINT(clang-analyzer-optin.performance.Padding) */
                               for syncs beside the writer (store.h)       */
     int (*sync_gate)(void *arg, coord_error *err); /* store.h             */
     void *sync_gate_arg;
+    const uint8_t *sync_map; /* the same bytes mapped from sync_fd, for
+                              ranged syncs beside the writer; NULL if the
+                              address space was refused (then none)      */
     uint8_t *map;          /* map_reserve bytes, shared, writable           */
     uint64_t map_reserve;
     uint64_t file_size;

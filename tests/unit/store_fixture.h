@@ -263,6 +263,14 @@ static inline int sf_fault_pwrite_sync(coord_io *io, int fd, const void *b,
     return rc ? rc : sf_fault_sync(io, fd);
 }
 
+static inline int sf_fault_sync_range(coord_io *io, int fd, const void *a,
+                                      uint64_t off, uint64_t n)
+{
+    sf_fault_io *f = (sf_fault_io *)io;
+    int rc = sf_fault_sync(io, fd);
+    return rc ? rc : f->real->sync_range(f->real, fd, a, off, n);
+}
+
 static inline int sf_fault_sync_dir(coord_io *io, const char *p)
 {
     sf_fault_io *f = (sf_fault_io *)io;
@@ -306,6 +314,7 @@ static inline sf_fault_io sf_fault_io_make(void)
     sf_fault_io f = {{.open = sf_fault_open, .pwrite = sf_fault_pwrite,
                       .extend = sf_fault_extend, .sync = sf_fault_sync,
                       .pwrite_sync = sf_fault_pwrite_sync,
+                      .sync_range = sf_fault_sync_range,
                       .sync_dir = sf_fault_sync_dir,
                       .store64 = sf_fault_store64, .store32 = sf_fault_store32,
                       .close = sf_fault_close, .ctx = NULL},

@@ -1676,6 +1676,20 @@ static int held_sync(coord_io *io, int fd)
     return rc;
 }
 
+static int held_sync_range(coord_io *io, int fd, const void *addr,
+                           uint64_t off, uint64_t len)
+{
+    while (atomic_load(&sync_hold)) {
+        atomic_store(&sync_held, 1);
+        usleep(1000);
+    }
+    int rc = atomic_load(&sync_fail) ? EIO
+                                     : sf_fault_sync_range(io, fd, addr, off,
+                                                           len);
+    atomic_fetch_add(&syncs_returned, 1);
+    return rc;
+}
+
 static void wait_until_held(void)
 {
     for (int i = 0; i < 5000 && !atomic_load(&sync_held); i++)
@@ -1693,6 +1707,7 @@ static void test_store_interval_sync_beside_commits(void **state)
     sf_dir *f = *state;
     sf_fault_io fio = sf_fault_io_make();
     fio.io.sync = held_sync;
+    fio.io.sync_range = held_sync_range;
     coord_store *s = sf_open(f->path, DIM, RESERVE, &fio.io);
     sf_view v = sf_view_open(f->path, RESERVE);
     const layout_header *h = (const layout_header *)v.map;
@@ -1786,6 +1801,13 @@ static int counted_sync(coord_io *io, int fd)
     return sf_fault_sync(io, fd);
 }
 
+static int counted_sync_range(coord_io *io, int fd, const void *addr,
+                              uint64_t off, uint64_t len)
+{
+    atomic_fetch_add(&syncs_counted, 1);
+    return sf_fault_sync_range(io, fd, addr, off, len);
+}
+
 static int slow_pwrite(coord_io *io, int fd, const void *b, size_t n,
                        uint64_t off)
 {
@@ -1798,6 +1820,7 @@ static void test_store_interval_syncs_under_a_full_queue(void **state)
     sf_dir *f = *state;
     sf_fault_io fio = sf_fault_io_make();
     fio.io.sync = counted_sync;
+    fio.io.sync_range = counted_sync_range;
     fio.io.pwrite = slow_pwrite;
     coord_store *s = sf_open(f->path, DIM, RESERVE, &fio.io);
     coord_dedup *dd = NULL;
@@ -1835,6 +1858,87 @@ static void test_store_interval_syncs_under_a_full_queue(void **state)
     free(wr);
     free(w);
     coord_store_close(s, true);
+}
+
+/* Whole-file syncs and syncs of a range, with the last range's bounds. */
+static _Atomic int whole_syncs, range_syncs;
+static _Atomic uint64_t range_from, range_len;
+
+static int whole_counted(coord_io *io, int fd)
+{
+    atomic_fetch_add(&whole_syncs, 1);
+    return sf_fault_sync(io, fd);
+}
+
+static int range_counted(coord_io *io, int fd, const void *addr, uint64_t off,
+                         uint64_t len)
+{
+    atomic_store(&range_from, off);
+    atomic_store(&range_len, len);
+    atomic_fetch_add(&range_syncs, 1);
+    return sf_fault_sync_range(io, fd, addr, off, len);
+}
+
+static void wait_for_count(_Atomic int *n, int at_least, int ms)
+{
+    for (int i = 0; i < ms && atomic_load(n) < at_least; i++)
+        usleep(1000);
+    assert_true(atomic_load(n) >= at_least);
+}
+
+/* Under --sync interval, in a file with a durable checkpoint, the syncs
+ * between checkpoints make the log written since the last one durable by
+ * range and leave the durable words alone (F-COM-6); a whole-file sync
+ * follows within the checkpoint interval and names the generation. */
+static void test_store_interval_syncs_the_log_between_checkpoints(void **state)
+{
+    sf_dir *f = *state;
+    sf_fault_io fio = sf_fault_io_make();
+    fio.io.sync = whole_counted;
+    fio.io.sync_range = range_counted;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, &fio.io);
+    sf_view v = sf_view_open(f->path, RESERVE);
+    const layout_header *h = (const layout_header *)v.map;
+    coord_error err = {0};
+    sf_req q = {0};
+    req_learn(&q, 9, 1.0f, "a first generation", NULL, 0);
+    apply_commit(s, &q, 100);
+    /* the second finds the first one's checkpoint durable (F-HDR-8) */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(coord_store_sync(s, &err), 0);
+    uint64_t checkpoint_end = h->durable_end;
+    assert_int_equal(checkpoint_end, sf_roots_of(&v).committed_end);
+    coord_dedup *dd = NULL;
+    coord_counters counters = {0};
+    coord_committer *c = NULL;
+    coord_committer_config cfg = {.sync_policy = COORD_SYNC_INTERVAL,
+                                  .sync_interval_ms = 20,
+                                  .checkpoint_ms = 600};
+    assert_int_equal(coord_dedup_create(64, 16, &dd), 0);
+    atomic_store(&whole_syncs, 0);
+    atomic_store(&range_syncs, 0);
+    assert_int_equal(coord_committer_start(s, dd, &counters, &cfg, &c), 0);
+    cf_waiter w = {0};
+    req_learn(&q, 1, 1.0f, "synced by range", NULL, 0);
+    cf_submit(c, &w, req_done(&q, 7, 1));
+    assert_int_equal(cf_wait(&w, 5000), 0);
+    wait_for_count(&range_syncs, 1, 400);
+    uint64_t end = sf_roots_of(&v).committed_end;
+    assert_int_equal(atomic_load(&range_from), checkpoint_end);
+    assert_int_equal(atomic_load(&range_len), end - checkpoint_end);
+    assert_int_equal(atomic_load(&whole_syncs), 0);
+    assert_int_equal(h->durable_end, checkpoint_end);
+
+    wait_for_count(&whole_syncs, 1, 2000); /* the checkpoint */
+    for (int i = 0; i < 1000 && h->durable_end != end; i++)
+        usleep(1000);
+    assert_int_equal(h->durable_end, end);
+    assert_int_equal(atomic_load(&range_syncs), 1); /* nothing new since */
+    assert_int_equal(coord_committer_stop(c), 0);
+    coord_dedup_destroy(dd);
+    sf_req_free(&q);
+    coord_store_close(s, true);
+    sf_view_close(&v);
 }
 
 #define STORE_TEST(t) cmocka_unit_test_setup_teardown(t, setup, sf_teardown)
@@ -1875,6 +1979,7 @@ int main(void)
         STORE_TEST(test_store_sync_ticket_names_its_generation),
         STORE_TEST(test_store_interval_sync_beside_commits),
         STORE_TEST(test_store_interval_syncs_under_a_full_queue),
+        STORE_TEST(test_store_interval_syncs_the_log_between_checkpoints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
