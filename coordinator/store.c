@@ -519,6 +519,14 @@ bool coord_store_sync_begin_log(coord_store *s, coord_sync_ticket *t)
     if (!s->checkpointed || !s->sync_map || from < LAYOUT_DATA_START ||
         from >= to)
         return false;
+    /* A node chunk allocated since: its word in the header must reach the
+     * disk with it, or a meta slot that outlives a power cut names nodes
+     * without a chunk (F-NODE-2) and recovery has to rebuild.  Chunks are
+     * few (they double), so such a sync is rare. */
+    for (uint32_t k = 0; k < LAYOUT_NODE_CHUNKS && s->chunk[k]; k++)
+        if ((uint64_t)((const uint8_t *)s->chunk[k] - s->map) -
+                LAYOUT_REGION_BODY >= from)
+            return false;
     t->log_from = from;
     t->log_addr = s->sync_map + from;
     return true;

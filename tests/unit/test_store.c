@@ -1941,6 +1941,46 @@ static void test_store_interval_syncs_the_log_between_checkpoints(void **state)
     sf_view_close(&v);
 }
 
+/* coord_store_sync_begin_log(): only in a checkpointed file, only with
+ * log to sync, and never over a node chunk allocated since the last sync
+ * (its header word goes with a whole-file sync, F-NODE-2). */
+static void test_store_log_sync_only_where_it_can(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, DIM, RESERVE, NULL);
+    coord_sync_ticket t;
+    coord_error err = {0};
+    sf_req q = {0};
+    uint64_t no = 1;
+    req_learn(&q, 0, 1.0f, "first", NULL, 0);
+    apply_commit_as(s, &q, no++, false);
+    assert_false(coord_store_sync_begin_log(s, &t)); /* no checkpoint yet */
+    assert_null(t.log_addr);
+    assert_int_equal(coord_store_sync_end(s, &t, coord_sync_run(&t), &err), 0);
+    assert_int_equal(coord_store_sync(s, &err), 0); /* now one is durable */
+    assert_false(coord_store_sync_begin_log(s, &t)); /* nothing to sync */
+
+    req_learn(&q, 1, 1.0f, "second", NULL, 0);
+    apply_commit_as(s, &q, no++, false);
+    assert_false(coord_store_log_durable(s));
+    assert_true(coord_store_sync_begin_log(s, &t));
+    assert_non_null(t.log_addr);
+    assert_int_equal(coord_store_sync_end(s, &t, coord_sync_run(&t), &err), 0);
+    assert_true(coord_store_log_durable(s));
+    assert_false(coord_store_synced(s)); /* the words wait */
+
+    /* past the first node chunk (LAYOUT_NODE_CHUNK0 nodes): chunk 1 */
+    for (uint64_t i = 2; i < LAYOUT_NODE_CHUNK0 + 8; i++)
+        req_learn(&q, i, 1.0f, "more", NULL, 0);
+    apply_commit_as(s, &q, no++, false);
+    assert_false(coord_store_sync_begin_log(s, &t));
+    assert_null(t.log_addr);
+    assert_int_equal(coord_store_sync_end(s, &t, coord_sync_run(&t), &err), 0);
+    assert_true(coord_store_synced(s));
+    sf_req_free(&q);
+    coord_store_close(s, true);
+}
+
 #define STORE_TEST(t) cmocka_unit_test_setup_teardown(t, setup, sf_teardown)
 
 int main(void)
@@ -1980,6 +2020,7 @@ int main(void)
         STORE_TEST(test_store_interval_sync_beside_commits),
         STORE_TEST(test_store_interval_syncs_under_a_full_queue),
         STORE_TEST(test_store_interval_syncs_the_log_between_checkpoints),
+        STORE_TEST(test_store_log_sync_only_where_it_can),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
