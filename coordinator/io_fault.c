@@ -579,30 +579,7 @@ static int f_sync(coord_io *io, int fd)
     return rc;
 }
 
-/* Two operations, as the kernel does them: the write (a crash may come
- * between it and the sync), then a sync of its own pages only. */
-static int f_pwrite_sync(coord_io *io, int fd, const void *buf, size_t len,
-                         uint64_t offset)
-{
-    int rc = f_pwrite(io, fd, buf, len, offset);
-    if (rc)
-        return rc;
-    coord_io_fault *f = of(io);
-    pthread_mutex_lock(&f->lock);
-    rc = decide(f, COORD_FAULT_SYNC);
-    if (!rc)
-        rc = coord_io_posix()->sync(coord_io_posix(), fd);
-    if (!rc) {
-        f->syncs_done++;
-        rc = pin_range(f, offset, len);
-    } else if (!f->dead)
-        mark_lost(f); /* as a failed fdatasync: assume the worst */
-    pthread_mutex_unlock(&f->lock);
-    return rc;
-}
-
-/* A ranged sync of what is there: as pwrite_sync's sync, without the
- * write. */
+/* A sync of the pages of [offset, offset + len) only, as they are. */
 static int f_sync_range(coord_io *io, int fd, const void *addr,
                         uint64_t offset, uint64_t len)
 {
@@ -619,6 +596,15 @@ static int f_sync_range(coord_io *io, int fd, const void *addr,
         mark_lost(f); /* as a failed fdatasync: assume the worst */
     pthread_mutex_unlock(&f->lock);
     return rc;
+}
+
+/* Two operations, as the kernel does them: the write (a crash may come
+ * between it and the sync), then a sync of its own pages only. */
+static int f_pwrite_sync(coord_io *io, int fd, const void *buf, size_t len,
+                         uint64_t offset)
+{
+    int rc = f_pwrite(io, fd, buf, len, offset);
+    return rc ? rc : f_sync_range(io, fd, NULL, offset, len);
 }
 
 static int f_sync_dir(coord_io *io, const char *path)

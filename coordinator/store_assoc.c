@@ -502,38 +502,68 @@ static layout_region block_header(const coord_adj_list *l,
                                b->older, b->bytes - LAYOUT_REGION_BODY);
 }
 
-int coord_assoc_write_blocks(coord_store *s, uint64_t dirty_end,
-                             uint64_t *cursor)
+/* Call fn for each block the group allocates, in file order; stop at the
+ * first nonzero return and return it. */
+static int each_new_block(const coord_store *s,
+                          int (*fn)(void *ctx, const coord_adj_list *l,
+                                    const coord_adj_new_block *b),
+                          void *ctx)
 {
     const coord_assoc_group *a = &s->group.assoc;
     for (uint32_t i = 0; i < a->list_count; i++) {
         const coord_adj_list *l = &a->lists[i];
         for (uint32_t j = 0; j < l->block_count; j++) {
-            const coord_adj_new_block *b = &a->blocks[l->first_block + j];
-            layout_region r = block_header(l, b);
-            int rc = coord_write_region(s, *cursor, b->off, &r,
-                                        b->bytes - LAYOUT_REGION_BODY,
-                                        dirty_end);
+            int rc = fn(ctx, l, &a->blocks[l->first_block + j]);
             if (rc)
                 return rc;
-            *cursor = b->off + b->bytes;
         }
     }
+    return 0;
+}
+
+typedef struct block_writer {
+    coord_store *s;
+    uint64_t dirty_end, *cursor;
+} block_writer;
+
+static int write_block(void *ctx, const coord_adj_list *l,
+                       const coord_adj_new_block *b)
+{
+    block_writer *w = ctx;
+    layout_region r = block_header(l, b);
+    int rc = coord_write_region(w->s, *w->cursor, b->off, &r,
+                                b->bytes - LAYOUT_REGION_BODY, w->dirty_end);
+    if (!rc)
+        *w->cursor = b->off + b->bytes;
+    return rc;
+}
+
+int coord_assoc_write_blocks(coord_store *s, uint64_t dirty_end,
+                             uint64_t *cursor)
+{
+    block_writer w = { s, dirty_end, cursor };
+    return each_new_block(s, write_block, &w);
+}
+
+typedef struct block_layout {
+    uint8_t *buf;
+    uint64_t base;
+} block_layout;
+
+static int lay_out_block(void *ctx, const coord_adj_list *l,
+                         const coord_adj_new_block *b)
+{
+    block_layout *o = ctx;
+    layout_region r = block_header(l, b);
+    memcpy(o->buf + (b->off - o->base), &r, sizeof(r));
     return 0;
 }
 
 void coord_assoc_lay_out_blocks(const coord_store *s, uint8_t *buf,
                                 uint64_t base)
 {
-    const coord_assoc_group *a = &s->group.assoc;
-    for (uint32_t i = 0; i < a->list_count; i++) {
-        const coord_adj_list *l = &a->lists[i];
-        for (uint32_t j = 0; j < l->block_count; j++) {
-            const coord_adj_new_block *b = &a->blocks[l->first_block + j];
-            layout_region r = block_header(l, b);
-            memcpy(buf + (b->off - base), &r, sizeof(r));
-        }
-    }
+    block_layout o = { buf, base };
+    (void)each_new_block(s, lay_out_block, &o);
 }
 
 /* Where the staged entry at `pos` of list `l` goes. */
