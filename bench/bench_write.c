@@ -777,9 +777,9 @@ static void report_policy(const repeat_result *r, unsigned n, int p,
         F_CTX_SERVER, NULL);
     row("requests per commit, 1 client", r, n, p, W_ONE, none, F_GROUP, NULL);
     row("requests per commit, 4 clients", r, n, p, W_FOUR, none, F_GROUP, NULL);
-    row("syncs per write (fdatasync, RWF_DSYNC), 1 client", r, n, p, W_ONE,
+    row("syncs per write (fdatasync, RWF_DSYNC, msync), 1 client", r, n, p, W_ONE,
         none, F_SYNCS, NULL);
-    row("syncs per write (fdatasync, RWF_DSYNC), 4 clients", r, n, p, W_FOUR,
+    row("syncs per write (fdatasync, RWF_DSYNC, msync), 4 clients", r, n, p, W_FOUR,
         none, F_SYNCS, NULL);
 }
 
