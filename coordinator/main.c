@@ -133,10 +133,13 @@ static int lock_dir(const char *dir, int *fd_out)
 
 /* ---- storage ---------------------------------------------------------- */
 
-/* What the header says before the store opens (and recovers) the file. */
+/* What the header says before the store opens (and recovers) the file.
+ * O_NONBLOCK: a FIFO in its place must not hold the start-up in open()
+ * (waiting for a writer, deaf to SIGTERM) before the store refuses it; a
+ * regular file ignores the flag. */
 static void log_previous_state(const char *path, bool *exists)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     *exists = fd >= 0 || errno != ENOENT;
     if (fd < 0)
         return;

@@ -427,6 +427,44 @@ static void test_restart_second_coordinator_refused(void **state)
     harness_rmdir(dir);
 }
 
+/* A FIFO in storage.dat's place (a mistaken path, a hostile directory) is
+ * a file that is not Sutra's: refused with status 2 at once.  Opening it
+ * blocking to read its header waited for a writer forever, before the
+ * coordinator listened for SIGTERM, so only SIGKILL ended it. */
+static void test_restart_fifo_in_place_of_the_file_refused(void **state)
+{
+    (void)state;
+    char *dir = harness_tmpdir();
+    char path[600];
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        harness_die_with(parent);
+        const char *exe = harness_coordinator_path();
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(126);
+        execl(exe, exe, dir, "--dim", "16", (char *)NULL);
+        _exit(127);
+    }
+    int st = -1;
+    uint64_t deadline = harness_now_ms() + 10000;
+    pid_t done = 0;
+    while ((done = waitpid(pid, &st, WNOHANG)) == 0 &&
+           harness_now_ms() < deadline)
+        usleep(10000);
+    if (done != pid) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    unlink(path);
+    harness_rmdir(dir);
+    assert_int_equal(done, pid); /* it ended by itself */
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 2);
+}
+
 /* A test binary that dies (or ends after a failed assertion) takes the
  * coordinator it started with it: a process starts one, publishes its pid
  * and exits without stopping it. */
@@ -479,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_restart_sigkill_loses_no_acknowledged_write),
         cmocka_unit_test(test_restart_resend_while_stopping_gets_the_truth),
         cmocka_unit_test(test_restart_second_coordinator_refused),
+        cmocka_unit_test(test_restart_fifo_in_place_of_the_file_refused),
         cmocka_unit_test(test_restart_coordinator_dies_with_its_starter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
