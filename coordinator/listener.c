@@ -9,7 +9,9 @@
  * this side: NNG_PIPE_EV_ADD_POST on the listening socket, raised once a
  * pipe is attached.  A probe dials the endpoint with a short-lived REQ
  * socket and waits for that count to move (any client attaching in the
- * meantime proves the same thing), then closes cleanly.
+ * meantime proves the same thing; so does a pipe the socket's owner
+ * refused on NNG_PIPE_EV_ADD_PRE, which comes after the hand-over), then
+ * closes cleanly.
  */
 #include "coordinator/listener.h"
 
@@ -36,6 +38,7 @@ struct coord_listener {
     bool stop;                 /* under mu                                  */
     _Atomic uint64_t restarts;
     _Atomic uint64_t attached; /* pipes attached to sock (ADD_POST)        */
+    const _Atomic uint64_t *refused; /* pipes closed at ADD_PRE, or NULL   */
 };
 
 static int listener_start(coord_listener *l, char *err, size_t err_size)
@@ -66,21 +69,29 @@ static void sleep_ms(unsigned ms)
         ;
 }
 
-/* True when a pipe gets attached to the socket within the deadline after
- * a fresh client dials it. */
+/* Pipes handed over to the socket so far: attached, or refused by the
+ * caller's ADD_PRE hook (see coord_listener_open()). */
+static uint64_t listener_handed_over(const coord_listener *l)
+{
+    return atomic_load(&l->attached) + (l->refused ? atomic_load(l->refused)
+                                                   : 0);
+}
+
+/* True when a pipe gets handed over to the socket within the deadline
+ * after a fresh client dials it. */
 static bool listener_probe(coord_listener *l)
 {
     nng_socket p;
     if (nng_req0_open(&p) != 0)
         return true; /* cannot judge: assume healthy */
-    uint64_t before = atomic_load(&l->attached);
+    uint64_t before = listener_handed_over(l);
     bool ok = true;
     if (nng_dial(p, l->url, NULL, NNG_FLAG_NONBLOCK) == 0) {
-        for (unsigned waited = 0; atomic_load(&l->attached) == before &&
+        for (unsigned waited = 0; listener_handed_over(l) == before &&
                                   waited < COORD_LISTENER_PROBE_MS;
              waited += 10)
             sleep_ms(10);
-        ok = atomic_load(&l->attached) != before;
+        ok = listener_handed_over(l) != before;
     }
     nng_close(p);
     return ok;
@@ -132,7 +143,8 @@ static void *listener_watch(void *arg)
 }
 
 int coord_listener_open(nng_socket sock, const char *url, bool watch,
-                        coord_listener **out, char *err, size_t err_size)
+                        const _Atomic uint64_t *refused, coord_listener **out,
+                        char *err, size_t err_size)
 {
     coord_listener *l = calloc(1, sizeof(*l));
     if (!l || !(l->url = strdup(url))) {
@@ -141,6 +153,7 @@ int coord_listener_open(nng_socket sock, const char *url, bool watch,
         return NNG_ENOMEM;
     }
     l->sock = sock;
+    l->refused = refused;
     pthread_mutex_init(&l->mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);

@@ -19,6 +19,7 @@
 #ifndef SUTRA_COORD_LISTENER_H
 #define SUTRA_COORD_LISTENER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,12 +39,20 @@ typedef struct coord_listener coord_listener;
  * `watch`, start the watchdog thread described above; `sock` must then be
  * a REP socket (the probe dials it with REQ), and the listener takes the
  * socket's NNG_PIPE_EV_ADD_POST notification for itself.
+ * `refused` (may be NULL; borrowed until coord_listener_close()) counts the
+ * pipes the caller's NNG_PIPE_EV_ADD_PRE hook closed at once: they never
+ * reach ADD_POST, but reaching ADD_PRE proves the hand-over works as well,
+ * so a probe counts them as attachments.  Without them a socket whose
+ * hook refuses every new pipe (a connection cap reached) would look stuck
+ * whenever the probe cannot be told from a client (any transport but
+ * ipc://, which carries the peer's pid) and lose every connection.
  * @return 0, or an NNG error with a message in err.  On success *out is
  *         freed by coord_listener_close().
  * Thread rules: main thread.
  */
 int coord_listener_open(nng_socket sock, const char *url, bool watch,
-                        coord_listener **out, char *err, size_t err_size);
+                        const _Atomic uint64_t *refused, coord_listener **out,
+                        char *err, size_t err_size);
 
 /** Times the watchdog recreated the listener.  Any thread. */
 uint64_t coord_listener_restarts(const coord_listener *l);

@@ -315,9 +315,10 @@ static _Atomic uint64_t *verdict_slot(coord_server *s, uint32_t pipe_id)
 }
 
 /* Whether pipe p comes from this process: the listener's own probe
- * (coordinator/listener.h), which must get through however many clients
- * are connected, or the watchdog would take a full socket for a stuck
- * listener and drop every connection. */
+ * (coordinator/listener.h), let through however many clients are
+ * connected.  Only ipc:// tells the peer's pid; on other transports the
+ * probe is refused like a client, and the refusal, counted in
+ * connections_refused, tells the watchdog the listener works. */
 static bool own_pipe(nng_pipe p)
 {
     uint64_t pid = 0;
@@ -598,6 +599,7 @@ int coord_server_open(const coord_options *opts, coord_store *store,
         rv = nng_pipe_notify(s->rep, NNG_PIPE_EV_REM_POST, pipe_removed, s);
     if (rv == 0)
         rv = coord_listener_open(s->rep, opts->socket_url, true,
+                                 &counters->connections_refused,
                                  &s->rep_listener, err, err_size);
     else
         snprintf(err, err_size, "request socket: %s", nng_strerror(rv));
@@ -605,7 +607,7 @@ int coord_server_open(const coord_options *opts, coord_store *store,
         rv = nng_pub0_open(&s->pub);
         s->pub_open = rv == 0;
         if (rv == 0)
-            rv = coord_listener_open(s->pub, opts->events_url, false,
+            rv = coord_listener_open(s->pub, opts->events_url, false, NULL,
                                      &s->pub_listener, err, err_size);
         else
             snprintf(err, err_size, "event socket: %s", nng_strerror(rv));

@@ -23,7 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -149,11 +155,122 @@ static void test_listener_connection_cap(void **state)
     harness_rmdir(dir);
 }
 
+/* ---- a TCP request socket ------------------------------------------- */
+
+/* A free TCP port on 127.0.0.1, or 0. */
+static unsigned free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    unsigned port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* A connection to 127.0.0.1:port that completed NNG's SP handshake as a
+ * REQ peer (the 8-byte header each way), or -1.  The test process speaks
+ * the framing by hand: it never uses NNG itself (harness.h). */
+static int sp_connect(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const uint8_t hello[8] = { 0, 'S', 'P', 0, 0x00, 0x30 /* REQ */, 0, 0 };
+    uint8_t peer[8];
+    struct timeval tv = { 2, 0 };
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        write(fd, hello, sizeof(hello)) != 8 ||
+        read(fd, peer, sizeof(peer)) != 8 || peer[5] != 0x31 /* REP */) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Whether the coordinator closed fd within ms (it never writes to a peer
+ * that sent no request). */
+static bool closed_within(int fd, int ms)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+    return poll(&pfd, 1, ms) > 0;
+}
+
+/* The connection cap on a request socket that is not ipc://: there the
+ * listener's self-probe cannot be told from a client, so with the cap
+ * reached it is refused like one.  That refusal still proves the listener
+ * hands pipes over; taken for a stuck listener, it made the watchdog
+ * recreate the listener every few seconds, dropping the client that was
+ * being served. */
+static void test_listener_connection_cap_on_tcp(void **state)
+{
+    (void)state;
+    dir = harness_tmpdir();
+    unsigned port = free_port();
+    assert_true(port > 0);
+    char url[64], log[600];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", port);
+    snprintf(log, sizeof(log), "%s.log", dir);
+    pid_t parent = getpid();
+    pid_t coord = fork();
+    if (coord == 0) {
+        harness_die_with(parent);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+            _exit(126);
+        const char *exe = harness_coordinator_path();
+        execl(exe, exe, dir, "--dim", "4", "--socket", url,
+              "--max-connections", "1", (char *)NULL);
+        _exit(127);
+    }
+    assert_true(coord > 0);
+    /* the one place: taken once the coordinator listens and whatever
+     * connection came before has left */
+    int held = -1;
+    for (uint64_t until = harness_now_ms() + 10000;
+         held < 0 && harness_now_ms() < until;) {
+        held = sp_connect(port);
+        if (held >= 0 && closed_within(held, 500)) {
+            close(held);
+            held = -1;
+        }
+        if (held < 0)
+            usleep(100 * 1000);
+    }
+    assert_true(held >= 0);
+    /* the cap holds: a second connection is closed at once */
+    int second = sp_connect(port);
+    if (second >= 0) {
+        assert_true(closed_within(second, 2000));
+        close(second);
+    }
+    /* and the one in place stays through several of the watchdog's
+     * probes (COORD_LISTENER_CHECK_MS apart, two failures to recreate) */
+    bool dropped = closed_within(held, 10000);
+    close(held);
+    assert_int_equal(harness_coordinator_stop(coord, SIGTERM), 0);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "grep -q 'stopped accepting' '%s'", log);
+    bool recreated = system(cmd) == 0;
+    harness_rmdir(dir);
+    assert_false(dropped);
+    assert_false(recreated);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listener_recovers_from_a_probe_of_its_path),
         cmocka_unit_test(test_listener_connection_cap),
+        cmocka_unit_test(test_listener_connection_cap_on_tcp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
