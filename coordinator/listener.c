@@ -44,10 +44,18 @@ struct coord_listener {
 static int listener_start(coord_listener *l, char *err, size_t err_size)
 {
     int rv = nng_listener_create(&l->listener, l->sock, l->url);
+    if (rv)
+        l->listener = (nng_listener)NNG_LISTENER_INITIALIZER;
     if (rv == 0 && strncmp(l->url, "ipc://", 6) == 0)
         rv = nng_listener_set_int(l->listener, NNG_OPT_IPC_PERMISSIONS, 0660);
     if (rv == 0)
         rv = nng_listener_start(l->listener, 0);
+    if (rv && nng_listener_id(l->listener) > 0) {
+        /* created, not listening: it would stay on the socket until the
+         * next retry or the close */
+        nng_listener_close(l->listener);
+        l->listener = (nng_listener)NNG_LISTENER_INITIALIZER;
+    }
     if (rv && err)
         snprintf(err, err_size, "cannot listen on %s: %s", l->url,
                  nng_strerror(rv));
