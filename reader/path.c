@@ -298,7 +298,8 @@ static void path_prefetch(sutra_traversal *t, const reader_view *v,
             uint64_t off = __atomic_load_n(dir == LAYOUT_ADJ_OUT ? &entry->out_adj
                                                                  : &entry->in_adj,
                                            __ATOMIC_RELAXED);
-            if (off != 0 && off + 2 * 64 < v->committed_end) {
+            if (off != 0 && off < v->committed_end &&
+                2 * 64 < v->committed_end - off) {
                 __builtin_prefetch(v->db->map + off);
                 __builtin_prefetch(v->db->map + off + 64);
                 __builtin_prefetch(v->db->map + off + 128);

@@ -13,6 +13,7 @@
  * on the current snapshot and on older ones taken with sutra_snapshot_at()
  * — with a plain BFS and a plain bounded Bellman-Ford written here.
  */
+#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -608,6 +609,111 @@ static void test_graph_strongest_zero_confidence(void **state)
     sutra_close(db);
 }
 
+/* ---- damaged files ---------------------------------------------------- */
+
+/* Damage tests work on a copy of the fixture's file in a new directory,
+ * written with pwrite, so the store keeps its own file intact. */
+static void copy_file(const char *from, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "/tmp/sutra-graph-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char to[128];
+    snprintf(to, sizeof(to), "%s/storage.dat", dir);
+    int in = open(from, O_RDONLY);
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(in >= 0 && out >= 0);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        assert_int_equal(write(out, buf, (size_t)n), n);
+    assert_int_equal(n, 0);
+    close(in);
+    close(out);
+}
+
+static void file_io(const char *dir, uint64_t off, void *bytes, size_t len,
+                    bool write_it)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/storage.dat", dir);
+    int fd = open(path, write_it ? O_WRONLY : O_RDONLY);
+    assert_true(fd >= 0);
+    ssize_t n = write_it ? pwrite(fd, bytes, len, (off_t)off)
+                         : pread(fd, bytes, len, (off_t)off);
+    assert_int_equal(n, (ssize_t)len);
+    close(fd);
+}
+
+static void damage(const char *dir, uint64_t off, const void *bytes, size_t len)
+{
+    file_io(dir, off, (void *)(uintptr_t)bytes, len, true);
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Offset of node `node`'s table entry (a node of chunk 0). */
+static uint64_t node_entry_offset(const char *dir, uint32_t node)
+{
+    layout_header h;
+    file_io(dir, 0, &h, sizeof(h), false);
+    assert_true(node < LAYOUT_NODE_CHUNK0 && h.node_chunk[0] != 0);
+    return h.node_chunk[0] + LAYOUT_REGION_BODY + (uint64_t)node * sizeof(layout_node);
+}
+
+/* A path search prefetches the head blocks of nodes a few places ahead in
+ * its queue, a hint that must stay inside the snapshot.  A damaged out_adj
+ * word near the top of the address range must not wrap that bounds check
+ * (a pointer overflow, which UBSan reports); the search reports the damage
+ * when it reaches the word. */
+static void test_graph_path_wild_list_word(void **state)
+{
+    fixture *f = *state;
+    enum { FAN = 8 };
+    /* node 0 hub -> nodes 2..9; nodes 10..17 -> node 1 sink */
+    sutra_id ids[2 + 2 * FAN];
+    ids[0] = id_of("hub");
+    ids[1] = id_of("sink");
+    for (uint32_t i = 0; i < FAN; i++) {
+        ids[2 + i] = id_num("out", i);
+        ids[2 + FAN + i] = id_num("in", i);
+    }
+    learn_concepts(f, ids, 2 + 2 * FAN);
+    request *r = request_new();
+    for (uint32_t i = 0; i < FAN; i++) {
+        request_edge(r, &ids[0], &ids[2 + i], 1, 0.5f);
+        request_edge(r, &ids[2 + FAN + i], &ids[1], 1, 0.5f);
+    }
+    request_commit(f, r);
+    free(r);
+
+    char dir[64];
+    copy_file(f->path, dir, sizeof(dir));
+    const uint64_t wild = UINT64_MAX - 127; /* 64-aligned; + 128 wraps to 0 */
+    for (uint32_t i = 0; i < FAN; i++)
+        damage(dir, node_entry_offset(dir, 2 + i) + offsetof(layout_node, out_adj),
+               &wild, sizeof(wild));
+    sutra_db *db = open_dir(dir);
+    struct sutra_snapshot s = snapshot_now(db);
+    sutra_traversal *t = NULL;
+    assert_int_equal(sutra_traversal_new(&t), 0);
+    sutra_id path[8];
+    size_t len = 77;
+    /* Levels: hub's 8 targets, then sink's 8 sources, then the targets'
+     * out-lists, whose words the prefetch reads four queue slots ahead. */
+    assert_int_equal(sutra_find_path(t, &s, &ids[0], &ids[1], 4, SUTRA_OUT,
+                                     SUTRA_ANY_TYPE, path, 8, &len),
+                     SUTRA_ECORRUPT);
+    assert_int_equal(len, 77);
+    sutra_traversal_free(t);
+    sutra_close(db);
+    remove_dir(dir);
+}
+
 /* ---- the reference model ---------------------------------------------- */
 
 #define TYPES 3u
@@ -1094,6 +1200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_graph_neighbors_many_blocks, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_graph_path_basics, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_graph_strongest_zero_confidence, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_graph_path_wild_list_word, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_graph_property_dense, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_graph_property_sparse, fixture_setup, fixture_teardown),
     };
