@@ -207,6 +207,19 @@ static const layout_node *path_node_entry(sutra_traversal *t,
     return entry;
 }
 
+/* The traversal state is sized by the snapshot's node_count, a word of
+ * the file: before growing it, check that the node table holds the last of
+ * those nodes below committed_end (F-NODE-2).  That bounds the count by
+ * the file's size, so damaged roots cost SUTRA_ECORRUPT, not an allocation
+ * of up to 2^32 entries per array. */
+static int path_check_node_count(sutra_traversal *t, const reader_view *v)
+{
+    if (v->node_count == 0) /* no node to search from */
+        return SUTRA_ECORRUPT;
+    return path_node_entry(t, v, (uint32_t)(v->node_count - 1)) ? 0
+                                                                : SUTRA_ECORRUPT;
+}
+
 /* Open node's `dir` list through the chunk cache. */
 static int path_adj_open(sutra_traversal *t, const reader_view *v,
                          uint32_t node, uint32_t dir, reader_adj_cursor *c)
@@ -406,6 +419,8 @@ int sutra_find_path(sutra_traversal *t, const struct sutra_snapshot *snap,
     path_begin(t);
     uint32_t meet = src, hops = 0;
     if (src != dst) {
+        if ((rc = path_check_node_count(t, &v)) != 0)
+            return rc;
         if (path_reserve_bfs(t, v.node_count) != 0)
             return ENOMEM;
         rc = path_bfs(t, &v, src, dst, max_depth, dir, type_filter, &meet, &hops);
@@ -757,6 +772,8 @@ int sutra_find_strongest_path(sutra_traversal *t,
         *strength = 1.0;
         return 0;
     }
+    if ((rc = path_check_node_count(t, &v)) != 0)
+        return rc;
     if (path_reserve_weighted(t, v.node_count) != 0)
         return ENOMEM;
     rc = path_strongest(&ps, src, dst);

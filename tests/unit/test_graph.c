@@ -714,6 +714,56 @@ static void test_graph_path_wild_list_word(void **state)
     remove_dir(dir);
 }
 
+/* The traversal state is sized by the snapshot's node_count, a word of
+ * the file.  Roots whose node_count the node table does not back (no
+ * chunk holds its last node, F-NODE-2) are damage: a search must say so
+ * instead of allocating and zeroing state for them: for a count near
+ * 2^32, 96 GiB for a shortest path and 192 GiB for a strongest one,
+ * however small the file. */
+static void test_graph_path_node_count_past_node_table(void **state)
+{
+    fixture *f = *state;
+    sutra_id a = id_of("a"), b = id_of("b");
+    sutra_id ids[] = {a, b};
+    learn_concepts(f, ids, 2);
+    uint64_t g = learn_edge(f, &a, &b, 1, 0.5f);
+
+    char dir[64];
+    copy_file(f->path, dir, sizeof(dir));
+    uint64_t slot = g % 2 ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0;
+    layout_meta m;
+    file_io(dir, slot, &m, sizeof(m), false);
+    assert_int_equal(m.roots.node_count, 2);
+    m.roots.node_count = 1u << 20; /* chunk 10: never allocated */
+    layout_meta_seal(&m);
+    damage(dir, slot, &m, sizeof(m));
+
+    sutra_db *db = open_dir(dir);
+    struct sutra_snapshot s = snapshot_now(db);
+    sutra_traversal *t = NULL;
+    assert_int_equal(sutra_traversal_new(&t), 0);
+    sutra_id path[4];
+    size_t len = 77;
+    double strength = -1;
+    assert_int_equal(sutra_find_path(t, &s, &a, &b, 4, SUTRA_OUT, SUTRA_ANY_TYPE,
+                                     path, 4, &len),
+                     SUTRA_ECORRUPT);
+    assert_int_equal(sutra_find_strongest_path(t, &s, &a, &b, 4, SUTRA_OUT,
+                                               SUTRA_ANY_TYPE, path, 4, &len,
+                                               &strength),
+                     SUTRA_ECORRUPT);
+    assert_int_equal(len, 77);
+    assert_true(strength == -1);
+    /* A path from a node to itself needs no state. */
+    assert_int_equal(sutra_find_path(t, &s, &a, &a, 4, SUTRA_OUT, SUTRA_ANY_TYPE,
+                                     path, 4, &len),
+                     0);
+    assert_int_equal(len, 1);
+    sutra_traversal_free(t);
+    sutra_close(db);
+    remove_dir(dir);
+}
+
 /* ---- the reference model ---------------------------------------------- */
 
 #define TYPES 3u
@@ -1201,6 +1251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_graph_path_basics, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_graph_strongest_zero_confidence, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_graph_path_wild_list_word, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_graph_path_node_count_past_node_table, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_graph_property_dense, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_graph_property_sparse, fixture_setup, fixture_teardown),
     };
