@@ -40,9 +40,10 @@ typedef struct reader_adj_cursor {
 
 /* Position `c` before the newest entry of node's `dir` list visible to the
  * snapshot.  node < v->node_count and `entry` is its validated node-table
- * entry (reader_node_entry()).  Returns 0, or SUTRA_ECORRUPT (a block
+ * entry (reader_node_entry()).  Returns 0, SUTRA_ECORRUPT (a block
  * inside the snapshot failed validation, or newer blocks kept failing after
- * bounded retries). */
+ * bounded retries), or SUTRA_EMAPFULL (a block lies past this handle's
+ * mapping: the file grew beyond it). */
 int reader_adj_open(const reader_view *v, const layout_node *entry,
                     uint32_t node, uint32_t dir, reader_adj_cursor *c);
 

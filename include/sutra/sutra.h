@@ -365,7 +365,9 @@ int sutra_verify(const struct sutra_snapshot *snap,
 
 /** Which edges of a concept: those where it is the source (OUT), the
  * target (IN), or either (BOTH).  For paths, OUT follows edges forwards,
- * IN backwards, BOTH ignores their direction. */
+ * IN backwards, BOTH ignores their direction.  With BOTH a self-loop (an
+ * association from a concept to itself) is listed, and counted by
+ * sutra_degree(), twice: once as OUT, once as IN. */
 enum sutra_direction { SUTRA_OUT = 1, SUTRA_IN = 2, SUTRA_BOTH = 3 };
 
 /** One association as seen from the concept that was queried. */
