@@ -35,7 +35,11 @@ static const layout_commit *reader_commit_at(const sutra_db *db, uint64_t off,
                                           sizeof(layout_commit_entry) ||
         c->rec.length > limit - off)
         return NULL;
-    if (!layout_rec_verify(&c->rec) || c->roots.last_commit != off)
+    /* F-COM-1: its roots end where it ends and name it; their range is
+     * what a snapshot of the generation reads */
+    if (!layout_rec_verify(&c->rec) || c->roots.last_commit != off ||
+        c->roots.committed_end !=
+            layout_align_up(off + c->rec.length, LAYOUT_RECORD_ALIGN))
         return NULL;
     return c;
 }

@@ -588,21 +588,12 @@ static void test_reader_snapshot_at(void **state)
     sutra_close(db);
 }
 
-/* A forged commit chain: an older commit record made long enough to
- * overlap the next one, with a request count and checksum to match.  The
- * as-of walk must refuse it (records never overlap), or a chain of such
- * records, each as long as the rest of the log, would cost the log's size
- * in hashing per step. */
-static void test_reader_snapshot_at_overlapping_commit(void **state)
+/* A writable mapping of a copy of the fixture's file (in *dir); unmap
+ * *len bytes when done. */
+static uint8_t *map_copy(const fixture *f, char *dir, size_t dir_size,
+                         size_t *len)
 {
-    fixture *f = *state;
-    sutra_id a = id_of("a");
-    uint64_t g1 = learn(f, &a, "one", NULL, 1.0f);
-    uint64_t g2 = learn(f, &a, "two", NULL, 2.0f);
-    learn(f, &a, "three", NULL, 3.0f);
-
-    char dir[64];
-    copy_file(f->path, dir, sizeof(dir));
+    copy_file(f->path, dir, dir_size);
     char path[128];
     snprintf(path, sizeof(path), "%s/storage.dat", dir);
     int fd = open(path, O_RDWR);
@@ -613,33 +604,85 @@ static void test_reader_snapshot_at_overlapping_commit(void **state)
                         MAP_SHARED, fd, 0);
     assert_true(map != MAP_FAILED);
     close(fd);
+    *len = (size_t)st.st_size;
+    return map;
+}
 
-    const layout_header *h = (const layout_header *)map;
-    const layout_meta *m = (const layout_meta *)(
-        map + (h->generation % 2 ? LAYOUT_META_OFFSET_1 : LAYOUT_META_OFFSET_0));
-    const layout_commit *c3 =
-        (const layout_commit *)(map + m->roots.last_commit);
-    const layout_commit *c2 = (const layout_commit *)(map + c3->prev_commit);
-    assert_int_equal(c2->roots.generation, g2);
-    layout_commit *c1 = (layout_commit *)(map + c2->prev_commit);
-    assert_int_equal(c1->roots.generation, g1);
-    uint64_t c1_off = c2->prev_commit;
-    uint64_t reach = c3->prev_commit + sizeof(layout_commit) - c1_off;
-    uint32_t more = (uint32_t)(reach / sizeof(layout_commit_entry)) + 1;
-    assert_true(c1_off + c1->rec.length + more * sizeof(layout_commit_entry) <=
-                m->roots.committed_end);
-    c1->request_count += more;
-    c1->rec.length += more * (uint32_t)sizeof(layout_commit_entry);
-    layout_rec_seal(&c1->rec);
-    assert_true(layout_rec_verify(&c1->rec));
-    munmap(map, (size_t)st.st_size);
+/* Three generations of one concept in the fixture, and a writable copy
+ * of the file with their commit records found, for a test to forge the
+ * oldest one's (chain_forged_check() reseals it). */
+typedef struct forged_chain {
+    char dir[64];
+    size_t len;
+    uint8_t *map;
+    uint64_t g1, g2;
+    layout_commit *c1;
+    const layout_commit *c2, *c3;
+    const layout_meta *meta;
+} forged_chain;
 
-    sutra_db *db = open_dir(dir);
+static void chain_to_forge(fixture *f, forged_chain *fc)
+{
+    sutra_id a = id_of("a");
+    fc->g1 = learn(f, &a, "one", NULL, 1.0f);
+    fc->g2 = learn(f, &a, "two", NULL, 2.0f);
+    learn(f, &a, "three", NULL, 3.0f);
+    fc->map = map_copy(f, fc->dir, sizeof(fc->dir), &fc->len);
+    const layout_header *h = (const layout_header *)fc->map;
+    fc->meta = (const layout_meta *)(
+        fc->map + (h->generation % 2 ? LAYOUT_META_OFFSET_1
+                                     : LAYOUT_META_OFFSET_0));
+    fc->c3 = (const layout_commit *)(fc->map + fc->meta->roots.last_commit);
+    fc->c2 = (const layout_commit *)(fc->map + fc->c3->prev_commit);
+    assert_int_equal(fc->c2->roots.generation, fc->g2);
+    fc->c1 = (layout_commit *)(fc->map + fc->c2->prev_commit);
+    assert_int_equal(fc->c1->roots.generation, fc->g1);
+}
+
+/* Reseal the forged record: the walk must refuse it, and only it and
+ * what lies behind it. */
+static void chain_forged_check(forged_chain *fc)
+{
+    layout_rec_seal(&fc->c1->rec);
+    assert_true(layout_rec_verify(&fc->c1->rec));
+    munmap(fc->map, fc->len);
+    sutra_db *db = open_dir(fc->dir);
     struct sutra_snapshot s;
-    assert_int_equal(sutra_snapshot_at(db, g2, &s), 0);
-    assert_int_equal(sutra_snapshot_at(db, g1, &s), SUTRA_ECORRUPT);
+    assert_int_equal(sutra_snapshot_at(db, fc->g2, &s), 0);
+    assert_int_equal(sutra_snapshot_at(db, fc->g1, &s), SUTRA_ECORRUPT);
     sutra_close(db);
-    remove_dir(dir);
+    remove_dir(fc->dir);
+}
+
+/* A forged commit chain: an older commit record made long enough to
+ * overlap the next one, with a request count and checksum to match.  The
+ * as-of walk must refuse it (records never overlap), or a chain of such
+ * records, each as long as the rest of the log, would cost the log's size
+ * in hashing per step. */
+static void test_reader_snapshot_at_overlapping_commit(void **state)
+{
+    forged_chain fc;
+    chain_to_forge(*state, &fc);
+    uint64_t c1_off = fc.c2->prev_commit;
+    uint64_t reach = fc.c3->prev_commit + sizeof(layout_commit) - c1_off;
+    uint32_t more = (uint32_t)(reach / sizeof(layout_commit_entry)) + 1;
+    assert_true(c1_off + fc.c1->rec.length +
+                    more * sizeof(layout_commit_entry) <=
+                fc.meta->roots.committed_end);
+    fc.c1->request_count += more;
+    fc.c1->rec.length += more * (uint32_t)sizeof(layout_commit_entry);
+    chain_forged_check(&fc);
+}
+
+/* F-COM-1: a commit record whose roots do not end where it ends (resealed,
+ * so its checksum holds) is damage: its generation's snapshot would read
+ * another range of the log. */
+static void test_reader_snapshot_at_commit_roots_elsewhere(void **state)
+{
+    forged_chain fc;
+    chain_to_forge(*state, &fc);
+    fc.c1->roots.committed_end -= 8; /* an end inside its own record */
+    chain_forged_check(&fc);
 }
 
 static void test_reader_snapshot_at_generation_zero(void **state)
@@ -773,19 +816,10 @@ static void test_reader_snapshots_between_broken_link(void **state)
         learn(f, &a, "again", NULL, (float)i);
 
     char dir[64];
-    copy_file(f->path, dir, sizeof(dir));
-    char path[128];
-    snprintf(path, sizeof(path), "%s/storage.dat", dir);
-    int fd = open(path, O_RDWR);
-    assert_true(fd >= 0);
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    uint8_t *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
-                        MAP_SHARED, fd, 0);
-    assert_true(map != MAP_FAILED);
-    close(fd);
+    size_t len;
+    uint8_t *map = map_copy(f, dir, sizeof(dir), &len);
     map[commit_offset(map, 3) + sizeof(layout_commit) - 1] ^= 0x40;
-    munmap(map, (size_t)st.st_size);
+    munmap(map, len);
 
     sutra_db *db = open_dir(dir);
     run_log *log = calloc(1, sizeof(*log));
@@ -993,6 +1027,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_snapshot_isolation, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at_overlapping_commit,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_snapshot_at_commit_roots_elsewhere,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at_generation_zero, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshots_between, fixture_setup, fixture_teardown),
