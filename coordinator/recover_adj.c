@@ -147,11 +147,14 @@ static int head_at_base(const coord_store *s, const coord_adj_tail *t,
                                    __ATOMIC_ACQUIRE);
     coord_adj_block b;
     /* Blocks of the range and of a discarded commit past it come first;
-     * the latter are read up to the file size, as in F-REC-4. */
+     * the latter are read up to the file size, as in F-REC-4.  Only their
+     * descriptors count: the replay stores the range's count words again,
+     * and after a power cut one may still hold bytes of a discarded group
+     * (its page lost while the descriptor's survived). */
     while (off >= t->from) {
         uint64_t end = off >= s->roots.committed_end ? s->file_size
                                                      : s->roots.committed_end;
-        if (coord_adj_block_read(s, off, end, node, dir, &b) != 0)
+        if (coord_adj_block_desc(s, off, end, node, dir, &b) != 0)
             goto damaged;
         off = b.prev;
     }

@@ -42,7 +42,7 @@ static layout_adj_entry *entries_of(const coord_store *s, uint64_t block)
                                         LAYOUT_ADJ_ENTRIES_OFFSET);
 }
 
-int coord_adj_block_read(const coord_store *s, uint64_t off, uint64_t end,
+int coord_adj_block_desc(const coord_store *s, uint64_t off, uint64_t end,
                          uint32_t node, uint32_t dir, coord_adj_block *out)
 {
     /* F-ADJ-1: 64-aligned, 256 << k bytes, wholly below `end`. */
@@ -61,10 +61,21 @@ int coord_adj_block_read(const coord_store *s, uint64_t off, uint64_t end,
     if (r->arg0 != owner_word(node, dir) || r->arg1 != cap ||
         r->arg2 >= off || r->reserved[1] != 0 || !layout_rec_verify(&r->rec))
         return SUTRA_ECORRUPT;
-    uint64_t count = __atomic_load_n(count_word(s, off), __ATOMIC_ACQUIRE);
-    if (count > cap)
+    *out = (coord_adj_block){off, bytes, cap, 0, r->reserved[0], r->arg2};
+    return 0;
+}
+
+int coord_adj_block_read(const coord_store *s, uint64_t off, uint64_t end,
+                         uint32_t node, uint32_t dir, coord_adj_block *out)
+{
+    coord_adj_block b;
+    int rc = coord_adj_block_desc(s, off, end, node, dir, &b);
+    if (rc)
+        return rc;
+    b.count = __atomic_load_n(count_word(s, off), __ATOMIC_ACQUIRE);
+    if (b.count > b.cap)
         return SUTRA_ECORRUPT;
-    *out = (coord_adj_block){off, bytes, cap, count, r->reserved[0], r->arg2};
+    *out = b;
     return 0;
 }
 
@@ -304,8 +315,8 @@ static int repair_head(coord_store *s, uint32_t node, uint32_t dir,
     uint64_t *word = head_word(coord_node_entry(s, node), dir);
     uint64_t head = *word;
     while (head >= s->roots.committed_end) {
-        coord_adj_block b;
-        if (coord_adj_block_read(s, head, s->file_size, node, dir, &b) != 0)
+        coord_adj_block b; /* only its link: its words mean nothing now */
+        if (coord_adj_block_desc(s, head, s->file_size, node, dir, &b) != 0)
             return coord_fail(err, SUTRA_ECORRUPT,
                               "F-REC-4: node %u: uncommitted adjacency block "
                               "at %llu is damaged", node,

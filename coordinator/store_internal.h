@@ -334,8 +334,12 @@ void coord_assoc_free(coord_assoc_map *m);
 /* ---- store_adj.c: adjacency lists in the file -------------------------- */
 
 /* Validate the ADJ_BLOCK at `off` for (node, dir), lying below `end`
- * (F-ADJ-1).  0 and *out, or SUTRA_ECORRUPT. */
+ * (F-ADJ-1), its count word included.  0 and *out, or SUTRA_ECORRUPT. */
 int coord_adj_block_read(const coord_store *s, uint64_t off, uint64_t end,
+                         uint32_t node, uint32_t dir, coord_adj_block *out);
+/* The same without reading the count word (out->count 0): for recovery's
+ * walks over blocks whose words it stores again or discards. */
+int coord_adj_block_desc(const coord_store *s, uint64_t off, uint64_t end,
                          uint32_t node, uint32_t dir, coord_adj_block *out);
 /* The committed head block of a list (out->off 0 when empty), with the
  * whole chain validated.  0 or SUTRA_ECORRUPT (err filled). */

@@ -862,6 +862,49 @@ static void test_store_assoc_new_blocks_synced_by_range(void **state)
     sf_view_close(&v);
 }
 
+/* A power cut can keep a new block's descriptor while its count word's
+ * page (the next one, for a block that starts 64 bytes before a page
+ * boundary) still holds bytes of a group a recovery discarded.  Recovery
+ * replays the block's group and stores its count again (F-REC-5): it must
+ * not refuse the file over the stale word first. */
+static void test_store_assoc_replay_ignores_a_stale_count(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    learn_range(s, 0, 3);
+    coord_error err = {0};
+    for (int i = 0; i < 2; i++) /* a checkpoint: the range starts here */
+        assert_int_equal(coord_store_sync(s, &err), 0);
+    sf_req q = {0};
+    req_assoc(&q, 0, 1, 4, 0.5f); /* new blocks, past the checkpoint */
+    apply_commit(s, &q);
+    coord_store_close(s, false); /* unclean: recovery replays the group */
+
+    sf_view v = sf_view_open(f->path, RESERVE);
+    uint32_t n0 = node_id(&v, 0), n1 = node_id(&v, 1);
+    uint64_t block = head_word(&v, n0, LAYOUT_ADJ_OUT);
+    assert_true(block >= ((const layout_header *)v.map)->durable_end);
+    sf_view_close(&v);
+    uint64_t stale = 0x1000010012ull; /* a discarded region's first word */
+    int fd = open(f->path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, &stale, sizeof(stale),
+                            (off_t)(block + LAYOUT_ADJ_COUNT_OFFSET)),
+                     (ssize_t)sizeof(stale));
+    close(fd);
+
+    s = sf_open(f->path, 0, RESERVE, NULL);
+    v = sf_view_open(f->path, RESERVE);
+    assert_int_equal(block_count(&v, block), 1);
+    uint64_t n;
+    const layout_adj_entry **e = list_entries(&v, n0, LAYOUT_ADJ_OUT, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(e[0]->node, n1);
+    free(e);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
 /* A first group with edges; then a second that re-learns, forgets and adds
  * enough edges to allocate blocks, and "crashes" after its sync and every
  * index word, before the generation is published (its meta slot is then
@@ -1270,6 +1313,7 @@ int main(void)
         ASSOC_TEST(test_store_assoc_group_sees_staged_keys),
         ASSOC_TEST(test_store_assoc_blocks_double),
         ASSOC_TEST(test_store_assoc_new_blocks_synced_by_range),
+        ASSOC_TEST(test_store_assoc_replay_ignores_a_stale_count),
         ASSOC_TEST(test_store_assoc_new_block_bytes),
         ASSOC_TEST(test_store_assoc_block_past_the_end_fails_alone),
         ASSOC_TEST(test_store_assoc_block_past_the_end_in_a_group),
