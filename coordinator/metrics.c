@@ -133,7 +133,7 @@ size_t coord_metrics_format(const wire_stats *st, const coord_metrics_extra *x,
     metric(&t, "sutra_vector_dim", "gauge", "Embedding dimension of the file.",
            st->vector_dim);
     emit(&t, "# HELP sutra_uptime_seconds Seconds since the coordinator "
-             "started.\n# TYPE sutra_uptime_seconds gauge\n"
+             "began serving.\n# TYPE sutra_uptime_seconds gauge\n"
              "sutra_uptime_seconds %.3f\n", (double)st->uptime_ns / 1e9);
     return t.len;
 }
