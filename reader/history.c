@@ -80,6 +80,8 @@ static int reader_chain_walk(const sutra_db *db, const layout_roots *now,
                    : SUTRA_ECORRUPT;
     uint64_t off = now->last_commit, limit = now->committed_end;
     uint64_t expect = now->generation; /* the first record is now's own */
+    if (off == 0) /* F-COM-1: every generation from 1 on ends with one */
+        return SUTRA_ECORRUPT;
     while (off != 0) {
         const layout_commit *c = reader_commit_at(db, off, limit);
         /* F-COM-2: each link is the previous generation, further back. */

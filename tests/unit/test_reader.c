@@ -685,6 +685,23 @@ static void test_reader_snapshot_at_commit_roots_elsewhere(void **state)
     chain_forged_check(&fc);
 }
 
+/* F-META-5, F-COM-1: a meta slot of a generation past 0 that names no
+ * commit record is damage, not a history that starts later. */
+static void test_reader_snapshot_at_meta_without_commit(void **state)
+{
+    forged_chain fc;
+    chain_to_forge(*state, &fc);
+    layout_meta *m = (layout_meta *)(void *)fc.meta;
+    m->roots.last_commit = 0;
+    layout_meta_seal(m);
+    munmap(fc.map, fc.len);
+    sutra_db *db = open_dir(fc.dir);
+    struct sutra_snapshot s;
+    assert_int_equal(sutra_snapshot_at(db, fc.g1, &s), SUTRA_ECORRUPT);
+    sutra_close(db);
+    remove_dir(fc.dir);
+}
+
 static void test_reader_snapshot_at_generation_zero(void **state)
 {
     fixture *f = *state;
@@ -1029,6 +1046,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at_overlapping_commit,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at_commit_roots_elsewhere,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_snapshot_at_meta_without_commit,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_at_generation_zero, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshots_between, fixture_setup, fixture_teardown),
