@@ -30,6 +30,7 @@
 #include "layout/format.h"
 #include "layout/wire.h"
 #include "sutra/sutra.h"
+#include "tests/unit/file_copy.h"
 
 #define MAP_RESERVE (1ull << 30) /* small enough for sanitizer builds */
 
@@ -615,20 +616,7 @@ static void test_graph_strongest_zero_confidence(void **state)
  * written with pwrite, so the store keeps its own file intact. */
 static void copy_file(const char *from, char *dir, size_t cap)
 {
-    snprintf(dir, cap, "/tmp/sutra-graph-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    char to[128];
-    snprintf(to, sizeof(to), "%s/storage.dat", dir);
-    int in = open(from, O_RDONLY);
-    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(in >= 0 && out >= 0);
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(in, buf, sizeof(buf))) > 0)
-        assert_int_equal(write(out, buf, (size_t)n), n);
-    assert_int_equal(n, 0);
-    close(in);
-    close(out);
+    fc_copy_file(from, "/tmp/sutra-graph-XXXXXX", dir, cap);
 }
 
 static void file_io(const char *dir, uint64_t off, void *bytes, size_t len,

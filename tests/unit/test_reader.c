@@ -32,6 +32,7 @@
 #include "layout/wire.h"
 #include "reader/history_internal.h"
 #include "sutra/sutra.h"
+#include "tests/unit/file_copy.h"
 
 #define DIM 8
 #define MAP_RESERVE (1ull << 30) /* small enough for sanitizer builds */
@@ -192,19 +193,7 @@ static sutra_db *open_dir(const char *dir)
 /* A copy of the fixture's file in a new directory, for damaging. */
 static void copy_file(const char *from, char *dir, size_t cap)
 {
-    make_dir(dir, cap);
-    char to[128];
-    snprintf(to, sizeof(to), "%s/storage.dat", dir);
-    int in = open(from, O_RDONLY);
-    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(in >= 0 && out >= 0);
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(in, buf, sizeof(buf))) > 0)
-        assert_int_equal(write(out, buf, (size_t)n), n);
-    assert_int_equal(n, 0);
-    close(in);
-    close(out);
+    fc_copy_file(from, "/tmp/sutra-reader-XXXXXX", dir, cap);
 }
 
 static void damage(const char *dir, uint64_t off, const void *bytes, size_t len)
