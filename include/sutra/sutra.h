@@ -447,7 +447,10 @@ void sutra_traversal_free(sutra_traversal *t);
  * last (a path from a concept to itself is that one id).
  * @param path      caller buffer of path_cap ids.
  * @param path_len  receives the number of ids in the path; also set when
- *                  SUTRA_ETOOBIG says path_cap was too small.
+ *                  SUTRA_ETOOBIG says path_cap was too small.  On any
+ *                  other error *path_len is not set, and path[] may hold
+ *                  part of a path (SUTRA_ECORRUPT found while writing it):
+ *                  read it only after a return of 0.
  * @return 0; SUTRA_ENOTFOUND (an endpoint is not live at the snapshot);
  *         SUTRA_ENOPATH (no path within max_depth); SUTRA_ETOOBIG;
  *         ENOMEM (growing the traversal state); SUTRA_ECORRUPT;
