@@ -201,7 +201,7 @@ static void note_read_only(coord_committer *c, const coord_error *err)
 /* ---- syncs beside the committer --------------------------------------- */
 
 /*
- * The interval policy's syncs and the commit policy's checkpoints run on a
+ * The interval policy's syncs and the checkpoints of every policy run on a
  * thread of their own, and the committer goes on committing while the disk
  * writes what was published: a whole-file fdatasync of several MB takes
  * milliseconds (130 ms while a bulk load fills the next hash table), and
@@ -219,7 +219,8 @@ static void note_read_only(coord_committer *c, const coord_error *err)
  * ranged sync (F-COM-6), which may run while a checkpoint is in flight
  * (store.h explains why that is safe); a checkpoint only makes the index
  * words durable, so one that is due while the last still runs waits for
- * it to end rather than holding the writes.
+ * it to end rather than holding the writes.  The none policy's
+ * checkpoints, every COORD_NONE_CHECKPOINT_MS, are the same.
  *
  * Every whole-file sync of the committer (a group that cannot sync by
  * range, a flush with nothing to commit, a re-verification, the last one
@@ -601,14 +602,15 @@ static void group_commit(coord_committer *c, group *g)
  * bytes were synced before it was acknowledged (F-COM-6), and a full sync
  * now and then makes the index words durable too, so that recovery replays
  * at most an interval of the log (F-HDR-7).
+ * None policy: the same, with its longer checkpoint interval; no write
+ * waits for it, and a restart after a kill replays only the log written
+ * since, rather than the whole file.
  * Both run beside the committer (above).  Returns how long to sleep at
  * most (0 = no deadline: the sync thread wakes the committer when it
  * ends).  A store that turned read-only is not retried: it stays unsynced
  * until restart. */
 static uint64_t interval_tick(coord_committer *c)
 {
-    if (c->cfg.sync_policy == COORD_SYNC_NONE)
-        return 0;
     bool interval_policy = c->cfg.sync_policy == COORD_SYNC_INTERVAL;
     coord_error err = { 0 };
     (void)sync_collect(c, false, &err); /* logged */
@@ -698,9 +700,11 @@ int coord_committer_start(coord_store *store, coord_dedup *dedup,
     if (c->cfg.reverify_ms == 0)
         c->cfg.reverify_ms = 1000;
     if (c->cfg.checkpoint_ms == 0)
-        c->cfg.checkpoint_ms = COORD_CHECKPOINT_MS;
+        c->cfg.checkpoint_ms = c->cfg.sync_policy == COORD_SYNC_NONE
+                                   ? COORD_NONE_CHECKPOINT_MS
+                                   : COORD_CHECKPOINT_MS;
     c->last_sync_ns = c->last_checkpoint_ns = now_ns();
-    int rc = c->cfg.sync_policy != COORD_SYNC_NONE ? syncer_start(c) : 0;
+    int rc = syncer_start(c);
     if (!rc) {
         coord_store_set_sync_gate(store, full_sync_gate, c);
         rc = pthread_create(&c->thread, NULL, committer_main, c);

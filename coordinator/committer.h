@@ -36,6 +36,14 @@
  * log written since) and costs one sync of the dirty index pages. */
 #define COORD_CHECKPOINT_MS 1000u
 
+/* Under --sync none, how often the same checkpoint runs beside the writes.
+ * Nothing is acknowledged on it: it bounds what a restart after a kill
+ * replays (the log written since the last sync, F-REC-5) and what a power
+ * cut loses, and it surfaces writeback errors, which would otherwise go
+ * unseen until a flush.  The kernel writes dirty pages back within ~30 s
+ * anyway; this makes it a few seconds sooner and durable. */
+#define COORD_NONE_CHECKPOINT_MS 10000u
+
 /* Server-wide counters for stats replies.  Written by any thread with
  * relaxed atomic adds, read by any thread: each value is exact, the set is
  * not a snapshot. */
@@ -104,10 +112,11 @@ typedef struct coord_committer_config {
     uint64_t reverify_ms;              /* a read-only store is re-verified
                                           (coord_store_reverify) at most
                                           this often; 0 = 1000            */
-    uint64_t checkpoint_ms;            /* commit and interval policies:
-                                          full sync at most this long
+    uint64_t checkpoint_ms;            /* full sync at most this long
                                           after a commit; 0 =
-                                          COORD_CHECKPOINT_MS             */
+                                          COORD_CHECKPOINT_MS, or
+                                          COORD_NONE_CHECKPOINT_MS under
+                                          the none policy                 */
     /* Called on the committer thread after each published generation
      * (events); may be NULL.  Must not block. */
     void (*published)(void *arg, const coord_commit_info *info);

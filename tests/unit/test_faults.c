@@ -1486,6 +1486,38 @@ static void test_faults_committer_checkpoints(void **state)
     rig_close(&r);
 }
 
+/* Under --sync none no write waits for a sync, and a checkpoint still
+ * follows within checkpoint_ms (COORD_NONE_CHECKPOINT_MS by default): a
+ * restart after a kill then replays only the log written since (F-REC-5),
+ * not the whole file. */
+static void test_faults_none_policy_checkpoints(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 101, 3);
+    coord_committer_config cfg = { .sync_policy = COORD_SYNC_NONE,
+                                   .checkpoint_ms = 1500 };
+    uint64_t syncs = coord_io_fault_count(r.f, COORD_FAULT_SYNC);
+    committer_rig cr;
+    committer_rig_start(&cr, r.s, &cfg);
+    uint64_t no = 400;
+    for (uint32_t i = 0; i < 5; i++)
+        assert_int_equal(submit_one(cr.c, i, ++no), 0);
+    /* five acknowledged groups and not one sync */
+    assert_int_equal(coord_io_fault_count(r.f, COORD_FAULT_SYNC), syncs);
+    coord_store_stats st = stats_of(r.s);
+    assert_int_equal(st.generation, 8);
+    assert_false(coord_store_synced(r.s));
+
+    uint64_t commit = 0;
+    assert_int_equal(wait_durable_end(r.d.path, st.committed_end, 500, &commit),
+                     st.committed_end);
+    assert_true(commit >= LAYOUT_DATA_START && commit < st.committed_end);
+    assert_int_equal(coord_io_fault_count(r.f, COORD_FAULT_SYNC), syncs + 1);
+    committer_rig_stop(&cr);
+    rig_close(&r);
+}
+
 /* Under --sync commit the checkpoint's whole-file fdatasync runs beside the
  * committer: groups synced by range are committed and answered while it
  * is in flight, instead of waiting behind it (F-COM-6; its durable words
@@ -1681,6 +1713,7 @@ int main(void)
         cmocka_unit_test(test_faults_both_slots_torn_recover_from_checkpoint),
         cmocka_unit_test(test_faults_roll_forward_names_a_table_filled_ahead),
         cmocka_unit_test(test_faults_committer_checkpoints),
+        cmocka_unit_test(test_faults_none_policy_checkpoints),
         cmocka_unit_test(test_faults_close_reports_a_failed_clean_mark),
         cmocka_unit_test(test_faults_checkpoint_beside_commits),
         cmocka_unit_test(test_faults_checkpoint_ending_before_idle_sleep),
