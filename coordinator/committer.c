@@ -648,8 +648,9 @@ static void *committer_main(void *arg)
 {
     coord_committer *c = arg;
     group g = { 0 };
-    coord_log_info("committer started (sync %s)",
-                   coord_sync_policy_name(c->cfg.sync_policy));
+    coord_log_info("committer started (sync %s, checkpoint every %llu ms)",
+                   coord_sync_policy_name(c->cfg.sync_policy),
+                   (unsigned long long)c->cfg.checkpoint_ms);
     for (;;) {
         coord_request *r = dequeue(c);
         if (r) {

@@ -308,6 +308,7 @@ static int start_serving(const coord_options *o, daemon_state *d)
     coord_committer_config cfg = {
         .sync_policy = o->sync_policy,
         .sync_interval_ms = o->sync_interval_ms,
+        .checkpoint_ms = o->checkpoint_ms,
         .published = coord_server_publish,
         .published_arg = d->server,
     };

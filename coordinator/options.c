@@ -103,6 +103,8 @@ void coord_options_usage(FILE *to)
         "  --socket URL          requests (default ipc://DIR/coordinator.sock)\n"
         "  --events URL          generation events (default ipc://DIR/events.sock)\n"
         "  --sync POLICY         commit (default), interval:MS or none\n"
+        "  --checkpoint MS       whole-file sync at most this long after a write\n"
+        "                        (default 1000; 10000 under --sync none)\n"
         "  --max-message BYTES   largest request (default 64M; K/M/G suffixes)\n"
         "  --max-content BYTES   largest concept content (default 16M, or\n"
         "                        --max-message when that is smaller)\n"
@@ -343,6 +345,9 @@ static int apply_flag(coord_options *o, const char *flag, const char *v,
                         "interval:MS (1..3600000) or none", v);
         return 0;
     }
+    if (strcmp(flag, "--checkpoint") == 0)
+        return parse_u32(flag, v, false, 1, 3600000u, &o->checkpoint_ms, err,
+                         err_size);
     if (strcmp(flag, "--max-message") == 0) {
         /* at least a header and one op; at most what NNG's receive limit
          * (max_message + WIRE_RECV_SLACK + the REQ header, a u32 in its IPC
@@ -404,7 +409,8 @@ static void set_defaults(coord_options *o)
 static bool known_flag(const char *flag)
 {
     static const char *const flags[] = {
-        "--socket", "--events", "--sync", "--max-message", "--max-content",
+        "--socket", "--events", "--sync", "--checkpoint", "--max-message",
+        "--max-content",
         "--max-batch", "--dim", "--contexts", "--max-connections",
         "--log-level", "--allow-uid",
         "--allow-gid", "--metrics", NULL };

@@ -57,6 +57,8 @@ typedef struct coord_options {
     char metrics_url[COORD_URL_MAX + 1]; /* Prometheus endpoint; "" = off  */
     enum coord_sync_policy sync_policy;
     uint64_t sync_interval_ms;   /* interval policy only, >= 1             */
+    uint32_t checkpoint_ms;      /* --checkpoint; 0 = the policy's default
+                                    (coord_committer_config)               */
     uint64_t max_message;        /* whole request bytes                    */
     uint32_t max_content;        /* content bytes per concept              */
     bool max_content_explicit;   /* --max-content given; otherwise the

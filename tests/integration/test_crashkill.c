@@ -20,7 +20,10 @@
  * there either; the bounded loss of interval under power loss is proven at
  * the store level, tests/unit/test_faults.c).  Under none no group waits
  * for a sync, so kills land more often between a group's pwrite and its
- * index words, where recovery must roll the logged group forward.
+ * index words, where recovery must roll the logged group forward.  Every
+ * other cycle runs with --checkpoint 30, so that kills also land in and
+ * around the whole-file checkpoints of every policy, which the default
+ * period (1 s, 10 s under none) leaves out of a cycle this short.
  *
  * SUTRA_CRASH_CYCLES (default 15 per policy; `make crashtest` uses 200) and
  * SUTRA_CRASH_SEED (default: the time; printed) control the run.
@@ -314,7 +317,12 @@ static void run(const char *policy)
     print_message("crashkill --sync %s: %llu cycles, seed %llu "
                   "(SUTRA_CRASH_SEED)\n", policy, (unsigned long long)cycles,
                   (unsigned long long)seed);
+    /* every other cycle with checkpoints as often as every 30 ms, so that
+     * kills land in and around them too (the default, 1 s or 10 s, does
+     * not fall due within a cycle) */
     const char *args[] = { "--dim", "16", "--sync", policy, NULL };
+    const char *args_checkpoint[] = { "--dim", "16", "--sync", policy,
+                                      "--checkpoint", "30", NULL };
     char *dir = harness_tmpdir();
     writer_log **logs = calloc(cycles * WRITERS, sizeof(*logs));
     uint64_t rng = seed;
@@ -326,7 +334,8 @@ static void run(const char *policy)
          * count is printed: it is a liveness problem, not a lost write. */
         pid_t coord = -1;
         for (int attempt = 0; attempt < 3 && coord <= 0; attempt++) {
-            coord = harness_coordinator_start(dir, args);
+            coord = harness_coordinator_start(
+                dir, cycle % 2 ? args_checkpoint : args);
             t.start_retries += coord <= 0;
         }
         assert_true(coord > 0);

@@ -47,6 +47,7 @@ static void test_options_defaults(void **state)
     assert_false(o.dim_explicit);
     assert_int_equal(o.contexts, 64);
     assert_int_equal(o.log_level, COORD_LOG_INFO);
+    assert_int_equal(o.checkpoint_ms, 0); /* the policy's default */
     assert_false(o.help);
     assert_false(o.version);
 }
@@ -128,7 +129,8 @@ static void test_options_every_flag(void **state)
                      "--max-message=1M", "--max-content", "4K",
                      "--max-batch", "100", "--dim", "0", "--contexts", "8",
                      "--max-connections", "32", "--log-level", "debug",
-                     "--metrics", "http://127.0.0.1:9464/metrics" };
+                     "--metrics", "http://127.0.0.1:9464/metrics",
+                     "--checkpoint", "250" };
     coord_options o;
     assert_int_equal(parse(ARGC(argv), argv, &o), 0);
     assert_string_equal(o.dir, "/d");
@@ -145,6 +147,7 @@ static void test_options_every_flag(void **state)
     assert_int_equal(o.contexts, 8);
     assert_int_equal(o.log_level, COORD_LOG_DEBUG);
     assert_string_equal(o.metrics_url, "http://127.0.0.1:9464/metrics");
+    assert_int_equal(o.checkpoint_ms, 250);
 
     /* the largest --max-message NNG's receive limit can take */
     char *big[] = { "c", "/d", "--max-message", "4194239K" };
@@ -217,6 +220,12 @@ static void test_options_bad_flags(void **state)
     expect_bad(ARGC(a18), a18, "--dim");
     char *a19[] = { "c", "/d", "--max-batch", "2k" };
     expect_bad(ARGC(a19), a19, "--max-batch");
+    char *a20[] = { "c", "/d", "--checkpoint", "0" };
+    expect_bad(ARGC(a20), a20, "--checkpoint");
+    char *a21[] = { "c", "/d", "--checkpoint", "3600001" };
+    expect_bad(ARGC(a21), a21, "--checkpoint");
+    char *a22[] = { "c", "/d", "--checkpoint", "1s" };
+    expect_bad(ARGC(a22), a22, "--checkpoint");
 }
 
 /* A --max-message below the default --max-content (docs/operations.md's
