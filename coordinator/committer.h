@@ -63,10 +63,12 @@ typedef struct coord_counters {
                                          (F-ADJ-4, F-ADJ-5)               */
     _Atomic uint64_t connections;     /* client connections open now     */
     _Atomic uint64_t connections_refused; /* over --max-connections      */
-    _Atomic uint64_t sync_waits;      /* interval policy: the committer
-                                         waited for the last sync before
-                                         it could start the next one, or a
-                                         flush waited for it              */
+    _Atomic uint64_t sync_waits;      /* the committer waited for the
+                                         sync in flight: the next interval
+                                         sync was due, or a whole-file
+                                         sync (flush, a group that cannot
+                                         sync by range, re-verification,
+                                         stop) had to follow it           */
 } coord_counters;
 
 /** What the committer answers; `message` is borrowed for the call. */

@@ -22,7 +22,7 @@ typedef struct coord_metrics_extra {
     unsigned long long stalled_closed; /* connections closed, replies not
                                           taken                          */
     unsigned long long groups_restaged; /* open groups staged again      */
-    unsigned long long sync_waits; /* waits for an interval sync in flight */
+    unsigned long long sync_waits; /* waits for a sync in flight          */
     unsigned long long connections;         /* client connections open   */
     unsigned long long connections_refused; /* over --max-connections    */
     const char *version;     /* "MAJOR.MINOR.PATCH"                        */

@@ -134,8 +134,9 @@ typedef struct coord_commit_info {
  * the records and the commit record, store the in-place words and meta slot
  * gen % 2, publish the generation (release store) and futex-wake waiters.
  * With `sync` (or a flush in the group) the group is durable before it is
- * published: when the log below it is already durable and it is one
- * contiguous write, that write alone is synced (F-COM-6: out->durable, not
+ * published: when the file has a checkpoint on disk (its durable_commit
+ * names a commit record), the log below the group is already durable and
+ * the group is one contiguous write, that write alone is synced (F-COM-6: out->durable, not
  * out->synced; the words wait for coord_store_sync()); otherwise one
  * fdatasync covers the whole file (F-COM-4: both flags).
  * On failure nothing is published; if the failure came after in-place words
