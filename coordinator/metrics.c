@@ -117,8 +117,9 @@ size_t coord_metrics_format(const wire_stats *st, const coord_metrics_extra *x,
            "Client connections closed at once because --max-connections "
            "were open, since start.", x->connections_refused);
     metric(&t, "sutra_sync_waits_total", "counter",
-           "Times the committer waited for an interval sync still running "
-           "(the next was due, or a flush needed it), since start.",
+           "Times the committer waited for a sync still running (the next "
+           "interval sync was due, or a whole-file sync had to follow it), "
+           "since start.",
            x->sync_waits);
     metric(&t, "sutra_queue_depth", "gauge",
            "Write requests waiting for the committer.", st->queue_depth);
