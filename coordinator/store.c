@@ -286,15 +286,19 @@ static int mark_open(coord_store *s, coord_error *err);
 
 /* F-REC-8: one sync per commit (F-COM-4) lets the newest meta slot reach
  * the disk without the records it names.  When recovery from it fails its
- * checks, the other slot, if valid and one generation older, is tried
- * before a rebuild: its generation was synced, and F-REC-5 replays the
- * rest.  Returns 0 (recovered from `older`; *meta becomes it) or `failed`
- * (the caller rebuilds, reporting the newer slot's generation). */
+ * checks, the other slot, if valid and older, is tried before a rebuild:
+ * its generation was synced, and roll-forward (F-REC-7) and F-REC-5 do the
+ * rest.  It need not be the generation just before: groups synced by
+ * range (F-COM-6) leave their slots unsynced, so after a power cut the
+ * other slot may hold any generation since the last checkpoint, or one
+ * before it.  Returns 0 (recovered from `older`; *meta becomes it) or
+ * `failed` (the caller rebuilds, reporting the newer slot's generation). */
 static int recover_from_older_slot(coord_store *s, layout_meta *meta,
                                    const layout_meta *older, int failed)
 {
     if (!layout_meta_valid(older) ||
-        older->roots.generation + 1 != meta->roots.generation)
+        older->roots.generation >= meta->roots.generation ||
+        older->roots.generation % 2 == meta->roots.generation % 2)
         return failed;
     layout_meta m = *older;
     coord_error why = { 0 };

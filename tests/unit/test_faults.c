@@ -1254,6 +1254,86 @@ static void test_faults_synced_generation_survives_lost_slot(void **state)
     rig_close(&r);
 }
 
+/* Generations 1 and 2 fully synced, 3..5 synced by range (F-COM-6); the
+ * group of 6 appends the next hash table (F-HASH-4), so its commit is one
+ * whole-file sync again (F-COM-4). */
+static void slot_ahead_rig(rig *r)
+{
+    rig_open(r, 97, 3);
+    learn_items(r, 0, 300);
+    learn_items(r, 300, 340);
+    assert_int_equal(stats_of(r->s).generation, 5);
+}
+
+static int commit_sixth(rig *r)
+{
+    coord_error err = { 0 };
+    fx_req q = { 0 };
+    fx_state saved = r->m->gen[r->m->gens];
+    r->m->open = saved;
+    for (uint32_t i = 340; i < 420; i++)
+        fx_req_learn(&q, r->m, i, 1);
+    r->m->open = saved;
+    return fx_commit(r->s, &q, NULL, ++r->no, true, &err);
+}
+
+/* F-REC-8 after ranged commits: the whole-file sync of generation 6 dies
+ * after its meta slot was written, and the power cut keeps that slot's
+ * page and none of 6's records.  The other slot is not 5's: the slots of
+ * 3..5 were never synced (F-COM-6), so it still holds 1.  Generation 5 was
+ * acknowledged durable and is whole in the log; recovery must find it
+ * from the older slot by roll-forward, not rebuild the whole log, which
+ * F-REC-9 says a power cut under --sync commit never needs. */
+static void test_faults_slot_ahead_after_ranged_commits(void **state)
+{
+    (void)state;
+    /* how many operations the commit of 6 performs up to its sync: it
+     * dies at the last one before any sync returns */
+    rig probe;
+    slot_ahead_rig(&probe);
+    uint64_t before = coord_io_fault_total(probe.f);
+    assert_int_equal(commit_sixth(&probe), 0);
+    uint64_t k = coord_io_fault_total(probe.f) - before;
+    rig_close(&probe);
+    rig r;
+    for (;; k--) {
+        assert_true(k > 0);
+        slot_ahead_rig(&r);
+        uint64_t syncs = coord_io_fault_syncs_done(r.f);
+        coord_io_fault_crash_at(r.f, k);
+        if (commit_sixth(&r) != 0 && coord_io_fault_syncs_done(r.f) == syncs)
+            break;
+        coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING);
+        coord_store_close(r.s, false);
+        coord_io_fault_free(r.f);
+        fx_dir_remove(&r.d);
+        free(r.m);
+    }
+    uint8_t *img = image_of(r.d.path, LAYOUT_DATA_START);
+    const layout_meta *m0 = (const layout_meta *)(img + LAYOUT_META_OFFSET_0);
+    assert_true(layout_meta_valid(m0));
+    assert_int_equal(m0->roots.generation, 6);
+    coord_io_fault_power_loss(r.f, COORD_POWER_NOTHING);
+    coord_store_close(r.s, false);
+    patch_file(r.d.path, LAYOUT_META_OFFSET_0, img + LAYOUT_META_OFFSET_0,
+               LAYOUT_META_SIZE); /* only the slot's page was written back */
+    free(img);
+    img = image_of(r.d.path, LAYOUT_DATA_START);
+    const layout_meta *m1 = (const layout_meta *)(img + LAYOUT_META_OFFSET_1);
+    assert_true(layout_meta_valid(m1));
+    assert_true(m1->roots.generation < 5);
+    free(img);
+
+    coord_error err = { 0 };
+    r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
+    coord_store_stats st = stats_of(r.s);
+    assert_false(st.rebuilt_at_open);
+    assert_int_equal(st.generation, 5);
+    fx_check_state(r.d.dir, r.m, 5);
+    check_kept_after_power_cut(&r, 5);
+    rig_close(&r);
+}
+
 /* F-REC-7: what a recovery discarded past its committed end stays
  * discarded.  Generation 4 is whole in the log but its slot is torn, and a
  * record of its group reads damaged at the first recovery, which keeps 3.
@@ -1710,6 +1790,7 @@ int main(void)
         cmocka_unit_test(test_faults_io_model_lost_write_settles_by_page),
         cmocka_unit_test(test_faults_kill_under_sync_none_keeps_all),
         cmocka_unit_test(test_faults_synced_generation_survives_lost_slot),
+        cmocka_unit_test(test_faults_slot_ahead_after_ranged_commits),
         cmocka_unit_test(test_faults_both_slots_torn_recover_from_checkpoint),
         cmocka_unit_test(test_faults_roll_forward_names_a_table_filled_ahead),
         cmocka_unit_test(test_faults_committer_checkpoints),
