@@ -849,8 +849,12 @@ static int may_discard(const coord_store *s, const scan *sc,
                           "F-REC-6: no valid commit record remains: the record "
                           "at %llu fails (%s)", (unsigned long long)sc->bad_off,
                           sc->bad_why ? sc->bad_why : "end of log");
-    if (sc->good_end < durable && !sc->bad_truncated &&
-        sc->bad_off < s->file_size)
+    /* A short copy ends below the durable end.  A record that runs past
+     * the end of a file holding the whole durable log has a rotten
+     * length: every durable record ends at or before the durable end. */
+    bool short_copy = s->file_size < durable &&
+                      (sc->bad_truncated || sc->bad_off >= s->file_size);
+    if (sc->good_end < durable && !short_copy)
         return coord_fail(err, SUTRA_ECORRUPT,
                           "F-REC-6: the record at %llu, below the durable end "
                           "%llu, fails (%s); refusing to discard durable data",

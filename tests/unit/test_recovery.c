@@ -394,12 +394,63 @@ static void test_recovery_flipped_bytes(void **state)
     }
 }
 
+/* The first concept record of generation g. */
+static uint64_t concept_of_gen(const base *b, uint32_t g)
+{
+    uint64_t len;
+    uint8_t *img = read_all(b->d.path, &len);
+    uint64_t off = b->gen_end[g - 1], found = 0;
+    while (off < b->gen_end[g] && !found) {
+        const layout_rec *r = (const layout_rec *)(img + off);
+        if (*(const uint64_t *)(const void *)r == 0) {
+            off += 8;
+            continue;
+        }
+        if (r->type == LAYOUT_REC_CONCEPT)
+            found = off;
+        off = layout_align_up(off + layout_rec_size(r), LAYOUT_RECORD_ALIGN);
+    }
+    free(img);
+    assert_true(found != 0);
+    return found;
+}
+
+static uint64_t g_length_at;
+
+/* Rot in the high byte of a record's length (the record now claims to run
+ * past the end of the file) and in a record past the durable end, in a
+ * file that was not closed. */
+static void rot_length_unclean(uint8_t *img, uint64_t *len, uint64_t durable)
+{
+    flip_at(img, len, g_length_at + offsetof(layout_rec, length) + 3);
+    flip_unclean(img, len, durable);
+}
+
+/* F-REC-6: a record below the durable end whose length field rotted reads
+ * as running past the end of the file, but the file does not end there:
+ * it holds the whole durable log.  That is damage to durable data, to be
+ * refused like any other, not a short copy whose tail may be cut away. */
+static void test_recovery_rotten_length_is_not_a_short_copy(void **state)
+{
+    (void)state;
+    base *b = g_base;
+    g_length_at = concept_of_gen(b, 5);
+    g_flip_at = b->gen_commit[GENS - 1] + 50; /* fails F-REC-5: a rebuild */
+    fx_dir d;
+    copy_damaged(b, &d, rot_length_unclean, b->gen_end[GENS - 2]);
+    char where[32];
+    snprintf(where, sizeof(where), "at %llu,", (unsigned long long)g_length_at);
+    check_open(&d, b->m, -1, where);
+    fx_dir_remove(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recovery_truncated_copies),
         cmocka_unit_test(test_recovery_meta_slots),
         cmocka_unit_test(test_recovery_flipped_bytes),
+        cmocka_unit_test(test_recovery_rotten_length_is_not_a_short_copy),
     };
     return cmocka_run_group_tests(tests, build_base, drop_base);
 }
