@@ -146,6 +146,16 @@ static bool record_ok(scan *sc, const coord_store *s, uint64_t off,
                 rec->type == LAYOUT_REC_CONCEPT_TOMBSTONE) &&
                size < sizeof(layout_concept)) {
         return stop(sc, off, "F-CON-1: concept record too short", false);
+    } else if ((rec->type == LAYOUT_REC_ASSOC ||
+                rec->type == LAYOUT_REC_ASSOC_TOMBSTONE) &&
+               size != sizeof(layout_assoc)) {
+        return stop(sc, off, "F-ASSOC-1: association record not 80 bytes",
+                    false);
+    } else if (rec->type == LAYOUT_REC_COMMIT &&
+               size < sizeof(layout_commit)) {
+        /* its fields would be read past the record, perhaps past the
+         * end of the file */
+        return stop(sc, off, "F-COM-1: commit record too short", false);
     }
     *size_out = size;
     return true;

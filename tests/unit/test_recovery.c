@@ -444,6 +444,78 @@ static void test_recovery_rotten_length_is_not_a_short_copy(void **state)
     fx_dir_remove(&d);
 }
 
+/* Commit one concept with `content_len` bytes of content (no embedding)
+ * into a new file at d->path; the committed end.  Closed as a crash
+ * leaves it unless `clean`. */
+static uint64_t one_concept_file(const fx_dir *d, uint32_t content_len,
+                                 bool clean)
+{
+    static const wire_limits lim = { .max_message = 1u << 20,
+                                     .max_content = 1u << 16,
+                                     .max_batch = 16, .vector_dim = 0 };
+    static const char content[8192];
+    coord_store *s = sf_open(d->path, 0, FX_RESERVE, NULL);
+    sf_req q = { 0 };
+    uint8_t id[16];
+    sf_make_id(1, id);
+    sf_req_learn_id(&q, id, 0, 1.0f, content, content_len, NULL, 0);
+    coord_apply_result res;
+    coord_error err = { 0 };
+    assert_int_equal(coord_store_apply(s, sf_req_done(&q, &lim, 1, 1), &res,
+                                       &err), 0);
+    assert_int_equal(coord_store_commit(s, true, NULL, &err), 0);
+    sf_req_free(&q);
+    coord_store_stats st;
+    coord_store_stats_get(s, &st);
+    coord_store_close(s, clean);
+    return st.committed_end;
+}
+
+/* F-COM-1, F-LOG-5: the file is hostile input.  A COMMIT record whose
+ * length (24) is too short to hold a commit, checksummed, right after
+ * the committed end of a file that was not closed and ends with it: the
+ * roll-forward (F-REC-7) must stop there, not read the commit's fields
+ * past the end of the file (the page past it is not backed: SIGBUS). */
+static void test_recovery_short_commit_record_past_the_end(void **state)
+{
+    (void)state;
+    /* the committed end of a file whose concept has no content, to place
+     * the short record 104 bytes before a page boundary */
+    fx_dir d;
+    fx_dir_make(&d);
+    uint64_t end0 = one_concept_file(&d, 0, true);
+    fx_dir_remove(&d);
+    uint32_t pad = (uint32_t)((LAYOUT_PAGE_SIZE - 104 -
+                               end0 % LAYOUT_PAGE_SIZE + LAYOUT_PAGE_SIZE) %
+                              LAYOUT_PAGE_SIZE);
+    fx_dir_make(&d);
+    uint64_t end = one_concept_file(&d, pad, false);
+    assert_int_equal(end % LAYOUT_PAGE_SIZE, LAYOUT_PAGE_SIZE - 104);
+
+    layout_rec rec = { .type = LAYOUT_REC_COMMIT, .length = sizeof(rec),
+                       .seq = 2 };
+    layout_rec_seal(&rec);
+    int fd = open(d.path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, &rec, sizeof(rec), (off_t)end),
+                     (ssize_t)sizeof(rec));
+    assert_int_equal(ftruncate(fd, (off_t)(end + sizeof(rec))), 0);
+    close(fd);
+
+    coord_error err = { 0 };
+    coord_store *s = NULL;
+    int rc = sf_try_open(d.path, 0, FX_RESERVE, NULL, &s, &err);
+    if (rc)
+        print_error("open: %s\n", err.message);
+    assert_int_equal(rc, 0);
+    coord_store_stats st;
+    coord_store_stats_get(s, &st);
+    assert_int_equal(st.generation, 1);
+    assert_int_equal(st.committed_end, end);
+    coord_store_close(s, true);
+    fx_dir_remove(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_recovery_meta_slots),
         cmocka_unit_test(test_recovery_flipped_bytes),
         cmocka_unit_test(test_recovery_rotten_length_is_not_a_short_copy),
+        cmocka_unit_test(test_recovery_short_commit_record_past_the_end),
     };
     return cmocka_run_group_tests(tests, build_base, drop_base);
 }
