@@ -1334,6 +1334,43 @@ static void test_faults_slot_ahead_after_ranged_commits(void **state)
     rig_close(&r);
 }
 
+/* F-REC-6, then a power cut.  A copy that stopped short keeps durable
+ * words (F-HDR-7, F-HDR-8) that name log past its end, and the rebuild
+ * keeps only the prefix before the cut.  Groups synced by range after the
+ * rebuild (F-COM-6) must survive a power cut before the next checkpoint:
+ * had the stale words stayed on disk, a durable_end past records that
+ * were never synced would make the next open refuse the file.  The
+ * rebuild stores words of its own prefix, and the sync that marks the file
+ * open makes them durable before any group is written (without that store,
+ * this test fails: the next open refuses the file). */
+static void test_faults_rebuilt_short_copy_then_power_cut(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, 131, 3);
+    uint64_t end3 = stats_of(r.s).committed_end;
+    for (int i = 0; i < 3; i++)
+        commit_next(&r, true);
+    coord_error err = { 0 };
+    assert_int_equal(coord_store_sync(r.s, &err), 0); /* a checkpoint at 6 */
+    uint8_t *img = image_of(r.d.path, LAYOUT_PAGE_SIZE);
+    uint64_t durable = ((const layout_header *)img)->durable_end;
+    free(img);
+    assert_int_equal(durable, stats_of(r.s).committed_end);
+    coord_store_close(r.s, false);
+    /* the copy stopped inside generation 4's records */
+    assert_int_equal(truncate(r.d.path, (off_t)(end3 + 40)), 0);
+
+    r.s = fx_open(r.d.path, &r.w.io, NULL, &err);
+    assert_true(stats_of(r.s).rebuilt_at_open);
+    assert_int_equal(stats_of(r.s).generation, 3);
+    r.m->gens = 3;
+    commit_next(&r, true); /* acknowledged durable: generation 4 */
+    commit_next(&r, true); /* and 5 */
+    check_kept_after_power_cut(&r, 5);
+    rig_close(&r);
+}
+
 /* F-REC-7: what a recovery discarded past its committed end stays
  * discarded.  Generation 4 is whole in the log but its slot is torn, and a
  * record of its group reads damaged at the first recovery, which keeps 3.
@@ -1801,6 +1838,7 @@ int main(void)
         cmocka_unit_test(test_faults_error_reported_twice_commit),
         cmocka_unit_test(test_faults_error_reported_twice_interval),
         cmocka_unit_test(test_faults_discarded_group_stays_discarded),
+        cmocka_unit_test(test_faults_rebuilt_short_copy_then_power_cut),
         cmocka_unit_test(test_faults_power_cut_sync_none),
         cmocka_unit_test(test_faults_power_cut_sync_interval),
         cmocka_unit_test(test_faults_power_cut_sync_commit),
