@@ -334,11 +334,18 @@ typedef struct collect {
     uint32_t count;
 } collect;
 
+/* `pos` is the key's position in the list being walked, for the order. */
 static void collect_key(collect *c, uint32_t source, uint32_t target,
-                        uint32_t type)
+                        uint32_t type, uint64_t pos)
 {
     c->s->group.assoc.scratch[c->count++] =
-        (coord_assoc_slot){source, target, type, NONE, NONE};
+        (coord_assoc_slot){source, target, type, (uint32_t)pos, NONE};
+}
+
+static int collected_cmp(const void *x, const void *y)
+{
+    const coord_assoc_slot *a = x, *b = y;
+    return a->out < b->out ? -1 : a->out > b->out;
 }
 
 /* A committed entry is current when the group has not rewritten its key
@@ -359,7 +366,7 @@ static int collect_committed(void *ctx, const layout_adj_entry *e,
     const coord_assoc_slot *k =
         coord_assoc_find(&c->s->assoc_index, source, target, e->type);
     if (k && (out ? k->out : k->in) == pos)
-        collect_key(c, source, target, e->type);
+        collect_key(c, source, target, e->type, pos);
     return 0;
 }
 
@@ -376,7 +383,7 @@ static void collect_staged(collect *c, const coord_adj_list *l)
         const coord_assoc_slot *o =
             coord_assoc_find(&a->overlay, source, target, e->type);
         if (o && (out ? o->out : o->in) == p)
-            collect_key(c, source, target, e->type);
+            collect_key(c, source, target, e->type, a->pool[p].pos);
     }
 }
 
@@ -395,11 +402,19 @@ int coord_assoc_stage_forget_node(coord_store *s, uint32_t node, uint64_t seq,
             head = l->head;
         else
             rc = coord_adj_head(s, node, dir, &head, err);
+        uint32_t from = c.count;
         if (!rc)
             rc = coord_adj_walk(s, &head, node, dir, collect_committed, &c);
         if (rc)
             return coord_fail(err, SUTRA_ECORRUPT,
                               "F-ADJ-4: node %u adjacency is damaged", node);
+        /* The walk visits the newest block first.  Tombstones go in list
+         * order, committed entries then staged ones, which does not depend
+         * on where groups ended: recovery replays several groups as one
+         * (F-REC-5) and must append them where the writer did. */
+        if (c.count - from > 1)
+            qsort(s->group.assoc.scratch + from, c.count - from,
+                  sizeof(*s->group.assoc.scratch), collected_cmp);
         if (l)
             collect_staged(&c, l);
     }

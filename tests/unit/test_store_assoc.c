@@ -1297,6 +1297,66 @@ static void test_store_assoc_block_past_the_end_in_a_group(void **state)
     sf_view_close(&v);
 }
 
+
+/* Every entry of both lists of nodes 0 .. n-1 (numbered as ids), copied. */
+static uint64_t copy_lists(const sf_view *v, uint64_t n, layout_adj_entry *out,
+                           uint64_t cap)
+{
+    uint64_t k = 0;
+    for (uint64_t i = 0; i < n; i++)
+        for (uint32_t dir = 0; dir < 2; dir++) {
+            uint64_t len;
+            const layout_adj_entry **e = list_entries(v, node_id(v, i), dir, &len);
+            for (uint64_t j = 0; j < len; j++) {
+                assert_true(k < cap);
+                out[k++] = *e[j];
+            }
+            free(e);
+        }
+    return k;
+}
+
+/* Recovery replays the groups past the last checkpoint as one (F-REC-5).
+ * The tombstones of a forgotten concept (F-ADJ-5) must land where the
+ * writer put them, whichever of the concept's edges were committed before
+ * the checkpoint and which after: after a process crash every word it
+ * stores equals the one already there. */
+static void test_store_assoc_replay_keeps_tombstone_order(void **state)
+{
+    sf_dir *f = *state;
+    coord_store *s = sf_open(f->path, 0, RESERVE, NULL);
+    learn_range(s, 0, 10);
+    sf_req q = {0};
+    for (uint64_t t = 1; t <= 5; t++) { /* fill 0's first blocks */
+        req_assoc(&q, 0, t, 1, 0.5f);
+        req_assoc(&q, t, 0, 2, 0.5f);
+    }
+    apply_commit(s, &q);
+    coord_error err = {0};
+    for (int i = 0; i < 2; i++) /* a checkpoint: the range starts here */
+        assert_int_equal(coord_store_sync(s, &err), 0);
+    req_assoc(&q, 0, 6, 1, 0.5f); /* in a second block of each list */
+    req_assoc(&q, 6, 0, 2, 0.5f);
+    apply_commit(s, &q);
+    sf_req_forget(&q, 0);
+    apply_commit(s, &q);
+
+    sf_view v = sf_view_open(f->path, RESERVE);
+    layout_adj_entry before[64], after[64];
+    uint64_t n = copy_lists(&v, 10, before, 64);
+    coord_store_close(s, false); /* unclean: recovery replays both groups */
+    s = sf_open(f->path, 0, RESERVE, NULL);
+    assert_int_equal(copy_lists(&v, 10, after, 64), n);
+    for (uint64_t i = 0; i < n; i++)
+        if (memcmp(&before[i], &after[i], sizeof(before[i])) != 0)
+            fail_msg("entry %llu: node %u seq %llu became node %u seq %llu",
+                     (unsigned long long)i, before[i].node,
+                     (unsigned long long)before[i].seq, after[i].node,
+                     (unsigned long long)after[i].seq);
+    coord_store_close(s, true);
+    sf_view_close(&v);
+}
+
 #define ASSOC_TEST(t) cmocka_unit_test_setup_teardown(t, setup, sf_teardown)
 
 int main(void)
@@ -1314,6 +1374,7 @@ int main(void)
         ASSOC_TEST(test_store_assoc_blocks_double),
         ASSOC_TEST(test_store_assoc_new_blocks_synced_by_range),
         ASSOC_TEST(test_store_assoc_replay_ignores_a_stale_count),
+        ASSOC_TEST(test_store_assoc_replay_keeps_tombstone_order),
         ASSOC_TEST(test_store_assoc_new_block_bytes),
         ASSOC_TEST(test_store_assoc_block_past_the_end_fails_alone),
         ASSOC_TEST(test_store_assoc_block_past_the_end_in_a_group),
