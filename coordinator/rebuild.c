@@ -137,6 +137,15 @@ static bool record_ok(scan *sc, const coord_store *s, uint64_t off,
         return stop(sc, off, "F-LOG-5: record runs past the end", true);
     if (!layout_rec_verify(rec))
         return stop(sc, off, "F-LOG-6: record checksum mismatch", false);
+    /* the size checks below go by type: a known type flagged as the other
+     * kind (a 64-byte "region" COMMIT) would skip them */
+    bool region_type = rec->type >= LAYOUT_REC_HASH_TABLE &&
+                       rec->type <= LAYOUT_REC_ADJ_BLOCK;
+    bool known = region_type || (rec->type >= LAYOUT_REC_CONCEPT &&
+                                 rec->type <= LAYOUT_REC_COMMIT);
+    if (known && region_type != ((rec->flags & LAYOUT_REC_F_REGION) != 0))
+        return stop(sc, off, "F-LOG-5: record type with the wrong flags",
+                    false);
     if (rec->flags & LAYOUT_REC_F_REGION) {
         if (rec->seq != 0)
             return stop(sc, off, "F-LOG-5: region with a seq", false);

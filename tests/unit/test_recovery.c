@@ -516,6 +516,53 @@ static void test_recovery_short_commit_record_past_the_end(void **state)
     fx_dir_remove(&d);
 }
 
+/* F-LOG-5: a record type is a region or not whatever its flags say.  A
+ * COMMIT record flagged as a region (64 bytes, seq 0, its descriptor
+ * checksummed as a region's) right after the committed end of a file that
+ * was not closed and ends with it: the roll-forward must stop there, not
+ * read the commit's fields past the end of the file (SIGBUS). */
+static void test_recovery_region_flagged_commit_past_the_end(void **state)
+{
+    (void)state;
+    fx_dir d;
+    fx_dir_make(&d);
+    uint64_t end0 = one_concept_file(&d, 0, true);
+    fx_dir_remove(&d);
+    uint32_t pad = (uint32_t)((LAYOUT_PAGE_SIZE - sizeof(layout_region) -
+                               end0 % LAYOUT_PAGE_SIZE + LAYOUT_PAGE_SIZE) %
+                              LAYOUT_PAGE_SIZE);
+    fx_dir_make(&d);
+    uint64_t end = one_concept_file(&d, pad, false);
+    assert_int_equal(end % LAYOUT_PAGE_SIZE,
+                     LAYOUT_PAGE_SIZE - sizeof(layout_region));
+
+    layout_region r = { .rec = { .type = LAYOUT_REC_COMMIT,
+                                 .flags = LAYOUT_REC_F_REGION,
+                                 .length = layout_region_length(
+                                     sizeof(layout_region)) } };
+    layout_rec_seal(&r.rec);
+    assert_true(layout_rec_verify(&r.rec));
+    int fd = open(d.path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, &r, sizeof(r), (off_t)end),
+                     (ssize_t)sizeof(r));
+    assert_int_equal(ftruncate(fd, (off_t)(end + sizeof(r))), 0);
+    close(fd);
+
+    coord_error err = { 0 };
+    coord_store *s = NULL;
+    int rc = sf_try_open(d.path, 0, FX_RESERVE, NULL, &s, &err);
+    if (rc)
+        print_error("open: %s\n", err.message);
+    assert_int_equal(rc, 0);
+    coord_store_stats st;
+    coord_store_stats_get(s, &st);
+    assert_int_equal(st.generation, 1);
+    assert_int_equal(st.committed_end, end);
+    coord_store_close(s, true);
+    fx_dir_remove(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_recovery_flipped_bytes),
         cmocka_unit_test(test_recovery_rotten_length_is_not_a_short_copy),
         cmocka_unit_test(test_recovery_short_commit_record_past_the_end),
+        cmocka_unit_test(test_recovery_region_flagged_commit_past_the_end),
     };
     return cmocka_run_group_tests(tests, build_base, drop_base);
 }
