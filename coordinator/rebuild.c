@@ -310,6 +310,9 @@ static void scan_log(const coord_store *s, uint64_t from, scan *sc,
         note_generation_zero(sc, off);
     }
     sc->bad_off = off; /* the end of the range */
+    /* a range that ends inside a word (a copy cut at any byte) ends in
+     * the middle of what starts there, as a record that runs past it */
+    sc->bad_truncated = off < sc->limit;
 }
 
 /* The generation-0 state of a file (F-META-5): its first two regions. */
