@@ -53,6 +53,15 @@ static int check_roots(coord_store *s, const layout_roots *r, coord_error *err)
                           "F-META-5: counts out of range (nodes %llu, slots "
                           "%llu)", (unsigned long long)r->node_count,
                           (unsigned long long)r->hash_slots);
+    /* F-ASSOC-3: each live key has its ASSOC record below the end; the
+     * association index is sized by this count */
+    if (r->assoc_count >
+        (r->committed_end - LAYOUT_DATA_START) / sizeof(layout_assoc))
+        return coord_fail(err, SUTRA_ECORRUPT,
+                          "F-ASSOC-3: %llu live associations, more than the "
+                          "log below %llu can hold",
+                          (unsigned long long)r->assoc_count,
+                          (unsigned long long)r->committed_end);
     if (!coord_region_valid(s, r->hash_root, r->committed_end,
                             LAYOUT_REC_HASH_TABLE, r->hash_slots, 0, 0,
                             r->hash_slots * sizeof(uint64_t)))

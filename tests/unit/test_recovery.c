@@ -578,6 +578,76 @@ static void test_recovery_region_flagged_commit_past_the_end(void **state)
     fx_dir_remove(&d);
 }
 
+/* Set a count of the roots in meta slot `slot` of the file at `path` and
+ * seal the slot again, as a writer's bug would leave it. */
+static void set_slot_count(const char *path, uint64_t slot, size_t field,
+                           uint64_t value)
+{
+    layout_meta m;
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &m, sizeof(m), (off_t)slot),
+                     (ssize_t)sizeof(m));
+    assert_true(layout_meta_valid(&m));
+    memcpy((uint8_t *)&m.roots + field, &value, sizeof(value));
+    layout_meta_seal(&m);
+    assert_int_equal(pwrite(fd, &m, sizeof(m), (off_t)slot),
+                     (ssize_t)sizeof(m));
+    close(fd);
+}
+
+/* F-ASSOC-3: every live association has an ASSOC record below the
+ * committed end, so assoc_count is bounded by the log.  A checksummed meta
+ * slot whose assoc_count is far past that made the first association
+ * request size the association index by it (tens of terabytes: ENOMEM,
+ * or a sanitizer's abort; a smaller lie had gigabytes zeroed).  Roots
+ * that fail their checks are recovered past, from the other slot and the
+ * log (F-REC-8, F-REC-7) or by a rebuild (F-REC-6), closed cleanly or
+ * not, with the count the log gives: none. */
+static void test_recovery_assoc_count_past_the_log(void **state)
+{
+    (void)state;
+    static const wire_limits lim = { .max_message = 1u << 20,
+                                     .max_content = 1u << 16,
+                                     .max_batch = 16, .vector_dim = 0 };
+    for (int clean = 0; clean <= 1; clean++) {
+        fx_dir d;
+        fx_dir_make(&d);
+        one_concept_file(&d, 0, clean);
+        set_slot_count(d.path, LAYOUT_META_OFFSET_1,
+                       offsetof(layout_roots, assoc_count), 1ull << 40);
+        coord_error err = { 0 };
+        coord_store *s = NULL;
+        int rc = sf_try_open(d.path, 0, FX_RESERVE, NULL, &s, &err);
+        if (rc)
+            print_error("open: %s\n", err.message);
+        assert_int_equal(rc, 0);
+        coord_store_stats st;
+        coord_store_stats_get(s, &st);
+        assert_int_equal(st.generation, 1);
+        assert_int_equal(st.assoc_count, 0);
+        /* the first association of the file */
+        sf_req q = { 0 };
+        uint8_t id[16];
+        sf_make_id(1, id);
+        uint8_t *p = sf_req_room(&q, sizeof(wire_association));
+        q.len += wire_encode_association(p, WIRE_OP_LEARN_ASSOCIATION, id, id,
+                                         1, 1.0f);
+        q.ops++;
+        coord_apply_result res;
+        rc = coord_store_apply(s, sf_req_done(&q, &lim, 1, 2), &res, &err);
+        if (rc)
+            print_error("association: %d %s\n", rc, err.message);
+        assert_int_equal(rc, 0);
+        assert_int_equal(coord_store_commit(s, true, NULL, &err), 0);
+        sf_req_free(&q);
+        coord_store_stats_get(s, &st);
+        assert_int_equal(st.assoc_count, 1);
+        coord_store_close(s, true);
+        fx_dir_remove(&d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_recovery_rotten_length_is_not_a_short_copy),
         cmocka_unit_test(test_recovery_short_commit_record_past_the_end),
         cmocka_unit_test(test_recovery_region_flagged_commit_past_the_end),
+        cmocka_unit_test(test_recovery_assoc_count_past_the_log),
     };
     return cmocka_run_group_tests(tests, build_base, drop_base);
 }
