@@ -576,6 +576,10 @@ int coord_verify_tail(coord_store *s, coord_error *err)
 {
     uint64_t end = s->roots.committed_end;
     uint64_t from = __atomic_load_n(&s->hdr->durable_end, __ATOMIC_ACQUIRE);
+    /* F-HDR-7: only a generation's end is ever stored there; any other
+     * value is a damaged word, which says as little as 0 (unknown) */
+    if (from % LAYOUT_RECORD_ALIGN != 0)
+        from = 0;
     if (from > end)
         return coord_fail(err, SUTRA_ECORRUPT,
                           "F-REC-5: the meta's committed end %llu is below the "
