@@ -486,35 +486,32 @@ static uint64_t one_concept_file(const fx_dir *d, uint32_t content_len,
     return st.committed_end;
 }
 
-/* F-COM-1, F-LOG-5: the file is hostile input.  A COMMIT record whose
- * length (24) is too short to hold a commit, checksummed, right after
- * the committed end of a file that was not closed and ends with it: the
- * roll-forward (F-REC-7) must stop there, not read the commit's fields
- * past the end of the file (the page past it is not backed: SIGBUS). */
-static void test_recovery_short_commit_record_past_the_end(void **state)
+/* A file that was not closed, holding one generation whose committed end
+ * lies `before_page` bytes before a page boundary, with the `len` bytes
+ * of `rec` written there and the file cut right after them: the open must
+ * stop at `rec` and recover generation 1, whatever the record's fields
+ * claim lies past the end of the file (the page past it is not backed:
+ * reading there is SIGBUS). */
+static void open_with_record_past_the_end(const void *rec, size_t len,
+                                          uint32_t before_page)
 {
-    (void)state;
-    /* the committed end of a file whose concept has no content, to place
-     * the short record 104 bytes before a page boundary */
+    /* the committed end of a file whose concept has no content, to pad
+     * the next one's content to the wanted distance */
     fx_dir d;
     fx_dir_make(&d);
     uint64_t end0 = one_concept_file(&d, 0, true);
     fx_dir_remove(&d);
-    uint32_t pad = (uint32_t)((LAYOUT_PAGE_SIZE - 104 -
+    uint32_t pad = (uint32_t)((LAYOUT_PAGE_SIZE - before_page -
                                end0 % LAYOUT_PAGE_SIZE + LAYOUT_PAGE_SIZE) %
                               LAYOUT_PAGE_SIZE);
     fx_dir_make(&d);
     uint64_t end = one_concept_file(&d, pad, false);
-    assert_int_equal(end % LAYOUT_PAGE_SIZE, LAYOUT_PAGE_SIZE - 104);
+    assert_int_equal(end % LAYOUT_PAGE_SIZE, LAYOUT_PAGE_SIZE - before_page);
 
-    layout_rec rec = { .type = LAYOUT_REC_COMMIT, .length = sizeof(rec),
-                       .seq = 2 };
-    layout_rec_seal(&rec);
     int fd = open(d.path, O_WRONLY);
     assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, &rec, sizeof(rec), (off_t)end),
-                     (ssize_t)sizeof(rec));
-    assert_int_equal(ftruncate(fd, (off_t)(end + sizeof(rec))), 0);
+    assert_int_equal(pwrite(fd, rec, len, (off_t)end), (ssize_t)len);
+    assert_int_equal(ftruncate(fd, (off_t)(end + len)), 0);
     close(fd);
 
     coord_error err = { 0 };
@@ -531,51 +528,34 @@ static void test_recovery_short_commit_record_past_the_end(void **state)
     fx_dir_remove(&d);
 }
 
+/* F-COM-1, F-LOG-5: the file is hostile input.  A COMMIT record whose
+ * length (24) is too short to hold a commit, checksummed, 104 bytes before
+ * a page boundary: the roll-forward (F-REC-7) must stop there, not read
+ * the commit's fields (up to 144 bytes in) past the end of the file. */
+static void test_recovery_short_commit_record_past_the_end(void **state)
+{
+    (void)state;
+    layout_rec rec = { .type = LAYOUT_REC_COMMIT, .length = sizeof(rec),
+                       .seq = 2 };
+    layout_rec_seal(&rec);
+    open_with_record_past_the_end(&rec, sizeof(rec), 104);
+}
+
 /* F-LOG-5: a record type is a region or not whatever its flags say.  A
  * COMMIT record flagged as a region (64 bytes, seq 0, its descriptor
- * checksummed as a region's) right after the committed end of a file that
- * was not closed and ends with it: the roll-forward must stop there, not
- * read the commit's fields past the end of the file (SIGBUS). */
+ * checksummed as a region's) at the end of the file: the roll-forward
+ * must stop there, not take it for a region and then read its commit
+ * fields past the end of the file. */
 static void test_recovery_region_flagged_commit_past_the_end(void **state)
 {
     (void)state;
-    fx_dir d;
-    fx_dir_make(&d);
-    uint64_t end0 = one_concept_file(&d, 0, true);
-    fx_dir_remove(&d);
-    uint32_t pad = (uint32_t)((LAYOUT_PAGE_SIZE - sizeof(layout_region) -
-                               end0 % LAYOUT_PAGE_SIZE + LAYOUT_PAGE_SIZE) %
-                              LAYOUT_PAGE_SIZE);
-    fx_dir_make(&d);
-    uint64_t end = one_concept_file(&d, pad, false);
-    assert_int_equal(end % LAYOUT_PAGE_SIZE,
-                     LAYOUT_PAGE_SIZE - sizeof(layout_region));
-
     layout_region r = { .rec = { .type = LAYOUT_REC_COMMIT,
                                  .flags = LAYOUT_REC_F_REGION,
                                  .length = layout_region_length(
                                      sizeof(layout_region)) } };
     layout_rec_seal(&r.rec);
     assert_true(layout_rec_verify(&r.rec));
-    int fd = open(d.path, O_WRONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, &r, sizeof(r), (off_t)end),
-                     (ssize_t)sizeof(r));
-    assert_int_equal(ftruncate(fd, (off_t)(end + sizeof(r))), 0);
-    close(fd);
-
-    coord_error err = { 0 };
-    coord_store *s = NULL;
-    int rc = sf_try_open(d.path, 0, FX_RESERVE, NULL, &s, &err);
-    if (rc)
-        print_error("open: %s\n", err.message);
-    assert_int_equal(rc, 0);
-    coord_store_stats st;
-    coord_store_stats_get(s, &st);
-    assert_int_equal(st.generation, 1);
-    assert_int_equal(st.committed_end, end);
-    coord_store_close(s, true);
-    fx_dir_remove(&d);
+    open_with_record_past_the_end(&r, sizeof(r), sizeof(layout_region));
 }
 
 /* Set a count of the roots in meta slot `slot` of the file at `path` and
