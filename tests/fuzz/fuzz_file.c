@@ -20,44 +20,7 @@
 
 #include "layout/format.h"
 #include "sutra/sutra.h"
-
-static int memfd = -1;
-static char dir[64];
-static char link_path[96];
-
-static void cleanup(void)
-{
-    unlink(link_path);
-    rmdir(dir);
-}
-
-static void setup_once(void)
-{
-    if (memfd >= 0)
-        return;
-    memfd = memfd_create("storage.dat", MFD_CLOEXEC);
-    strcpy(dir, "/tmp/sutra-fuzz-XXXXXX");
-    if (memfd < 0 || !mkdtemp(dir))
-        abort();
-    char target[64];
-    snprintf(target, sizeof(target), "/proc/self/fd/%d", memfd);
-    snprintf(link_path, sizeof(link_path), "%s/storage.dat", dir);
-    if (symlink(target, link_path) != 0)
-        abort();
-    atexit(cleanup);
-}
-
-static void load(const uint8_t *data, size_t size)
-{
-    if (ftruncate(memfd, 0) != 0 || ftruncate(memfd, (off_t)size) != 0)
-        abort();
-    for (size_t done = 0; done < size;) {
-        ssize_t n = pwrite(memfd, data + done, size - done, (off_t)done);
-        if (n <= 0)
-            abort();
-        done += (size_t)n;
-    }
-}
+#include "tests/fuzz/fuzz_memfile.h"
 
 static volatile uint8_t sink;
 
@@ -109,14 +72,14 @@ static void check(const struct sutra_snapshot *snap, const uint8_t *data,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    setup_once();
-    load(data, size);
+    fuzz_memfile_setup();
+    fuzz_memfile_load(data, size);
     sutra_open_options o = {
         .map_size = layout_align_up(size < LAYOUT_DATA_START ? LAYOUT_DATA_START
                                                              : size,
                                     LAYOUT_PAGE_SIZE)};
     sutra_db *db = NULL;
-    if (sutra_open(dir, &o, &db) != 0)
+    if (sutra_open(fuzz_mem.dir, &o, &db) != 0)
         return 0;
     struct sutra_snapshot snap;
     if (sutra_snapshot(db, &snap) == 0) {

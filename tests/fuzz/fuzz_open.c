@@ -45,6 +45,7 @@
 #include "layout/format.h"
 #include "layout/wire.h"
 #include "sutra/sutra.h"
+#include "tests/fuzz/fuzz_memfile.h"
 
 #define FLAG_UNCLEAN 0x01u
 #define FLAG_NO_GROUP 0x02u
@@ -56,32 +57,6 @@
 #define FLAG_RESEAL 0x80u
 
 #define ROOM (256u << 10) /* growth allowed past the input */
-
-static int memfd = -1;
-static char dir[64];
-static char link_path[96];
-
-static void cleanup(void)
-{
-    unlink(link_path);
-    rmdir(dir);
-}
-
-static void setup_once(void)
-{
-    if (memfd >= 0)
-        return;
-    memfd = memfd_create("storage.dat", MFD_CLOEXEC);
-    strcpy(dir, "/tmp/sutra-fuzz-open-XXXXXX");
-    if (memfd < 0 || !mkdtemp(dir))
-        abort();
-    char target[64];
-    snprintf(target, sizeof(target), "/proc/self/fd/%d", memfd);
-    snprintf(link_path, sizeof(link_path), "%s/storage.dat", dir);
-    if (symlink(target, link_path) != 0)
-        abort();
-    atexit(cleanup);
-}
 
 /* The header as the file will hold it: clean_shutdown cleared on demand,
  * map_reserve lowered (and the checksum sealed again) only when the
@@ -144,14 +119,7 @@ static void load(const uint8_t *data, size_t size, uint8_t flags)
     if (flags & FLAG_RESEAL)
         reseal(file, size);
     adjust_header(file, size, flags);
-    if (ftruncate(memfd, 0) != 0 || ftruncate(memfd, (off_t)size) != 0)
-        abort();
-    for (size_t done = 0; done < size;) {
-        ssize_t n = pwrite(memfd, file + done, size - done, (off_t)done);
-        if (n <= 0)
-            abort();
-        done += (size_t)n;
-    }
+    fuzz_memfile_load(file, size);
     free(file);
 }
 
@@ -253,7 +221,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    setup_once();
+    fuzz_memfile_setup();
     uint8_t flags = data[0];
     data++;
     size--;
@@ -261,14 +229,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     coord_store_options o = {.vector_dim = 0, .map_reserve = 0, .io = NULL};
     coord_store *s = NULL;
     coord_error err;
-    if (coord_store_open(link_path, &o, &s, &err) != 0)
+    if (coord_store_open(fuzz_mem.path, &o, &s, &err) != 0)
         return 0;
     if (!(flags & FLAG_NO_GROUP))
         write_group(s, data, size, flags);
     (void)coord_store_close(s, !(flags & FLAG_DIRTY_CLOSE));
     if (flags & FLAG_REOPEN) {
         s = NULL;
-        if (coord_store_open(link_path, &o, &s, &err) == 0)
+        if (coord_store_open(fuzz_mem.path, &o, &s, &err) == 0)
             (void)coord_store_close(s, true);
     }
     return 0;

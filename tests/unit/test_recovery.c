@@ -486,6 +486,26 @@ static uint64_t one_concept_file(const fx_dir *d, uint32_t content_len,
     return st.committed_end;
 }
 
+/* Open the file in `d` (then remove it): it must recover generation 1,
+ * ending at `end`, and with `no_rebuild` by the tail check alone. */
+static void open_at_generation_1(fx_dir *d, uint64_t end, bool no_rebuild)
+{
+    coord_error err = { 0 };
+    coord_store *s = NULL;
+    int rc = sf_try_open(d->path, 0, FX_RESERVE, NULL, &s, &err);
+    if (rc)
+        print_error("open: %s\n", err.message);
+    assert_int_equal(rc, 0);
+    coord_store_stats st;
+    coord_store_stats_get(s, &st);
+    assert_int_equal(st.generation, 1);
+    assert_int_equal(st.committed_end, end);
+    if (no_rebuild)
+        assert_false(st.rebuilt_at_open);
+    coord_store_close(s, true);
+    fx_dir_remove(d);
+}
+
 /* A file that was not closed, holding one generation whose committed end
  * lies `before_page` bytes before a page boundary, with the `len` bytes
  * of `rec` written there and the file cut right after them: the open must
@@ -514,18 +534,7 @@ static void open_with_record_past_the_end(const void *rec, size_t len,
     assert_int_equal(ftruncate(fd, (off_t)(end + len)), 0);
     close(fd);
 
-    coord_error err = { 0 };
-    coord_store *s = NULL;
-    int rc = sf_try_open(d.path, 0, FX_RESERVE, NULL, &s, &err);
-    if (rc)
-        print_error("open: %s\n", err.message);
-    assert_int_equal(rc, 0);
-    coord_store_stats st;
-    coord_store_stats_get(s, &st);
-    assert_int_equal(st.generation, 1);
-    assert_int_equal(st.committed_end, end);
-    coord_store_close(s, true);
-    fx_dir_remove(&d);
+    open_at_generation_1(&d, end, false);
 }
 
 /* F-COM-1, F-LOG-5: the file is hostile input.  A COMMIT record whose
@@ -653,19 +662,7 @@ static void test_recovery_misaligned_durable_end(void **state)
                      (ssize_t)sizeof(durable));
     close(fd);
 
-    coord_error err = { 0 };
-    coord_store *s = NULL;
-    int rc = sf_try_open(d.path, 0, FX_RESERVE, NULL, &s, &err);
-    if (rc)
-        print_error("open: %s\n", err.message);
-    assert_int_equal(rc, 0);
-    coord_store_stats st;
-    coord_store_stats_get(s, &st);
-    assert_int_equal(st.generation, 1);
-    assert_int_equal(st.committed_end, end);
-    assert_false(st.rebuilt_at_open);
-    coord_store_close(s, true);
-    fx_dir_remove(&d);
+    open_at_generation_1(&d, end, true);
 }
 
 int main(void)
