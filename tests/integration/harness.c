@@ -190,10 +190,9 @@ static int status_of(int st)
     return -1;
 }
 
-static int stop_and_wait(pid_t pid, int sig)
+int harness_wait_ms(pid_t pid, uint64_t timeout_ms)
 {
-    kill(pid, sig);
-    uint64_t deadline = harness_now_ms() + 20000;
+    uint64_t deadline = harness_now_ms() + timeout_ms;
     for (;;) {
         int st;
         pid_t r = waitpid(pid, &st, WNOHANG);
@@ -212,7 +211,8 @@ static int stop_and_wait(pid_t pid, int sig)
 
 int harness_coordinator_stop(pid_t pid, int sig)
 {
-    int status = stop_and_wait(pid, sig);
+    kill(pid, sig);
+    int status = harness_wait_ms(pid, 20000);
     settle_log(pid, sig, status);
     return status;
 }

@@ -52,6 +52,10 @@ pid_t harness_spawn(int (*fn)(void *), void *arg);
 /* Wait for a child; returns its exit status as above. */
 int harness_wait(pid_t pid);
 
+/* The same for at most timeout_ms; a child still running then is
+ * SIGKILLed, reaped, and -1 returned. */
+int harness_wait_ms(pid_t pid, uint64_t timeout_ms);
+
 /* Anonymous MAP_SHARED memory visible to every process forked later. */
 void *harness_shared_alloc(size_t bytes);
 

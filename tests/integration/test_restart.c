@@ -316,7 +316,8 @@ static void test_restart_resend_while_stopping_gets_the_truth(void **state)
 }
 
 /* Start a coordinator on dir with up to two flags (flag, value; NULL for
- * none) that is expected to refuse to start; its exit status. */
+ * none) that is expected to refuse to start; its exit status, or -1 if it
+ * did not end by itself within 10 s (it is then killed). */
 static int start_status_with(const char *dir, const char *flag,
                              const char *value)
 {
@@ -333,7 +334,7 @@ static int start_status_with(const char *dir, const char *flag,
             execl(exe, exe, dir, (char *)NULL);
         _exit(127);
     }
-    return harness_wait(pid);
+    return harness_wait_ms(pid, 10000);
 }
 
 /* The same with --dim dim unless NULL. */
@@ -438,31 +439,10 @@ static void test_restart_fifo_in_place_of_the_file_refused(void **state)
     char path[600];
     snprintf(path, sizeof(path), "%s/storage.dat", dir);
     assert_int_equal(mkfifo(path, 0600), 0);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        harness_die_with(parent);
-        const char *exe = harness_coordinator_path();
-        if (!freopen("/dev/null", "w", stderr))
-            _exit(126);
-        execl(exe, exe, dir, "--dim", "16", (char *)NULL);
-        _exit(127);
-    }
-    int st = -1;
-    uint64_t deadline = harness_now_ms() + 10000;
-    pid_t done = 0;
-    while ((done = waitpid(pid, &st, WNOHANG)) == 0 &&
-           harness_now_ms() < deadline)
-        usleep(10000);
-    if (done != pid) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
+    int status = start_status_with(dir, "--dim", "16"); /* -1: it hung */
     unlink(path);
     harness_rmdir(dir);
-    assert_int_equal(done, pid); /* it ended by itself */
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 2);
+    assert_int_equal(status, 2);
 }
 
 /* A test binary that dies (or ends after a failed assertion) takes the
