@@ -486,18 +486,25 @@ static uint64_t one_concept_file(const fx_dir *d, uint32_t content_len,
     return st.committed_end;
 }
 
+/* Open the store at `path`, which must succeed, and take its stats. */
+static coord_store *open_ok(const char *path, coord_store_stats *st)
+{
+    coord_error err = { 0 };
+    coord_store *s = NULL;
+    int rc = sf_try_open(path, 0, FX_RESERVE, NULL, &s, &err);
+    if (rc)
+        print_error("open: %s\n", err.message);
+    assert_int_equal(rc, 0);
+    coord_store_stats_get(s, st);
+    return s;
+}
+
 /* Open the file in `d` (then remove it): it must recover generation 1,
  * ending at `end`, and with `no_rebuild` by the tail check alone. */
 static void open_at_generation_1(fx_dir *d, uint64_t end, bool no_rebuild)
 {
-    coord_error err = { 0 };
-    coord_store *s = NULL;
-    int rc = sf_try_open(d->path, 0, FX_RESERVE, NULL, &s, &err);
-    if (rc)
-        print_error("open: %s\n", err.message);
-    assert_int_equal(rc, 0);
     coord_store_stats st;
-    coord_store_stats_get(s, &st);
+    coord_store *s = open_ok(d->path, &st);
     assert_int_equal(st.generation, 1);
     assert_int_equal(st.committed_end, end);
     if (no_rebuild)
@@ -605,14 +612,8 @@ static void test_recovery_assoc_count_past_the_log(void **state)
         one_concept_file(&d, 0, clean);
         set_slot_count(d.path, LAYOUT_META_OFFSET_1,
                        offsetof(layout_roots, assoc_count), 1ull << 40);
-        coord_error err = { 0 };
-        coord_store *s = NULL;
-        int rc = sf_try_open(d.path, 0, FX_RESERVE, NULL, &s, &err);
-        if (rc)
-            print_error("open: %s\n", err.message);
-        assert_int_equal(rc, 0);
         coord_store_stats st;
-        coord_store_stats_get(s, &st);
+        coord_store *s = open_ok(d.path, &st);
         assert_int_equal(st.generation, 1);
         assert_int_equal(st.assoc_count, 0);
         /* the first association of the file */
@@ -624,7 +625,8 @@ static void test_recovery_assoc_count_past_the_log(void **state)
                                          1, 1.0f);
         q.ops++;
         coord_apply_result res;
-        rc = coord_store_apply(s, sf_req_done(&q, &lim, 1, 2), &res, &err);
+        coord_error err = { 0 };
+        int rc = coord_store_apply(s, sf_req_done(&q, &lim, 1, 2), &res, &err);
         if (rc)
             print_error("association: %d %s\n", rc, err.message);
         assert_int_equal(rc, 0);
